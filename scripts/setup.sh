@@ -1,0 +1,55 @@
+#!/usr/bin/env bash
+# Idempotent set-up for a fresh Debian 12 machine: system packages, then the
+# project-local tools (.tools/). Safe to run again; it only installs what is missing.
+#
+#   scripts/setup.sh            everything `make run` and `make test` need
+#   scripts/setup.sh bench      also what `make bench` needs (nginx, wrk, thumbor)
+set -euo pipefail
+
+here=$(cd "$(dirname "$0")/.." && pwd)
+tools="$here/.tools"
+mkdir -p "$tools/bin"
+
+want_bench=0
+[ "${1:-}" = "bench" ] && want_bench=1
+
+# --- Debian packages -------------------------------------------------------
+packages=(
+  # build: pingora's zlib-ng needs cmake; bindgen (ffmpeg-sys) needs libclang
+  cmake pkg-config clang libclang-dev
+  # media: libvips 8.14 and FFmpeg 5.1 libraries
+  libvips-dev libavcodec-dev libavformat-dev libavutil-dev libswresample-dev
+  libswscale-dev libavfilter-dev libavdevice-dev
+  # tests: real tools that make real fixtures, and a real browser
+  ffmpeg libvips-tools espeak-ng libopencore-amrnb-dev chromium chromium-driver
+  curl jq python3-venv procps
+)
+if [ "$want_bench" = 1 ]; then
+  packages+=(nginx-light libnginx-mod-http-image-filter wrk valgrind)
+fi
+
+missing=()
+for p in "${packages[@]}"; do
+  if ! dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q 'install ok installed'; then
+    missing+=("$p")
+  fi
+done
+if [ "${#missing[@]}" -gt 0 ]; then
+  echo "setup: installing Debian packages: ${missing[*]}"
+  sudo_cmd=""
+  [ "$(id -u)" -ne 0 ] && sudo_cmd="sudo"
+  export DEBIAN_FRONTEND=noninteractive
+  $sudo_cmd apt-get update -qq
+  $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+echo "setup: system packages ready"
+
+# --- Project-local tools (.tools/) ----------------------------------------
+# s3s-fs: a real S3-compatible server for the tests (verifies SigV4, presigned
+# URLs and POST policies). 0.14.1 is the newest that builds with rustc 1.95.
+if [ ! -x "$tools/bin/s3s-fs" ]; then
+  echo "setup: building s3s-fs 0.14.1 into .tools/ (about 5 minutes, once)"
+  cargo install --quiet --root "$tools" --locked --features binary s3s-fs@0.14.1
+fi
+echo "setup: project tools ready"

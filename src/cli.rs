@@ -1,0 +1,199 @@
+//! The command line (SPEC §8): `serve`, `check`, `token`, `sign`.
+
+use std::path::PathBuf;
+use std::time::Duration;
+
+use clap::{Parser, Subcommand};
+
+use crate::auth::claims::{TokenClaims, TokenKind};
+use crate::auth::jwt::now_secs;
+use crate::auth::sdk_sign;
+use crate::config::{Config, ConfigError, ProcessEnv, DEMO_SECRET};
+use crate::query::Query;
+use crate::server::{self, ServeOptions};
+
+/// filegate: an edge proxy for an IM product's file API.
+#[derive(Debug, Parser)]
+#[command(name = "filegate", version, about)]
+pub struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Debug, Subcommand)]
+enum Command {
+    /// Run the server (no -c: the embedded default, store in ./data, demo app).
+    Serve {
+        /// Config file.
+        #[arg(short = 'c', long = "conf")]
+        conf: Option<PathBuf>,
+        /// Take the listeners over from a running filegate (zero-downtime upgrade).
+        #[arg(short = 'u', long)]
+        upgrade: bool,
+        /// Run in the background.
+        #[arg(short = 'd', long)]
+        daemon: bool,
+    },
+    /// Validate a config and exit (non-zero, naming the key at fault).
+    Check {
+        /// Config file.
+        #[arg(short = 'c', long = "conf")]
+        conf: PathBuf,
+    },
+    /// Mint an access or store token; prints it alone on stdout.
+    Token {
+        /// The app_id.
+        #[arg(long)]
+        app: String,
+        /// The principal id (int64).
+        #[arg(long, allow_hyphen_values = true)]
+        sub: i64,
+        /// user, admin or store.
+        #[arg(long)]
+        kind: TokenKind,
+        /// Admin tokens: the groups administered (comma-separated); absent = all.
+        #[arg(long, value_delimiter = ',')]
+        groups: Option<Vec<i64>>,
+        /// Store tokens: the one object key, or key prefix ending in `/`.
+        #[arg(long)]
+        obj: Option<String>,
+        /// Lifetime, e.g. 1h, 15m, 7d.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+        /// Config file (default: the embedded default).
+        #[arg(short = 'c', long = "conf")]
+        conf: Option<PathBuf>,
+    },
+    /// Append an sdk_sign to a download URL; prints the URL alone on stdout.
+    Sign {
+        /// The URL (its app_id query parameter names the app).
+        url: String,
+        /// Lifetime, e.g. 1h.
+        #[arg(long, default_value = "1h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+        /// Config file (default: the embedded default).
+        #[arg(short = 'c', long = "conf")]
+        conf: Option<PathBuf>,
+    },
+}
+
+/// Loads a config (or the embedded default), applies the environment, validates.
+pub fn load_config(path: Option<&std::path::Path>) -> Result<Config, ConfigError> {
+    let mut config = match path {
+        Some(p) => Config::load(p)?,
+        None => Config::default(),
+    };
+    config.apply_env(&ProcessEnv);
+    config.validate()?;
+    Ok(config)
+}
+
+/// Runs the command line; returns the process exit code.
+pub fn run(cli: Cli) -> i32 {
+    match cli.command {
+        Command::Serve { conf, upgrade, daemon } => {
+            let config = match load_config(conf.as_deref()) {
+                Ok(c) => c,
+                Err(e) => return fail(&e.to_string(), 2),
+            };
+            let options = ServeOptions {
+                upgrade,
+                daemon,
+                embedded_default: conf.is_none(),
+            };
+            match server::serve(config, options) {
+                Ok(()) => 0,
+                Err(e) => fail(&e, 1),
+            }
+        }
+        Command::Check { conf } => match load_config(Some(&conf)) {
+            Ok(config) => {
+                for (id, app) in &config.apps {
+                    if app.secrets.iter().any(|s| s.expose() == DEMO_SECRET.as_bytes()) {
+                        eprintln!("warning: apps.{id}.secrets holds the demo secret; replace it before production");
+                    }
+                }
+                println!(
+                    "ok: {} app(s), store {:?}, listen {}",
+                    config.apps.len(),
+                    config.store.kind,
+                    config.listen
+                );
+                0
+            }
+            Err(e) => fail(&e.to_string(), 1),
+        },
+        Command::Token { app, sub, kind, groups, obj, ttl, conf } => {
+            let config = match load_config(conf.as_deref()) {
+                Ok(c) => c,
+                Err(e) => return fail(&e.to_string(), 2),
+            };
+            let Some(secret) = config.apps.get(&app).and_then(|a| a.secrets.first()) else {
+                return fail(&format!("no app `{app}` in the config"), 2);
+            };
+            if groups.is_some() && kind != TokenKind::Admin {
+                return fail("--groups applies to admin tokens only", 2);
+            }
+            if obj.is_some() && kind != TokenKind::Store {
+                return fail("--obj applies to store tokens only", 2);
+            }
+            let mut claims = TokenClaims::new(&app, sub, kind, ttl.as_secs());
+            claims.groups = groups;
+            claims.obj = obj;
+            match claims.mint(secret) {
+                Ok(token) => {
+                    println!("{token}");
+                    0
+                }
+                Err(e) => fail(&format!("cannot sign: {e}"), 1),
+            }
+        }
+        Command::Sign { url, ttl, conf } => {
+            let config = match load_config(conf.as_deref()) {
+                Ok(c) => c,
+                Err(e) => return fail(&e.to_string(), 2),
+            };
+            match sign_url(&config, &url, ttl) {
+                Ok(signed) => {
+                    println!("{signed}");
+                    0
+                }
+                Err(e) => fail(&e, 2),
+            }
+        }
+    }
+}
+
+/// Appends `sdk_sign` to `url`, signed with the first secret of the URL's app.
+pub fn sign_url(config: &Config, url: &str, ttl: Duration) -> Result<String, String> {
+    let (without_fragment, _) = url.split_once('#').unwrap_or((url, ""));
+    let after_scheme = without_fragment
+        .split_once("://")
+        .map(|(_, rest)| rest)
+        .ok_or("the URL needs a scheme, e.g. http://")?;
+    let path_and_query = after_scheme
+        .find('/')
+        .map(|i| &after_scheme[i..])
+        .ok_or("the URL has no path")?;
+    let (path, raw_query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let query = Query::parse(raw_query);
+    let app_id = query
+        .get("app_id")
+        .map_err(|e| e.message().to_string())?
+        .ok_or("the URL has no app_id query parameter")?
+        .to_string();
+    let secret = config
+        .apps
+        .get(&app_id)
+        .and_then(|a| a.secrets.first())
+        .ok_or_else(|| format!("no app `{app_id}` in the config"))?;
+    let expires = now_secs() + ttl.as_secs();
+    let sign = sdk_sign::sign(path, &app_id, &query, expires, secret);
+    let separator = if raw_query.is_empty() { '?' } else { '&' };
+    Ok(format!("{without_fragment}{separator}sdk_sign={sign}"))
+}
+
+fn fail(message: &str, code: i32) -> i32 {
+    eprintln!("filegate: {message}");
+    code
+}

@@ -1,0 +1,332 @@
+//! Writing an object to the client: `200`/`206`/`304`/`416` with exact headers and a
+//! streamed body, or a `302` to the store (SPEC §4). Used for originals and derived
+//! results alike.
+
+use bytes::Bytes;
+use futures::StreamExt;
+use http::StatusCode;
+use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
+use pingora_http::ResponseHeader;
+use pingora_proxy::Session;
+
+use crate::envelope::{add_common_headers, write_small};
+use crate::error::ApiError;
+use crate::storage::{GetOutcome, GetRequest, ObjectMeta, ObjectStore};
+use crate::storage::keys::ObjectKey;
+use crate::storage::ByteRange;
+
+/// A handler failure: either an error envelope can still be written, or the response
+/// has started and the connection must be dropped.
+#[derive(Debug)]
+pub enum Failure {
+    /// Nothing written yet: answer the envelope.
+    Api(ApiError),
+    /// Headers already sent (or the client is gone): abort.
+    Aborted(Box<pingora_error::Error>),
+}
+
+impl From<ApiError> for Failure {
+    fn from(e: ApiError) -> Self {
+        Failure::Api(e)
+    }
+}
+
+impl From<Box<pingora_error::Error>> for Failure {
+    fn from(e: Box<pingora_error::Error>) -> Self {
+        Failure::Aborted(e)
+    }
+}
+
+/// How the browser should treat the bytes.
+#[derive(Debug, Clone)]
+pub struct Presentation {
+    /// The name offered for saving, if any (beats the store's original name).
+    pub file_name: Option<String>,
+    /// The name used when neither the caller nor the store knows one.
+    pub default_name: Option<String>,
+    /// A whole `Content-Disposition` value to send as is (a presigned URL's signed
+    /// `response-content-disposition`).
+    pub disposition: Option<String>,
+    /// `Cache-Control` of a successful answer.
+    pub cache_control: &'static str,
+}
+
+/// Cache policy of downloads: keys are immutable (a new upload is a new key), but the
+/// URLs carry credentials, so only the client's own cache may keep them.
+pub const DOWNLOAD_CACHE_CONTROL: &str = "private, max-age=86400";
+
+/// Content types a browser may render inline; anything else (HTML, SVG, XML, scripts,
+/// unknown) is served as an attachment so it can never run on this origin.
+fn renders_safely_inline(content_type: &str) -> bool {
+    let essence = crate::file_type::essence(content_type);
+    matches!(
+        essence.as_str(),
+        "image/jpeg" | "image/png" | "image/gif" | "image/webp" | "image/avif"
+    ) || essence.starts_with("audio/")
+        || essence.starts_with("video/")
+}
+
+/// RFC 5987 `attr-char`: what may stand unencoded in `filename*`.
+const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
+    .remove(b'!')
+    .remove(b'#')
+    .remove(b'$')
+    .remove(b'&')
+    .remove(b'+')
+    .remove(b'-')
+    .remove(b'.')
+    .remove(b'^')
+    .remove(b'_')
+    .remove(b'`')
+    .remove(b'|')
+    .remove(b'~');
+
+/// `Content-Disposition` per RFC 6266: an ASCII `filename` fallback and the exact
+/// UTF-8 name in `filename*`.
+pub fn content_disposition(inline: bool, name: &str) -> String {
+    let kind = if inline { "inline" } else { "attachment" };
+    let fallback: String = name
+        .chars()
+        .map(|c| {
+            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
+                c
+            } else {
+                '_'
+            }
+        })
+        .collect();
+    format!(
+        "{kind}; filename=\"{fallback}\"; filename*=UTF-8''{}",
+        utf8_percent_encode(name, ATTR_CHAR)
+    )
+}
+
+fn object_headers(
+    status: StatusCode,
+    meta: &ObjectMeta,
+    presentation: &Presentation,
+) -> pingora_core::Result<ResponseHeader> {
+    let mut resp = ResponseHeader::build(status, Some(12))?;
+    resp.insert_header("ETag", &meta.etag)?;
+    resp.insert_header("Cache-Control", presentation.cache_control)?;
+    resp.insert_header("Accept-Ranges", "bytes")?;
+    resp.insert_header("Vary", "Accept")?;
+    if let Some(lm) = &meta.last_modified {
+        resp.insert_header("Last-Modified", lm)?;
+    }
+    if status == StatusCode::NOT_MODIFIED {
+        return Ok(resp);
+    }
+    let inline = renders_safely_inline(&meta.content_type);
+    let content_type = if meta.content_type.is_empty() {
+        "application/octet-stream"
+    } else {
+        &meta.content_type
+    };
+    resp.insert_header("Content-Type", content_type)?;
+    // Never let a stored document run: no scripts, no plugins, even if opened directly.
+    resp.insert_header("Content-Security-Policy", "default-src 'none'; sandbox")?;
+    let name = presentation
+        .file_name
+        .as_deref()
+        .or(meta.original_name.as_deref());
+    if let Some(d) = &presentation.disposition {
+        resp.insert_header("Content-Disposition", d)?;
+        return Ok(resp);
+    }
+    match (name, inline) {
+        (Some(n), inline) => resp.insert_header("Content-Disposition", content_disposition(inline, n))?,
+        (None, false) => {
+            let fallback = presentation.default_name.as_deref().unwrap_or("download");
+            resp.insert_header("Content-Disposition", content_disposition(false, fallback))?
+        }
+        (None, true) => {}
+    }
+    Ok(resp)
+}
+
+/// Whether an `If-None-Match` value matches `etag` (weak comparison, RFC 9110 §13.1.2).
+pub fn etag_matches(if_none_match: &str, etag: &str) -> bool {
+    let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
+    let want = bare(etag);
+    if_none_match
+        .split(',')
+        .any(|t| t.trim() == "*" || bare(t) == want)
+}
+
+/// Serves a stored object: HEAD, `If-None-Match`, one `Range`, streamed body.
+/// Returns the status written.
+pub async fn serve_object(
+    session: &mut Session,
+    store: &dyn ObjectStore,
+    key: &ObjectKey,
+    req_range: Option<&str>,
+    if_none_match: Option<&str>,
+    presentation: &Presentation,
+) -> Result<u16, Failure> {
+    let is_head = session.req_header().method == http::Method::HEAD;
+    if is_head {
+        let meta = store.head(key).await.map_err(ApiError::from)?;
+        if if_none_match.is_some_and(|inm| etag_matches(inm, &meta.etag)) {
+            let resp = object_headers(StatusCode::NOT_MODIFIED, &meta, presentation)?;
+            write_header_only(session, resp).await?;
+            return Ok(304);
+        }
+        let mut resp = object_headers(StatusCode::OK, &meta, presentation)?;
+        resp.insert_header("Content-Length", meta.size.to_string())?;
+        write_header_only(session, resp).await?;
+        return Ok(200);
+    }
+
+    let request = GetRequest {
+        range: req_range.and_then(ByteRange::parse_header),
+        if_none_match: if_none_match.map(str::to_string),
+    };
+    let outcome = match store.get(key, request).await {
+        Ok(o) => o,
+        Err(crate::storage::StoreError::RangeNotSatisfiable { size }) => {
+            let mut resp = ResponseHeader::build(StatusCode::RANGE_NOT_SATISFIABLE, Some(4))?;
+            resp.insert_header("Content-Range", format!("bytes */{size}"))?;
+            resp.insert_header("Content-Type", "application/json; charset=utf-8")?;
+            let err = ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable");
+            write_small(session, resp, crate::envelope::error_body(&err)).await?;
+            return Ok(416);
+        }
+        Err(e) => return Err(ApiError::from(e).into()),
+    };
+    match outcome {
+        GetOutcome::NotModified(meta) => {
+            let resp = object_headers(StatusCode::NOT_MODIFIED, &meta, presentation)?;
+            write_header_only(session, resp).await?;
+            Ok(304)
+        }
+        GetOutcome::Body(body) => {
+            let (status, length) = match body.range {
+                Some((first, last)) => (StatusCode::PARTIAL_CONTENT, last - first + 1),
+                None => (StatusCode::OK, body.meta.size),
+            };
+            let mut resp = object_headers(status, &body.meta, presentation)?;
+            resp.insert_header("Content-Length", length.to_string())?;
+            if let Some((first, last)) = body.range {
+                resp.insert_header("Content-Range", format!("bytes {first}-{last}/{}", body.meta.size))?;
+            }
+            stream_body(session, resp, length, body.stream).await?;
+            Ok(status.as_u16())
+        }
+    }
+}
+
+/// Serves bytes held in memory (derived results) with the same semantics as
+/// [`serve_object`].
+pub async fn serve_bytes(
+    session: &mut Session,
+    meta: &ObjectMeta,
+    bytes: Bytes,
+    req_range: Option<&str>,
+    if_none_match: Option<&str>,
+    presentation: &Presentation,
+) -> Result<u16, Failure> {
+    if if_none_match.is_some_and(|inm| etag_matches(inm, &meta.etag)) {
+        let resp = object_headers(StatusCode::NOT_MODIFIED, meta, presentation)?;
+        write_header_only(session, resp).await?;
+        return Ok(304);
+    }
+    let size = bytes.len() as u64;
+    let range = req_range.and_then(ByteRange::parse_header);
+    let (status, body, span) = match range.map(|r| r.resolve(size)) {
+        Some(Some((first, last))) => (
+            StatusCode::PARTIAL_CONTENT,
+            bytes.slice(first as usize..=last as usize),
+            Some((first, last)),
+        ),
+        Some(None) => {
+            let mut resp = ResponseHeader::build(StatusCode::RANGE_NOT_SATISFIABLE, Some(4))?;
+            resp.insert_header("Content-Range", format!("bytes */{size}"))?;
+            resp.insert_header("Content-Type", "application/json; charset=utf-8")?;
+            let err = ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable");
+            write_small(session, resp, crate::envelope::error_body(&err)).await?;
+            return Ok(416);
+        }
+        None => (StatusCode::OK, bytes, None),
+    };
+    let mut resp = object_headers(status, meta, presentation)?;
+    if let Some((first, last)) = span {
+        resp.insert_header("Content-Range", format!("bytes {first}-{last}/{size}"))?;
+    }
+    resp.insert_header("Content-Length", body.len().to_string())?;
+    add_common_headers(&mut resp)?;
+    let empty = body.is_empty() || session.req_header().method == http::Method::HEAD;
+    session.write_response_header(Box::new(resp), empty).await?;
+    if !empty {
+        session.write_response_body(Some(body), true).await?;
+    }
+    Ok(status.as_u16())
+}
+
+/// `302` to a presigned URL, with `Content-Length: 0` (pingora does not add framing).
+pub async fn redirect(session: &mut Session, location: &str, max_age_secs: u64) -> Result<u16, Failure> {
+    let mut resp = ResponseHeader::build(StatusCode::FOUND, Some(4))?;
+    resp.insert_header("Location", location)?;
+    resp.insert_header("Cache-Control", format!("private, max-age={max_age_secs}"))?;
+    write_small(session, resp, Bytes::new()).await?;
+    Ok(302)
+}
+
+async fn write_header_only(session: &mut Session, mut resp: ResponseHeader) -> pingora_core::Result<()> {
+    add_common_headers(&mut resp)?;
+    session.write_response_header(Box::new(resp), true).await
+}
+
+async fn stream_body(
+    session: &mut Session,
+    mut resp: ResponseHeader,
+    length: u64,
+    mut stream: crate::storage::ByteStream,
+) -> Result<(), Failure> {
+    add_common_headers(&mut resp)?;
+    if length == 0 {
+        session.write_response_header(Box::new(resp), true).await?;
+        return Ok(());
+    }
+    session.write_response_header(Box::new(resp), false).await?;
+    let mut sent = 0u64;
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.map_err(|e| {
+            Failure::Aborted(pingora_error::Error::explain(
+                pingora_error::ErrorType::ReadError,
+                format!("store body failed mid-stream: {e}"),
+            ))
+        })?;
+        sent += chunk.len() as u64;
+        session.write_response_body(Some(chunk), false).await?;
+    }
+    if sent != length {
+        return Err(Failure::Aborted(pingora_error::Error::explain(
+            pingora_error::ErrorType::ReadError,
+            format!("store body ended after {sent} of {length} bytes"),
+        )));
+    }
+    session.write_response_body(None, true).await?;
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn disposition_encodes_utf8_and_quotes() {
+        assert_eq!(
+            content_disposition(false, "報告 \"v2\".pdf"),
+            "attachment; filename=\"__ _v2_.pdf\"; filename*=UTF-8''%E5%A0%B1%E5%91%8A%20%22v2%22.pdf"
+        );
+    }
+
+    #[test]
+    fn etags() {
+        assert!(etag_matches("\"abc\"", "\"abc\""));
+        assert!(etag_matches("W/\"abc\", \"x\"", "\"abc\""));
+        assert!(etag_matches("*", "\"abc\""));
+        assert!(!etag_matches("\"abd\"", "\"abc\""));
+    }
+}

@@ -1,0 +1,114 @@
+//! The JSON envelope of SPEC §4 and the one place that writes small answers.
+
+use bytes::Bytes;
+use http::StatusCode;
+use pingora_http::ResponseHeader;
+use pingora_proxy::Session;
+use serde::Serialize;
+
+use crate::error::ApiError;
+
+/// `{"code": 200, "data": ..., "message": null}`.
+#[derive(Serialize)]
+struct Envelope<'a, T: Serialize> {
+    code: u32,
+    data: Option<T>,
+    message: Option<&'a str>,
+}
+
+/// The success envelope around `data`.
+pub fn success_body<T: Serialize>(data: &T) -> Bytes {
+    let env = Envelope {
+        code: 200,
+        data: Some(data),
+        message: None,
+    };
+    // Serializing our own plain structs cannot fail; fall back to an empty object anyway.
+    Bytes::from(serde_json::to_vec(&env).unwrap_or_else(|_| b"{}".to_vec()))
+}
+
+/// The error envelope.
+pub fn error_body(err: &ApiError) -> Bytes {
+    let env: Envelope<'_, ()> = Envelope {
+        code: err.code(),
+        data: None,
+        message: Some(err.message()),
+    };
+    Bytes::from(serde_json::to_vec(&env).unwrap_or_else(|_| b"{}".to_vec()))
+}
+
+/// Headers every filegate answer carries.
+pub fn add_common_headers(resp: &mut ResponseHeader) -> pingora_core::Result<()> {
+    resp.insert_header("X-Content-Type-Options", "nosniff")?;
+    resp.insert_header("Access-Control-Allow-Origin", "*")?;
+    Ok(())
+}
+
+/// Writes a complete small answer (header and body, with `Content-Length`).
+pub async fn write_small(
+    session: &mut Session,
+    mut resp: ResponseHeader,
+    body: Bytes,
+) -> pingora_core::Result<()> {
+    resp.insert_header("Content-Length", body.len().to_string())?;
+    add_common_headers(&mut resp)?;
+    let empty = body.is_empty();
+    session.write_response_header(Box::new(resp), empty).await?;
+    if !empty {
+        session.write_response_body(Some(body), true).await?;
+    }
+    Ok(())
+}
+
+/// Writes a JSON answer with the given status.
+pub async fn write_json(
+    session: &mut Session,
+    status: StatusCode,
+    body: Bytes,
+) -> pingora_core::Result<()> {
+    let mut resp = ResponseHeader::build(status, Some(4))?;
+    resp.insert_header("Content-Type", "application/json; charset=utf-8")?;
+    resp.insert_header("Cache-Control", "no-store")?;
+    write_small(session, resp, body).await
+}
+
+/// Writes the error envelope. With `as_http_200` (per-app switch) the HTTP status is
+/// 200 and the code is in the body only. Returns the HTTP status written.
+pub async fn write_error(
+    session: &mut Session,
+    err: &ApiError,
+    as_http_200: bool,
+) -> pingora_core::Result<u16> {
+    let status = if as_http_200 {
+        StatusCode::OK
+    } else {
+        err.status()
+    };
+    let mut resp = ResponseHeader::build(status, Some(6))?;
+    resp.insert_header("Content-Type", "application/json; charset=utf-8")?;
+    resp.insert_header("Cache-Control", "no-store")?;
+    if let Some(secs) = err.retry_after() {
+        resp.insert_header("Retry-After", secs.to_string())?;
+    }
+    if let Some(allow) = err.allow() {
+        resp.insert_header("Allow", allow)?;
+    }
+    write_small(session, resp, error_body(err)).await?;
+    Ok(status.as_u16())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn envelopes_have_the_three_keys() {
+        let ok = success_body(&serde_json::json!({"a": 1}));
+        assert_eq!(&ok[..], br#"{"code":200,"data":{"a":1},"message":null}"#);
+        let err = error_body(&ApiError::unknown_app());
+        assert_eq!(
+            &err[..],
+            br#"{"code":40000,"data":null,"message":"unknown app_id"}"#
+        );
+    }
+}

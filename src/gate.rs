@@ -1,0 +1,268 @@
+//! [`FileGate`]: the `/file` component. A host pingora service calls
+//! [`FileGate::request_filter`] from its own `request_filter`; it answers the `/file`
+//! routes and returns `Ok(false)` ("not mine") for everything else, which the host
+//! proxies as it likes. [`FileGate::logging`] from the host's `logging` phase records
+//! metrics and the access log line for every request, filegate's or not.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+use http::{Method, StatusCode};
+use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_proxy::Session;
+
+use crate::auth::{self, Access, Credentials, SignedRequest};
+use crate::config::{AppConfig, Config};
+use crate::delivery::Failure;
+use crate::envelope::{success_body, write_error, write_json, write_small};
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::query::Query;
+use crate::routes::{self, Call, RequestHeaders, Route};
+use crate::storage::ObjectStore;
+
+/// Per-request state of the component; the host keeps one in its `CTX`.
+#[derive(Debug)]
+pub struct GateCtx {
+    started: Instant,
+    route: &'static str,
+    app: Option<String>,
+    principal: Option<String>,
+    status: u16,
+    answered: bool,
+}
+
+impl Default for GateCtx {
+    fn default() -> Self {
+        GateCtx {
+            started: Instant::now(),
+            route: "passthrough",
+            app: None,
+            principal: None,
+            status: 0,
+            answered: false,
+        }
+    }
+}
+
+impl GateCtx {
+    /// A context for a request that starts now.
+    pub fn new() -> Self {
+        GateCtx::default()
+    }
+
+    /// Whether filegate (or the host through [`GateCtx::record_answer`]) answered locally.
+    pub fn answered(&self) -> bool {
+        self.answered
+    }
+
+    /// Lets the host label a request it answered itself (e.g. the embedded store).
+    pub fn record_answer(&mut self, route: &'static str, status: u16) {
+        self.route = route;
+        self.status = status;
+        self.answered = true;
+    }
+
+    /// The route label of this request.
+    pub fn route(&self) -> &'static str {
+        self.route
+    }
+}
+
+/// The `/file` component: configuration, store and metrics shared by all requests.
+pub struct FileGate {
+    config: Arc<Config>,
+    store: Arc<dyn ObjectStore>,
+    metrics: Arc<Metrics>,
+}
+
+impl FileGate {
+    /// Builds the component over a store.
+    pub fn new(config: Arc<Config>, store: Arc<dyn ObjectStore>, metrics: Arc<Metrics>) -> Self {
+        FileGate {
+            config,
+            store,
+            metrics,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &Config {
+        &self.config
+    }
+
+    /// The store.
+    pub fn store(&self) -> &dyn ObjectStore {
+        self.store.as_ref()
+    }
+
+    /// The metrics registry.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Answers a `/file` request and returns `Ok(true)`, or returns `Ok(false)` for any
+    /// other path. An `Err` means the connection broke mid-answer.
+    pub async fn request_filter(&self, session: &mut Session, ctx: &mut GateCtx) -> pingora_core::Result<bool> {
+        let path = session.req_header().uri.path();
+        if path != "/file" && !path.starts_with("/file/") {
+            return Ok(false);
+        }
+        ctx.answered = true;
+        let mut as_http_200 = false;
+        match self.answer(session, ctx, &mut as_http_200).await {
+            Ok(status) => ctx.status = status,
+            Err(Failure::Api(err)) => {
+                if err.status().is_server_error() || err.detail().is_some() {
+                    log::warn!("{} {}: {err}", ctx.route, session.req_header().uri.path());
+                }
+                ctx.status = write_error(session, &err, as_http_200).await?;
+            }
+            Err(Failure::Aborted(e)) => {
+                ctx.status = session.response_written().map(|r| r.status.as_u16()).unwrap_or(0);
+                return Err(e);
+            }
+        }
+        Ok(true)
+    }
+
+    async fn answer(&self, session: &mut Session, ctx: &mut GateCtx, as_http_200: &mut bool) -> Result<u16, Failure> {
+        let req = session.req_header();
+        let method = req.method.clone();
+        let path = req.uri.path().to_string();
+        let raw_query = req.uri.query().unwrap_or("").to_string();
+        check_request_size(req, &self.config)?;
+
+        let name = routes::route_name(&path);
+        ctx.route = name.unwrap_or("not_found");
+        let name = name.ok_or_else(|| ApiError::not_found(format!("no such route: {path}")))?;
+        if method == Method::OPTIONS {
+            return Ok(write_preflight(session).await?);
+        }
+        if method != Method::GET && method != Method::HEAD {
+            return Err(ApiError::method_not_allowed(routes::ALLOWED_METHODS).into());
+        }
+        let query = Query::parse(&raw_query);
+        if name == "demo" {
+            return self.demo_page(session).await;
+        }
+
+        let headers = &session.req_header().headers;
+        let app_id = auth::header_or_query(headers, &query, "app_id")?
+            .ok_or_else(|| ApiError::bad_param("app_id", "required (header or query parameter)"))?;
+        let app: &AppConfig = self.config.apps.get(&app_id).ok_or_else(ApiError::unknown_app)?;
+        ctx.app = Some(app_id.clone());
+        *as_http_200 = app.errors_as_http_200;
+
+        let creds = Credentials::extract(headers, &query)?;
+        let access = if name.starts_with("download_") {
+            Access::Download
+        } else {
+            Access::AccessToken
+        };
+        let actor = auth::authenticate(&app_id, app, &creds, access, SignedRequest { path: &path, query: &query })?;
+        ctx.principal = Some(actor.describe());
+        let request_headers = RequestHeaders::from_map(headers);
+
+        let route = Route::parse(&method, &path, &query)?;
+        let call = Call {
+            app_id: &app_id,
+            app,
+            actor: &actor,
+            method: &method,
+            query: &query,
+            headers: &request_headers,
+        };
+        match route {
+            Route::Upload(params) => {
+                let answer = routes::upload::grant_upload(self, &call, &params)?;
+                Ok(write_success(session, &answer).await?)
+            }
+            Route::Forward(params) => {
+                let sign = routes::forward::forward(&call, &params)?;
+                Ok(write_success(session, &sign).await?)
+            }
+            Route::Download(params) => routes::download::download(self, session, &call, &params).await,
+            Route::Demo => self.demo_page(session).await,
+        }
+    }
+
+    async fn demo_page(&self, session: &mut Session) -> Result<u16, Failure> {
+        if !self.config.demo_page {
+            return Err(ApiError::not_found("the demo page is off (demo_page: false)").into());
+        }
+        let mut resp = ResponseHeader::build(StatusCode::OK, Some(4))?;
+        resp.insert_header("Content-Type", "text/html; charset=utf-8")?;
+        resp.insert_header("Cache-Control", "no-store")?;
+        write_small(session, resp, Bytes::from_static(crate::demo::DEMO_PAGE.as_bytes())).await?;
+        Ok(200)
+    }
+
+    /// Records metrics and writes the access log line. Call it from the host's
+    /// `logging` phase for every request.
+    pub fn logging(&self, session: &Session, error: Option<&pingora_error::Error>, ctx: &GateCtx) {
+        let status = if ctx.answered && ctx.status != 0 {
+            ctx.status
+        } else {
+            session
+                .response_written()
+                .map(|r| r.status.as_u16())
+                .unwrap_or(if error.is_some() { 502 } else { 0 })
+        };
+        let elapsed = ctx.started.elapsed();
+        self.metrics.observe_request(ctx.route, status, elapsed.as_secs_f64());
+        crate::access_log::write(&crate::access_log::AccessRecord {
+            method: session.req_header().method.as_str(),
+            path: session.req_header().uri.path(),
+            route: ctx.route,
+            status,
+            bytes: session.body_bytes_sent() as u64,
+            duration: elapsed,
+            app: ctx.app.as_deref(),
+            principal: ctx.principal.as_deref(),
+            client: session.client_addr().map(|a| a.to_string()),
+            error: error.map(|e| e.etype().as_str()),
+        });
+    }
+}
+
+async fn write_success<T: serde::Serialize>(session: &mut Session, data: &T) -> pingora_core::Result<u16> {
+    write_json(session, StatusCode::OK, success_body(data)).await?;
+    Ok(200)
+}
+
+/// CORS preflight of the `/file` routes: the SDKs send credentials as headers from
+/// other origins.
+async fn write_preflight(session: &mut Session) -> pingora_core::Result<u16> {
+    let mut resp = ResponseHeader::build(StatusCode::NO_CONTENT, Some(4))?;
+    resp.insert_header("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")?;
+    resp.insert_header(
+        "Access-Control-Allow-Headers",
+        "access-token, app_id, user_id, group_id, store_token, sdk_sign, range, if-none-match, accept",
+    )?;
+    resp.insert_header("Access-Control-Max-Age", "86400")?;
+    write_small(session, resp, Bytes::new()).await?;
+    Ok(204)
+}
+
+/// 414 for an over-long query, 431 for over-large headers (SPEC §7).
+fn check_request_size(req: &RequestHeader, config: &Config) -> Result<(), ApiError> {
+    let query_len = req.uri.query().map_or(0, str::len) as u64;
+    if query_len > config.limits.max_query_bytes.as_u64() {
+        return Err(ApiError::new(StatusCode::URI_TOO_LONG, "query string too long"));
+    }
+    let header_len: usize = req
+        .headers
+        .iter()
+        .map(|(k, v)| k.as_str().len() + v.len() + 4)
+        .sum::<usize>()
+        + req.uri.to_string().len();
+    if header_len as u64 > config.limits.max_header_bytes.as_u64() {
+        return Err(ApiError::new(
+            StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+            "request headers too large",
+        ));
+    }
+    Ok(())
+}

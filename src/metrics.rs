@@ -1,0 +1,172 @@
+//! Prometheus metrics, kept in filegate's own registry so a host that mounts the
+//! component can expose them wherever it likes.
+
+use prometheus::{
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
+    TextEncoder,
+};
+
+/// Every metric filegate exports.
+pub struct Metrics {
+    registry: Registry,
+    /// `filegate_requests_total{route,status}`.
+    pub requests_total: IntCounterVec,
+    /// `filegate_request_duration_seconds{route}`.
+    pub request_duration: HistogramVec,
+    /// `filegate_origin_fetches_total`: source reads for transforms.
+    pub origin_fetches: IntCounter,
+    /// `filegate_transforms_total{kind,result}`.
+    pub transforms_total: IntCounterVec,
+    /// `filegate_transform_seconds{kind}`.
+    pub transform_seconds: HistogramVec,
+    /// `filegate_cache_hits_total`.
+    pub cache_hits: IntCounter,
+    /// `filegate_cache_misses_total`.
+    pub cache_misses: IntCounter,
+    /// `filegate_cache_bytes`: derived bytes held in memory.
+    pub cache_bytes: IntGauge,
+    /// `filegate_transform_queue_depth`: transforms waiting for the pool.
+    pub transform_queue_depth: IntGauge,
+    /// `filegate_store_uploads_total{result}`: uploads the embedded store took.
+    pub store_uploads: IntCounterVec,
+}
+
+impl Metrics {
+    /// Registers every metric in a fresh registry.
+    pub fn new() -> Metrics {
+        let registry = Registry::new();
+        let requests_total = IntCounterVec::new(
+            Opts::new("filegate_requests_total", "Requests answered, by route and HTTP status."),
+            &["route", "status"],
+        )
+        .expect("static metric definition");
+        let request_duration = HistogramVec::new(
+            HistogramOpts::new(
+                "filegate_request_duration_seconds",
+                "Time from request to the last byte written, by route.",
+            )
+            .buckets(vec![
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+            ]),
+            &["route"],
+        )
+        .expect("static metric definition");
+        let origin_fetches = IntCounter::new(
+            "filegate_origin_fetches_total",
+            "Source objects read from the store to make a derived result.",
+        )
+        .expect("static metric definition");
+        let transforms_total = IntCounterVec::new(
+            Opts::new("filegate_transforms_total", "Transforms run, by kind and result."),
+            &["kind", "result"],
+        )
+        .expect("static metric definition");
+        let transform_seconds = HistogramVec::new(
+            HistogramOpts::new("filegate_transform_seconds", "Transform CPU time, by kind.")
+                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+            &["kind"],
+        )
+        .expect("static metric definition");
+        let cache_hits = IntCounter::new("filegate_cache_hits_total", "Derived results served from memory or _derived/.")
+            .expect("static metric definition");
+        let cache_misses = IntCounter::new("filegate_cache_misses_total", "Derived results that had to be made.")
+            .expect("static metric definition");
+        let cache_bytes = IntGauge::new("filegate_cache_bytes", "Bytes of derived results held in memory.")
+            .expect("static metric definition");
+        let transform_queue_depth = IntGauge::new(
+            "filegate_transform_queue_depth",
+            "Transforms waiting for a worker of the pool.",
+        )
+        .expect("static metric definition");
+        let store_uploads = IntCounterVec::new(
+            Opts::new("filegate_store_uploads_total", "Uploads received by the embedded store, by result."),
+            &["result"],
+        )
+        .expect("static metric definition");
+        let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(requests_total.clone()),
+            Box::new(request_duration.clone()),
+            Box::new(origin_fetches.clone()),
+            Box::new(transforms_total.clone()),
+            Box::new(transform_seconds.clone()),
+            Box::new(cache_hits.clone()),
+            Box::new(cache_misses.clone()),
+            Box::new(cache_bytes.clone()),
+            Box::new(transform_queue_depth.clone()),
+            Box::new(store_uploads.clone()),
+        ];
+        for c in collectors {
+            registry.register(c).expect("metric names are unique");
+        }
+        Metrics {
+            registry,
+            requests_total,
+            request_duration,
+            origin_fetches,
+            transforms_total,
+            transform_seconds,
+            cache_hits,
+            cache_misses,
+            cache_bytes,
+            transform_queue_depth,
+            store_uploads,
+        }
+    }
+
+    /// Counts one answered request.
+    pub fn observe_request(&self, route: &str, status: u16, seconds: f64) {
+        self.requests_total
+            .with_label_values(&[route, status_label(status)])
+            .inc();
+        self.request_duration
+            .with_label_values(&[route])
+            .observe(seconds);
+    }
+
+    /// The text exposition format.
+    pub fn render(&self) -> String {
+        let mut out = Vec::new();
+        // Encoding our own registry into a Vec cannot fail.
+        let _ = TextEncoder::new().encode(&self.registry.gather(), &mut out);
+        String::from_utf8(out).unwrap_or_default()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Metrics::new()
+    }
+}
+
+/// Status labels without allocating per request.
+fn status_label(status: u16) -> &'static str {
+    match status {
+        0 => "0",
+        200 => "200",
+        204 => "204",
+        206 => "206",
+        302 => "302",
+        304 => "304",
+        400 => "400",
+        401 => "401",
+        403 => "403",
+        404 => "404",
+        405 => "405",
+        413 => "413",
+        414 => "414",
+        415 => "415",
+        416 => "416",
+        422 => "422",
+        429 => "429",
+        431 => "431",
+        500 => "500",
+        501 => "501",
+        502 => "502",
+        503 => "503",
+        504 => "504",
+        s if s < 300 => "2xx",
+        s if s < 400 => "3xx",
+        s if s < 500 => "4xx",
+        _ => "5xx",
+    }
+}

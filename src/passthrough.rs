@@ -1,0 +1,129 @@
+//! Pass-through (SPEC §1): every request not under `/file/` goes to the upstream store
+//! through pingora's upstream path, unchanged in method, path, query and body (streamed
+//! both ways, connections reused), with `Host` rewritten and hop-by-hop headers dropped.
+
+use std::net::{SocketAddr, ToSocketAddrs};
+use std::time::Duration;
+
+use http::{HeaderMap, HeaderName};
+use pingora_core::upstreams::peer::HttpPeer;
+use pingora_http::{RequestHeader, ResponseHeader};
+
+use crate::config::StoreConfig;
+
+/// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded. `Transfer-Encoding` is left
+/// to pingora, which re-frames bodies itself.
+const HOP_BY_HOP: [&str; 7] = [
+    "connection",
+    "keep-alive",
+    "proxy-connection",
+    "proxy-authorization",
+    "te",
+    "trailer",
+    "upgrade",
+];
+
+/// Where pass-through requests go.
+#[derive(Debug, Clone)]
+pub struct PassThrough {
+    addr: SocketAddr,
+    host: String,
+    tls: bool,
+    sni: String,
+    connect_timeout: Duration,
+    read_timeout: Duration,
+}
+
+impl PassThrough {
+    /// Resolves the store's endpoint once, at start.
+    pub fn from_store_config(store: &StoreConfig) -> Result<PassThrough, String> {
+        let endpoint = store.public_endpoint.as_deref().unwrap_or(&store.endpoint);
+        let (tls, rest) = if let Some(rest) = store.endpoint.strip_prefix("https://") {
+            (true, rest)
+        } else if let Some(rest) = store.endpoint.strip_prefix("http://") {
+            (false, rest)
+        } else {
+            return Err(format!("store.endpoint `{}` is not an http(s) URL", store.endpoint));
+        };
+        let authority = rest.split('/').next().unwrap_or(rest);
+        let default_port = if tls { 443 } else { 80 };
+        let with_port = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+            && !authority.ends_with(']')
+        {
+            authority.to_string()
+        } else {
+            format!("{authority}:{default_port}")
+        };
+        let addr = with_port
+            .to_socket_addrs()
+            .map_err(|e| format!("cannot resolve store.endpoint `{authority}`: {e}"))?
+            .next()
+            .ok_or_else(|| format!("store.endpoint `{authority}` resolves to nothing"))?;
+        // The Host the store expects: the one presigned URLs were made for.
+        let public_authority = endpoint
+            .split_once("://")
+            .map(|(_, r)| r.split('/').next().unwrap_or(r))
+            .unwrap_or(authority);
+        let host = if store.path_style {
+            public_authority.to_string()
+        } else {
+            format!("{}.{public_authority}", store.bucket)
+        };
+        let sni = authority
+            .rsplit_once(':')
+            .map(|(h, _)| h)
+            .unwrap_or(authority)
+            .to_string();
+        Ok(PassThrough {
+            addr,
+            host,
+            tls,
+            sni,
+            connect_timeout: store.connect_timeout,
+            read_timeout: store.read_timeout,
+        })
+    }
+
+    /// The upstream peer, with the store's timeouts.
+    pub fn peer(&self) -> HttpPeer {
+        let mut peer = HttpPeer::new(self.addr, self.tls, self.sni.clone());
+        peer.options.connection_timeout = Some(self.connect_timeout);
+        peer.options.total_connection_timeout = Some(self.connect_timeout);
+        peer.options.read_timeout = Some(self.read_timeout);
+        peer.options.write_timeout = Some(self.read_timeout);
+        peer.options.idle_timeout = Some(Duration::from_secs(60));
+        peer
+    }
+
+    /// Rewrites `Host` and drops hop-by-hop headers of the request.
+    pub fn rewrite_request(&self, req: &mut RequestHeader) -> pingora_core::Result<()> {
+        for name in hop_by_hop_names(&req.headers) {
+            req.remove_header(&name);
+        }
+        req.insert_header("Host", &self.host)?;
+        Ok(())
+    }
+
+    /// Drops hop-by-hop headers of the store's answer.
+    pub fn rewrite_response(&self, resp: &mut ResponseHeader) {
+        for name in hop_by_hop_names(&resp.headers) {
+            resp.remove_header(&name);
+        }
+    }
+}
+
+/// The hop-by-hop headers present: the fixed list and any named in `Connection`.
+fn hop_by_hop_names(headers: &HeaderMap) -> Vec<HeaderName> {
+    let listed: Vec<String> = headers
+        .get_all(http::header::CONNECTION)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(','))
+        .map(|t| t.trim().to_ascii_lowercase())
+        .collect();
+    headers
+        .keys()
+        .filter(|k| HOP_BY_HOP.contains(&k.as_str()) || listed.iter().any(|l| l == k.as_str()))
+        .cloned()
+        .collect()
+}

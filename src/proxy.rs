@@ -1,0 +1,129 @@
+//! The `filegate` binary's own host: a [`ProxyHttp`] whose phases only delegate.
+//! `/file` requests go to [`FileGate`]; everything else to the embedded store (in the
+//! embedded shape) or upstream to the S3 store ([`PassThrough`]).
+
+use std::sync::Arc;
+
+use async_trait::async_trait;
+use pingora_core::upstreams::peer::HttpPeer;
+use pingora_error::{Error, ErrorType};
+use pingora_http::{RequestHeader, ResponseHeader};
+use pingora_proxy::{FailToProxy, ProxyHttp, Session};
+
+use crate::envelope::write_error;
+use crate::error::ApiError;
+use crate::gate::{FileGate, GateCtx};
+use crate::passthrough::PassThrough;
+use crate::storage::embedded::server::EmbeddedStoreServer;
+
+/// What answers requests outside `/file/`.
+pub enum StoreFront {
+    /// The embedded store answers them itself.
+    Embedded(Arc<EmbeddedStoreServer>),
+    /// They are proxied to the S3 store.
+    Upstream(PassThrough),
+}
+
+/// The binary's proxy service.
+pub struct FileGateProxy {
+    gate: Arc<FileGate>,
+    front: StoreFront,
+}
+
+impl FileGateProxy {
+    /// A host over `gate` with `front` for everything else.
+    pub fn new(gate: Arc<FileGate>, front: StoreFront) -> Self {
+        FileGateProxy { gate, front }
+    }
+}
+
+#[async_trait]
+impl ProxyHttp for FileGateProxy {
+    type CTX = GateCtx;
+
+    fn new_ctx(&self) -> GateCtx {
+        GateCtx::new()
+    }
+
+    /// `/file` → the gate; the rest → the embedded store, or on to `upstream_peer`.
+    async fn request_filter(&self, session: &mut Session, ctx: &mut GateCtx) -> pingora_core::Result<bool> {
+        if self.gate.request_filter(session, ctx).await? {
+            return Ok(true);
+        }
+        match &self.front {
+            StoreFront::Embedded(store) => {
+                let status = store.handle(session).await?;
+                ctx.record_answer("store", status);
+                Ok(true)
+            }
+            StoreFront::Upstream(_) => Ok(false),
+        }
+    }
+
+    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut GateCtx) -> pingora_core::Result<Box<HttpPeer>> {
+        match &self.front {
+            StoreFront::Upstream(pass) => Ok(Box::new(pass.peer())),
+            StoreFront::Embedded(_) => Err(Error::explain(
+                ErrorType::InternalError,
+                "embedded store requests are answered in request_filter",
+            )),
+        }
+    }
+
+    async fn upstream_request_filter(
+        &self,
+        _session: &mut Session,
+        upstream_request: &mut RequestHeader,
+        _ctx: &mut GateCtx,
+    ) -> pingora_core::Result<()> {
+        if let StoreFront::Upstream(pass) = &self.front {
+            pass.rewrite_request(upstream_request)?;
+        }
+        Ok(())
+    }
+
+    async fn response_filter(
+        &self,
+        _session: &mut Session,
+        upstream_response: &mut ResponseHeader,
+        _ctx: &mut GateCtx,
+    ) -> pingora_core::Result<()> {
+        if let StoreFront::Upstream(pass) = &self.front {
+            pass.rewrite_response(upstream_response);
+        }
+        Ok(())
+    }
+
+    /// Store failures on pass-through answer the envelope: 504 on timeouts, else 502.
+    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut GateCtx) -> FailToProxy {
+        let err = match e.etype() {
+            ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
+                ApiError::store_timeout(e)
+            }
+            ErrorType::HTTPStatus(code) if *code < 500 => ApiError::new(
+                http::StatusCode::from_u16(*code).unwrap_or(http::StatusCode::BAD_REQUEST),
+                "bad request",
+            ),
+            _ if e.esource() == &pingora_error::ErrorSource::Downstream => {
+                return FailToProxy {
+                    error_code: 0,
+                    can_reuse_downstream: false,
+                }
+            }
+            _ => ApiError::store_failed(e),
+        };
+        let code = if session.response_written().is_none() {
+            write_error(session, &err, false).await.unwrap_or(0)
+        } else {
+            0
+        };
+        FailToProxy {
+            error_code: code,
+            can_reuse_downstream: false,
+        }
+    }
+
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut GateCtx) {
+        self.gate.logging(session, e, ctx);
+    }
+}

@@ -1,0 +1,286 @@
+//! `GET /file/download/avatar?object_name=` and `/file/download/chat?file_sign=`:
+//! the original, a thumbnail, a video cover or an MP3 of a voice file (SPEC §5), in
+//! `serve` or `redirect` mode (SPEC §4).
+
+use pingora_proxy::Session;
+
+use crate::auth::file_sign::verify_file_sign;
+use crate::auth::store_token::scope_covers;
+use crate::auth::Principal;
+use crate::error::ApiError;
+use crate::file_type::{Family, FileType};
+use crate::query::Query;
+use crate::config::DownloadMode;
+use crate::delivery::{self, Failure, Presentation, DOWNLOAD_CACHE_CONTROL};
+use crate::gate::FileGate;
+use crate::routes::Call;
+use crate::storage::keys::ObjectKey;
+
+/// What the download names.
+#[derive(Debug, Clone)]
+pub enum DownloadTarget {
+    /// An avatar, by `object_name` (the key without `<app>/`).
+    Avatar {
+        /// `object_name`.
+        object_name: String,
+    },
+    /// A chat file, by file_sign.
+    Chat {
+        /// `file_sign`.
+        file_sign: String,
+    },
+}
+
+/// `image_type`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ImageType {
+    /// 1: the original.
+    Original,
+    /// 2: a thumbnail.
+    Thumbnail,
+    /// 3: a cover (video frame; for images, a thumbnail).
+    Cover,
+}
+
+/// `thumbnail_strategy`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ThumbnailStrategy {
+    /// 1 (the API's default): the app's third-party processor, if configured.
+    ThirdParty,
+    /// 2: filegate itself.
+    Local,
+}
+
+/// Parameters of the download routes.
+#[derive(Debug, Clone)]
+pub struct DownloadParams {
+    /// The object.
+    pub target: DownloadTarget,
+    /// `image_type`.
+    pub image_type: ImageType,
+    /// `w`, validated finite and positive.
+    pub w: Option<f64>,
+    /// `h`, validated finite and positive.
+    pub h: Option<f64>,
+    /// `thumbnail_strategy`.
+    pub strategy: ThumbnailStrategy,
+    /// `format=mp3`, or `source=miniprogram` (which implies it for voice).
+    pub want_mp3: bool,
+}
+
+fn dimension(query: &Query, name: &str) -> Result<Option<f64>, ApiError> {
+    match query.get(name)? {
+        None | Some("") => Ok(None),
+        Some(v) => match v.trim().parse::<f64>() {
+            Ok(x) if x.is_finite() && x > 0.0 => Ok(Some(x)),
+            _ => Err(ApiError::bad_param(name, "must be a finite number above 0")),
+        },
+    }
+}
+
+impl DownloadParams {
+    fn parse(target: DownloadTarget, query: &Query) -> Result<Self, ApiError> {
+        let image_type = match query.parsed::<i32>("image_type", "1, 2 or 3")? {
+            None | Some(1) => ImageType::Original,
+            Some(2) => ImageType::Thumbnail,
+            Some(3) => ImageType::Cover,
+            Some(_) => return Err(ApiError::bad_param("image_type", "must be 1, 2 or 3")),
+        };
+        let strategy = match query.parsed::<i32>("thumbnail_strategy", "1 or 2")? {
+            None | Some(1) => ThumbnailStrategy::ThirdParty,
+            Some(2) => ThumbnailStrategy::Local,
+            Some(_) => return Err(ApiError::bad_param("thumbnail_strategy", "must be 1 or 2")),
+        };
+        let format_mp3 = match query.get("format")? {
+            None | Some("") | Some("amr") => false,
+            Some("mp3") => true,
+            Some(_) => return Err(ApiError::bad_param("format", "must be amr or mp3")),
+        };
+        let miniprogram = match query.get("source")? {
+            None | Some("") => false,
+            Some("miniprogram") => true,
+            Some(_) => return Err(ApiError::bad_param("source", "must be miniprogram or empty")),
+        };
+        Ok(DownloadParams {
+            target,
+            image_type,
+            w: dimension(query, "w")?,
+            h: dimension(query, "h")?,
+            strategy,
+            want_mp3: format_mp3 || miniprogram,
+        })
+    }
+
+    /// `/file/download/avatar`.
+    pub fn parse_avatar(query: &Query) -> Result<Self, ApiError> {
+        let object_name = query.required("object_name")?.to_string();
+        Self::parse(DownloadTarget::Avatar { object_name }, query)
+    }
+
+    /// `/file/download/chat`.
+    pub fn parse_chat(query: &Query) -> Result<Self, ApiError> {
+        let file_sign = query.required("file_sign")?.to_string();
+        Self::parse(DownloadTarget::Chat { file_sign }, query)
+    }
+}
+
+/// The object a download names, checked against the caller's scope.
+#[derive(Debug, Clone)]
+pub struct ResolvedObject {
+    /// Its key.
+    pub key: ObjectKey,
+    /// Its file type (avatars: [`FileType::Avatar`]).
+    pub file_type: FileType,
+    /// The original file name, when the file_sign carries it.
+    pub name: Option<String>,
+}
+
+/// Resolves the target to a key before storage is touched: grammar, app prefix,
+/// file_sign, and a store token's `obj` scope.
+pub fn resolve_object(call: &Call<'_>, target: &DownloadTarget) -> Result<ResolvedObject, ApiError> {
+    let resolved = match target {
+        DownloadTarget::Avatar { object_name } => ResolvedObject {
+            key: ObjectKey::from_avatar_object_name(call.app_id, object_name)?,
+            file_type: FileType::Avatar,
+            name: None,
+        },
+        DownloadTarget::Chat { file_sign } => {
+            let sign = verify_file_sign(file_sign, call.app_id, &call.app.secrets)?;
+            let file_type = FileType::from_code(sign.ft)
+                .ok_or_else(|| ApiError::invalid_credential("file_sign has an unknown file_type"))?;
+            ResolvedObject {
+                key: sign.object_key()?,
+                file_type,
+                name: sign.name,
+            }
+        }
+    };
+    if let Principal::Store { obj, .. } = &call.actor.principal {
+        if !scope_covers(obj.as_deref(), resolved.key.as_str()) {
+            return Err(ApiError::forbidden(
+                "store_token: this token is limited to another object",
+            ));
+        }
+    }
+    Ok(resolved)
+}
+
+/// What a download asks for, once the object's file type is known.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub enum Wanted {
+    /// The stored bytes.
+    Original,
+    /// A thumbnail of at most w × h.
+    Thumbnail {
+        /// `w`.
+        w: Option<f64>,
+        /// `h`.
+        h: Option<f64>,
+    },
+    /// A video frame, scaled like a thumbnail.
+    VideoCover {
+        /// `w`.
+        w: Option<f64>,
+        /// `h`.
+        h: Option<f64>,
+    },
+    /// AMR voice transcoded to MP3.
+    Mp3,
+}
+
+/// Decides the representation: a cover of an image is its thumbnail, mp3 applies to
+/// AMR voice only (MP3 voice is served as is), thumbnails apply to images.
+pub fn wanted(params: &DownloadParams, file_type: FileType) -> Result<Wanted, ApiError> {
+    let family = file_type.family();
+    if params.want_mp3 && family == Family::VoiceAmr {
+        return Ok(Wanted::Mp3);
+    }
+    let (w, h) = (params.w, params.h);
+    match (params.image_type, family) {
+        (ImageType::Original, _) => Ok(Wanted::Original),
+        (ImageType::Thumbnail | ImageType::Cover, Family::Image) => Ok(Wanted::Thumbnail { w, h }),
+        (ImageType::Cover, Family::Video) => Ok(Wanted::VideoCover { w, h }),
+        (ImageType::Thumbnail, _) => Err(unsupported("a thumbnail needs an image")),
+        (ImageType::Cover, _) => Err(unsupported("a cover needs a video or an image")),
+    }
+}
+
+/// Answers a download: resolves and checks the object, then serves or redirects the
+/// representation asked for.
+pub async fn download(
+    gate: &FileGate,
+    session: &mut Session,
+    call: &Call<'_>,
+    params: &DownloadParams,
+) -> Result<u16, Failure> {
+    let object = resolve_object(call, &params.target)?;
+    let representation = wanted(params, object.file_type)?;
+    let presentation = Presentation {
+        file_name: object.name.clone(),
+        default_name: Some(object.key.file_name().to_string()),
+        disposition: None,
+        cache_control: DOWNLOAD_CACHE_CONTROL,
+    };
+    match representation {
+        Wanted::Original => match call.app.download_mode {
+            DownloadMode::Serve => {
+                delivery::serve_object(
+                    session,
+                    gate.store(),
+                    &object.key,
+                    call.headers.range.as_deref(),
+                    call.headers.if_none_match.as_deref(),
+                    &presentation,
+                )
+                .await
+            }
+            DownloadMode::Redirect => {
+                let ttl = call.app.redirect_ttl;
+                let url = gate
+                    .store()
+                    .presign_get(&object.key, ttl, object.name.as_deref())
+                    .map_err(crate::error::ApiError::from)?;
+                delivery::redirect(session, &url, ttl.as_secs() / 2).await
+            }
+        },
+        _ => Err(ApiError::new(
+            http::StatusCode::NOT_IMPLEMENTED,
+            "derived downloads (thumbnails, covers, mp3) are not available yet",
+        )
+        .into()),
+    }
+}
+
+fn unsupported(message: &'static str) -> ApiError {
+    ApiError::new(http::StatusCode::UNSUPPORTED_MEDIA_TYPE, message)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn dimensions_must_be_finite_positive() {
+        for bad in ["0", "-1", "NaN", "inf", "abc", "1e999"] {
+            let q = Query::parse(&format!("object_name=a&w={bad}"));
+            assert_eq!(DownloadParams::parse_avatar(&q).unwrap_err().status(), 400, "{bad}");
+        }
+        let q = Query::parse("object_name=a&w=200.5&image_type=2");
+        let p = DownloadParams::parse_avatar(&q).unwrap();
+        assert_eq!(p.w, Some(200.5));
+        assert_eq!(p.image_type, ImageType::Thumbnail);
+    }
+
+    #[test]
+    fn representation() {
+        let q = Query::parse("file_sign=x&source=miniprogram");
+        let p = DownloadParams::parse_chat(&q).unwrap();
+        assert_eq!(wanted(&p, FileType::VoiceAmr(101)).unwrap(), Wanted::Mp3);
+        assert_eq!(wanted(&p, FileType::VoiceMp3).unwrap(), Wanted::Original);
+        let q = Query::parse("file_sign=x&image_type=3");
+        let p = DownloadParams::parse_chat(&q).unwrap();
+        assert!(matches!(wanted(&p, FileType::Video(103)).unwrap(), Wanted::VideoCover { .. }));
+        assert!(matches!(wanted(&p, FileType::Picture(102)).unwrap(), Wanted::Thumbnail { .. }));
+        assert_eq!(wanted(&p, FileType::File(100)).unwrap_err().status(), 415);
+    }
+}

@@ -1,0 +1,103 @@
+//! Starting filegate: the store, the component, the binary's proxy host and the admin
+//! listener, all in one pingora [`Server`] (graceful shutdown and `-u` upgrades come
+//! from pingora).
+
+use std::sync::Arc;
+
+use pingora_core::server::configuration::{Opt, ServerConf};
+use pingora_core::server::Server;
+use pingora_core::services::listening::Service;
+
+use crate::admin::AdminApp;
+use crate::config::{Config, StoreKind};
+use crate::gate::FileGate;
+use crate::metrics::Metrics;
+use crate::passthrough::PassThrough;
+use crate::proxy::{FileGateProxy, StoreFront};
+use crate::storage::embedded::server::EmbeddedStoreServer;
+use crate::storage::embedded::EmbeddedStore;
+use crate::storage::s3::S3Store;
+use crate::storage::ObjectStore;
+
+/// Options of `filegate serve` beyond the config.
+#[derive(Debug, Clone, Default)]
+pub struct ServeOptions {
+    /// Take the listeners over from a running filegate (`-u`).
+    pub upgrade: bool,
+    /// Run in the background.
+    pub daemon: bool,
+    /// Whether this is the embedded default (prints the demo banner).
+    pub embedded_default: bool,
+}
+
+/// The store and what answers non-`/file` requests.
+pub fn build_store(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+) -> Result<(Arc<dyn ObjectStore>, StoreFront), String> {
+    match config.store.kind {
+        StoreKind::Embedded => {
+            let store = Arc::new(EmbeddedStore::open(config)?);
+            let server = EmbeddedStoreServer::new(store.clone(), metrics.clone());
+            Ok((store, StoreFront::Embedded(Arc::new(server))))
+        }
+        StoreKind::S3 => {
+            let store = Arc::new(S3Store::new(&config.store)?);
+            let pass = PassThrough::from_store_config(&config.store)?;
+            Ok((store, StoreFront::Upstream(pass)))
+        }
+    }
+}
+
+/// Runs filegate until it is stopped; returns only on a start-up error.
+pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
+    let config = Arc::new(config);
+    let metrics = Arc::new(Metrics::new());
+    let (store, front) = build_store(&config, &metrics)?;
+    let gate = Arc::new(FileGate::new(config.clone(), store, metrics.clone()));
+
+    let opt = Opt {
+        upgrade: options.upgrade,
+        daemon: options.daemon,
+        ..Opt::default()
+    };
+    let conf = ServerConf {
+        threads: config.worker_threads(),
+        daemon: options.daemon,
+        upgrade_sock: config.server.upgrade_sock.clone(),
+        pid_file: config.server.pid_file.clone(),
+        grace_period_seconds: Some(config.server.grace_period.as_secs()),
+        graceful_shutdown_timeout_seconds: Some(config.server.graceful_shutdown_timeout.as_secs()),
+        ..ServerConf::default()
+    };
+    let mut server = Server::new_with_opt_and_conf(opt, conf);
+    server.bootstrap();
+
+    let mut proxy = pingora_proxy::http_proxy_service_with_name(
+        &server.configuration,
+        FileGateProxy::new(gate, front),
+        "filegate",
+    );
+    proxy.add_tcp(&config.listen);
+    let mut admin = Service::new("filegate admin".to_string(), AdminApp::new(metrics));
+    admin.add_tcp(&config.admin_listen);
+    server.add_service(proxy);
+    server.add_service(admin);
+
+    print_banner(&config, &options);
+    server.run_forever()
+}
+
+fn print_banner(config: &Config, options: &ServeOptions) {
+    let base = config.public_base();
+    println!(
+        "filegate listening on http://{} (public URL {base}); admin on http://{}/healthz and /metrics",
+        config.listen, config.admin_listen
+    );
+    if options.embedded_default {
+        println!("embedded store in {}; demo app `demo` (demo secret: never use it in production)", config.store.dir.display());
+        println!("mint a token:   TOKEN=$(./target/release/filegate token --app demo --sub 1 --kind user)");
+        println!("first call:     curl -s -H \"access-token: $TOKEN\" '{base}/file/upload/avatar/user?app_id=demo'");
+        println!("try it in a browser: {base}/file/demo");
+    }
+}

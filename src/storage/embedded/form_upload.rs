@@ -1,0 +1,290 @@
+//! `POST /` on the embedded store: a browser form upload in either dialect, checked
+//! against its signed policy while the body streams (SPEC §5). The form's fields come
+//! first; at the `file` part the signature and every condition are checked, then the
+//! bytes stream into an atomic writer that stops at the policy's size limit. A refused
+//! or aborted upload leaves nothing behind.
+
+use std::collections::BTreeMap;
+use std::time::SystemTime;
+
+use bytes::Bytes;
+use pingora_proxy::Session;
+
+use crate::file_type::essence;
+use crate::metrics::Metrics;
+use crate::storage::embedded::server::{write_s3_error, S3Refusal};
+use crate::storage::embedded::EmbeddedStore;
+use crate::storage::keys::ObjectKey;
+use crate::storage::post_policy::{verify_form_signature, PolicyViolation};
+use crate::storage::ObjectMeta;
+
+/// Most form fields before `file`.
+const MAX_FIELDS: usize = 64;
+/// Largest text field.
+const MAX_FIELD_BYTES: usize = 16 * 1024;
+/// Largest file when a policy sets no `content-length-range`.
+const MAX_UNBOUNDED: u64 = 5 * 1024 * 1024 * 1024;
+
+/// A stored upload.
+struct Stored {
+    key: ObjectKey,
+    meta: ObjectMeta,
+    success_status: u16,
+}
+
+impl From<PolicyViolation> for S3Refusal {
+    fn from(v: PolicyViolation) -> Self {
+        match v {
+            PolicyViolation::Malformed(why) => S3Refusal::new(400, "InvalidPolicyDocument", why),
+            PolicyViolation::BadSignature => S3Refusal::new(
+                403,
+                "SignatureDoesNotMatch",
+                "The request signature we calculated does not match the signature you provided.",
+            ),
+            PolicyViolation::Expired => S3Refusal::new(403, "AccessDenied", "Invalid according to Policy: Policy expired."),
+            PolicyViolation::ConditionFailed(field) => S3Refusal::new(
+                403,
+                "AccessDenied",
+                format!("Invalid according to Policy: Policy Condition failed: ${field}"),
+            ),
+            PolicyViolation::ExtraField(field) => S3Refusal::new(
+                403,
+                "AccessDenied",
+                format!("Invalid according to Policy: Extra input fields: {field}"),
+            ),
+            PolicyViolation::TooLarge => S3Refusal::new(
+                400,
+                "EntityTooLarge",
+                "Your proposed upload exceeds the maximum allowed size",
+            ),
+            PolicyViolation::TooSmall => S3Refusal::new(
+                400,
+                "EntityTooSmall",
+                "Your proposed upload is smaller than the minimum allowed size",
+            ),
+        }
+    }
+}
+
+fn malformed(e: impl std::fmt::Display) -> S3Refusal {
+    S3Refusal::new(
+        400,
+        "MalformedPOSTRequest",
+        format!("The body of your POST request is not well-formed multipart/form-data: {e}"),
+    )
+}
+
+/// Receives a form upload and answers it (success or an S3-style error).
+pub async fn receive(store: &EmbeddedStore, metrics: &Metrics, session: &mut Session) -> pingora_core::Result<u16> {
+    let content_type = session
+        .req_header()
+        .headers
+        .get(http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let boundary = match multer::parse_boundary(&content_type) {
+        Ok(b) => b,
+        Err(_) => {
+            session.set_keepalive(None);
+            let refusal = S3Refusal::new(
+                400,
+                "InvalidArgument",
+                "POST requires exactly one file upload per request, as multipart/form-data.",
+            );
+            return write_s3_error(session, &refusal).await;
+        }
+    };
+
+    // The body is pumped from the session into a channel that multer reads, so the
+    // parser can own its input while this task keeps the session.
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
+    let body = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let multipart = multer::Multipart::new(body, boundary);
+
+    let (outcome, body_done) = {
+        let consume = consume_form(store, multipart);
+        tokio::pin!(consume);
+        let pump = pump_body(session, tx);
+        tokio::pin!(pump);
+        let mut pump_finished = false;
+        loop {
+            tokio::select! {
+                out = &mut consume => break (out, pump_finished),
+                res = &mut pump, if !pump_finished => {
+                    pump_finished = true;
+                    if res.is_err() {
+                        // The client went away: the parser sees the stream end and fails.
+                        log::debug!("form upload: client body ended early");
+                    }
+                }
+            }
+        }
+    };
+
+    match outcome {
+        Ok(stored) => {
+            metrics.store_uploads.with_label_values(&["ok"]).inc();
+            if !body_done {
+                // Only the closing boundary should be left; read it so the connection
+                // can be reused.
+                let _ = session.drain_request_body().await;
+            }
+            write_success(session, &stored).await
+        }
+        Err(refusal) => {
+            metrics.store_uploads.with_label_values(&["refused"]).inc();
+            log::info!("form upload refused: {} {}", refusal.code, refusal.message);
+            // Unread body may remain: never reuse this connection.
+            session.set_keepalive(None);
+            write_s3_error(session, &refusal).await
+        }
+    }
+}
+
+async fn pump_body(
+    session: &mut Session,
+    tx: tokio::sync::mpsc::Sender<Result<Bytes, std::io::Error>>,
+) -> pingora_core::Result<()> {
+    loop {
+        match session.read_request_body().await {
+            Ok(Some(chunk)) => {
+                if tx.send(Ok(chunk)).await.is_err() {
+                    return Ok(());
+                }
+            }
+            Ok(None) => return Ok(()),
+            Err(e) => {
+                let _ = tx
+                    .send(Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, e.to_string())))
+                    .await;
+                return Err(e);
+            }
+        }
+    }
+}
+
+async fn consume_form(store: &EmbeddedStore, mut multipart: multer::Multipart<'static>) -> Result<Stored, S3Refusal> {
+    let mut fields: BTreeMap<String, String> = BTreeMap::new();
+    while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
+        let name = field.name().unwrap_or("").to_ascii_lowercase();
+        if name != "file" {
+            if fields.len() >= MAX_FIELDS {
+                return Err(malformed("too many form fields"));
+            }
+            let mut value = Vec::new();
+            while let Some(chunk) = field.chunk().await.map_err(malformed)? {
+                value.extend_from_slice(&chunk);
+                if value.len() > MAX_FIELD_BYTES {
+                    return Err(S3Refusal::new(400, "MaxPostPreDataLengthExceeded", format!("field {name} is too long")));
+                }
+            }
+            let value = String::from_utf8(value).map_err(|_| malformed(format!("field {name} is not UTF-8")))?;
+            fields.insert(name, value);
+            continue;
+        }
+
+        let policy = verify_form_signature(&fields, store.signer())?;
+        let key = fields
+            .get("key")
+            .ok_or_else(|| S3Refusal::new(400, "InvalidArgument", "Bucket POST must contain a field named 'key'."))?;
+        let key = ObjectKey::parse(key).map_err(|_| S3Refusal::new(400, "InvalidArgument", "invalid key"))?;
+        let part_type = field.content_type().map(|m| m.to_string());
+        let file_name = field.file_name().map(str::to_string).filter(|n| !n.is_empty());
+        let first = field.chunk().await.map_err(malformed)?.unwrap_or_default();
+        let content_type = resolve_content_type(fields.get("content-type").map(String::as_str), part_type.as_deref(), &first);
+        let mut checked = fields.clone();
+        checked.insert("content-type".into(), content_type.clone());
+        policy.check_fields(&checked, SystemTime::now())?;
+
+        let max = policy.max_size().unwrap_or(MAX_UNBOUNDED);
+        let mut writer = store
+            .begin_write(&key)
+            .await
+            .map_err(|e| S3Refusal::new(500, "InternalError", e.to_string()))?;
+        let mut chunk = first;
+        loop {
+            if writer.size() + chunk.len() as u64 > max {
+                return Err(PolicyViolation::TooLarge.into());
+            }
+            if !chunk.is_empty() {
+                writer
+                    .write(&chunk)
+                    .await
+                    .map_err(|e| S3Refusal::new(500, "InternalError", e.to_string()))?;
+            }
+            match field.chunk().await.map_err(malformed)? {
+                Some(next) => chunk = next,
+                None => break,
+            }
+        }
+        policy.check_size(writer.size())?;
+        let meta = writer
+            .commit(&content_type, file_name)
+            .await
+            .map_err(|e| S3Refusal::new(500, "InternalError", e.to_string()))?;
+        let success_status = match fields.get("success_action_status").map(String::as_str) {
+            Some("200") => 200,
+            Some("201") => 201,
+            _ => 204,
+        };
+        return Ok(Stored { key, meta, success_status });
+    }
+    Err(S3Refusal::new(
+        400,
+        "InvalidArgument",
+        "POST requires exactly one file upload per request.",
+    ))
+}
+
+/// The stored content type: the form's `Content-Type` field, else the file part's
+/// type; a generic or missing one is sniffed from the first bytes.
+fn resolve_content_type(form: Option<&str>, part: Option<&str>, first: &[u8]) -> String {
+    if let Some(t) = form.map(essence).filter(|t| !t.is_empty()) {
+        return t;
+    }
+    let declared = part.map(essence).unwrap_or_default();
+    if declared.is_empty() || declared == "application/octet-stream" {
+        if let Some(kind) = infer::get(first) {
+            return kind.mime_type().to_string();
+        }
+        return "application/octet-stream".to_string();
+    }
+    declared
+}
+
+async fn write_success(session: &mut Session, stored: &Stored) -> pingora_core::Result<u16> {
+    use pingora_http::ResponseHeader;
+    let status = stored.success_status;
+    let body = if status == 201 {
+        Bytes::from(format!(
+            "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<PostResponse><Key>{}</Key><ETag>{}</ETag></PostResponse>",
+            stored.key,
+            stored.meta.etag.replace('"', "&quot;")
+        ))
+    } else {
+        Bytes::new()
+    };
+    let mut resp = ResponseHeader::build(status, Some(6))?;
+    resp.insert_header("ETag", &stored.meta.etag)?;
+    resp.insert_header("Access-Control-Expose-Headers", "ETag")?;
+    if status == 201 {
+        resp.insert_header("Content-Type", "application/xml")?;
+    }
+    crate::envelope::write_small(session, resp, body).await?;
+    Ok(status)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn content_type_resolution() {
+        let png = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, b'I', b'H', b'D', b'R'];
+        assert_eq!(resolve_content_type(Some("image/jpeg"), Some("image/png"), &png), "image/jpeg");
+        assert_eq!(resolve_content_type(None, Some("image/png; x=y"), &[]), "image/png");
+        assert_eq!(resolve_content_type(None, Some("application/octet-stream"), &png), "image/png");
+        assert_eq!(resolve_content_type(None, None, b"hello"), "application/octet-stream");
+    }
+}

@@ -1,0 +1,181 @@
+//! Object storage behind one interface, [`ObjectStore`], with two implementations:
+//! [`embedded`] (a local directory that filegate serves itself) and [`s3`] (any
+//! S3-compatible store). [`keys`] owns the key grammar, [`post_policy`] the signed
+//! upload forms both dialects hand out, and [`range`] byte ranges.
+
+pub mod embedded;
+pub mod keys;
+pub mod post_policy;
+pub mod range;
+pub mod s3;
+pub mod sigv4;
+
+use std::collections::BTreeMap;
+use std::fmt;
+use std::pin::Pin;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::Bytes;
+use futures::Stream;
+
+use crate::config::UploadMethod;
+use crate::error::ApiError;
+use keys::ObjectKey;
+pub use range::ByteRange;
+
+/// What is known of a stored object.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ObjectMeta {
+    /// Size in bytes.
+    pub size: u64,
+    /// Strong ETag, quoted (`"…"`).
+    pub etag: String,
+    /// Content type as stored.
+    pub content_type: String,
+    /// The uploader's file name, when the store kept it.
+    pub original_name: Option<String>,
+    /// Last modification, HTTP-date.
+    pub last_modified: Option<String>,
+}
+
+/// A body being read from the store, chunk by chunk.
+pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, StoreError>> + Send>>;
+
+/// Options of a read.
+#[derive(Debug, Clone, Default)]
+pub struct GetRequest {
+    /// One byte range (multi-range requests are served whole).
+    pub range: Option<ByteRange>,
+    /// `If-None-Match` as sent by the client.
+    pub if_none_match: Option<String>,
+}
+
+/// An object body: the object's metadata, the range served (inclusive), the bytes.
+pub struct ObjectBody {
+    /// The object.
+    pub meta: ObjectMeta,
+    /// `Some((first, last))` when a range is served.
+    pub range: Option<(u64, u64)>,
+    /// The bytes.
+    pub stream: ByteStream,
+}
+
+/// The result of a read.
+pub enum GetOutcome {
+    /// `If-None-Match` matched.
+    NotModified(ObjectMeta),
+    /// The bytes.
+    Body(ObjectBody),
+}
+
+/// How an upload's content type is constrained.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum TypeRule {
+    /// Exactly this type.
+    Exact(String),
+    /// One of these types.
+    OneOf(Vec<String>),
+    /// Any well-formed type.
+    Any,
+}
+
+/// What a signed upload allows (SPEC §5).
+#[derive(Debug, Clone)]
+pub struct UploadRequest {
+    /// The one key it may write.
+    pub key: ObjectKey,
+    /// POST form or presigned PUT.
+    pub method: UploadMethod,
+    /// The content type handed to the client (the form field or PUT header).
+    pub content_type: String,
+    /// What the store accepts.
+    pub type_rule: TypeRule,
+    /// Largest size in bytes.
+    pub max_size: u64,
+    /// Exact size, when the client told it (signed into PUT uploads).
+    pub size: Option<u64>,
+    /// How long the grant is valid.
+    pub expires_in: Duration,
+}
+
+/// A signed upload handed to the client.
+#[derive(Debug, Clone)]
+pub struct UploadGrant {
+    /// The URL to POST or PUT to.
+    pub url: String,
+    /// POST: form fields before `file`; PUT: headers to send.
+    pub fields: BTreeMap<String, String>,
+}
+
+/// A store failure.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StoreError {
+    /// No such object.
+    NotFound,
+    /// The range starts past the end.
+    RangeNotSatisfiable {
+        /// The object's size.
+        size: u64,
+    },
+    /// The store refused or failed (502).
+    Failed(String),
+    /// The store did not answer in time (504).
+    Timeout(String),
+    /// A local I/O failure or bug (500).
+    Internal(String),
+}
+
+impl fmt::Display for StoreError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match self {
+            StoreError::NotFound => f.write_str("no such object"),
+            StoreError::RangeNotSatisfiable { size } => write!(f, "range not satisfiable (size {size})"),
+            StoreError::Failed(d) => write!(f, "store failed: {d}"),
+            StoreError::Timeout(d) => write!(f, "store timed out: {d}"),
+            StoreError::Internal(d) => write!(f, "store internal error: {d}"),
+        }
+    }
+}
+
+impl std::error::Error for StoreError {}
+
+impl From<StoreError> for ApiError {
+    fn from(e: StoreError) -> ApiError {
+        match e {
+            StoreError::NotFound => ApiError::not_found("no such object"),
+            StoreError::RangeNotSatisfiable { .. } => ApiError::new(
+                http::StatusCode::RANGE_NOT_SATISFIABLE,
+                "range not satisfiable",
+            ),
+            StoreError::Failed(d) => ApiError::store_failed(d),
+            StoreError::Timeout(d) => ApiError::store_timeout(d),
+            StoreError::Internal(d) => ApiError::internal(d),
+        }
+    }
+}
+
+/// An object store.
+#[async_trait]
+pub trait ObjectStore: Send + Sync {
+    /// The object's metadata.
+    async fn head(&self, key: &ObjectKey) -> Result<ObjectMeta, StoreError>;
+
+    /// Reads the object (or a range of it), honouring `If-None-Match`.
+    async fn get(&self, key: &ObjectKey, req: GetRequest) -> Result<GetOutcome, StoreError>;
+
+    /// Writes a small object whole (derived results).
+    async fn put(&self, key: &ObjectKey, body: Bytes, content_type: &str) -> Result<ObjectMeta, StoreError>;
+
+    /// A short-lived URL that reads the object directly from the store.
+    /// `download_name` asks the store to answer with that attachment file name.
+    fn presign_get(
+        &self,
+        key: &ObjectKey,
+        ttl: Duration,
+        download_name: Option<&str>,
+    ) -> Result<String, StoreError>;
+
+    /// A signed upload of exactly `req.key`.
+    fn upload_grant(&self, req: &UploadRequest) -> Result<UploadGrant, StoreError>;
+}
