@@ -29,7 +29,10 @@ fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Ve
     if let Ok(v) = content_type.parse() {
         headers.insert(http::header::CONTENT_TYPE, v);
     }
-    headers.insert(http::header::CACHE_CONTROL, http::HeaderValue::from_static("no-store"));
+    headers.insert(
+        http::header::CACHE_CONTROL,
+        http::HeaderValue::from_static("no-store"),
+    );
     let len = resp.body().len();
     resp.headers_mut()
         .insert(http::header::CONTENT_LENGTH, http::HeaderValue::from(len));
@@ -61,7 +64,8 @@ impl ServeHttp for AdminApp {
             _ => respond(
                 StatusCode::NOT_FOUND,
                 "application/json",
-                br#"{"code":404,"data":null,"message":"admin routes: /healthz, /metrics"}"#.to_vec(),
+                br#"{"code":404,"data":null,"message":"admin routes: /healthz, /metrics"}"#
+                    .to_vec(),
             ),
         }
     }

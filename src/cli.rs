@@ -91,7 +91,11 @@ pub fn load_config(path: Option<&std::path::Path>) -> Result<Config, ConfigError
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
-        Command::Serve { conf, upgrade, daemon } => {
+        Command::Serve {
+            conf,
+            upgrade,
+            daemon,
+        } => {
             let config = match load_config(conf.as_deref()) {
                 Ok(c) => c,
                 Err(e) => return fail(&e.to_string(), 2),
@@ -109,7 +113,11 @@ pub fn run(cli: Cli) -> i32 {
         Command::Check { conf } => match load_config(Some(&conf)) {
             Ok(config) => {
                 for (id, app) in &config.apps {
-                    if app.secrets.iter().any(|s| s.expose() == DEMO_SECRET.as_bytes()) {
+                    if app
+                        .secrets
+                        .iter()
+                        .any(|s| s.expose() == DEMO_SECRET.as_bytes())
+                    {
                         eprintln!("warning: apps.{id}.secrets holds the demo secret; replace it before production");
                     }
                 }
@@ -123,7 +131,15 @@ pub fn run(cli: Cli) -> i32 {
             }
             Err(e) => fail(&e.to_string(), 1),
         },
-        Command::Token { app, sub, kind, groups, obj, ttl, conf } => {
+        Command::Token {
+            app,
+            sub,
+            kind,
+            groups,
+            obj,
+            ttl,
+            conf,
+        } => {
             let config = match load_config(conf.as_deref()) {
                 Ok(c) => c,
                 Err(e) => return fail(&e.to_string(), 2),
@@ -175,7 +191,9 @@ pub fn sign_url(config: &Config, url: &str, ttl: Duration) -> Result<String, Str
         .find('/')
         .map(|i| &after_scheme[i..])
         .ok_or("the URL has no path")?;
-    let (path, raw_query) = path_and_query.split_once('?').unwrap_or((path_and_query, ""));
+    let (path, raw_query) = path_and_query
+        .split_once('?')
+        .unwrap_or((path_and_query, ""));
     let query = Query::parse(raw_query);
     let app_id = query
         .get("app_id")

@@ -686,7 +686,8 @@ mod tests {
         assert_eq!(cfg.validate().unwrap_err().key, "apps.demo.secrets[0]");
         let cfg = Config::from_yaml("listen: nowhere\n").unwrap();
         assert_eq!(cfg.validate().unwrap_err().key, "listen");
-        let cfg = Config::from_yaml("store:\n  kind: s3\n  endpoint: http://127.0.0.1:9000\n").unwrap();
+        let cfg =
+            Config::from_yaml("store:\n  kind: s3\n  endpoint: http://127.0.0.1:9000\n").unwrap();
         assert_eq!(cfg.validate().unwrap_err().key, "store.access_key_id");
         let cfg = Config::from_yaml("apps:\n  file:\n    secrets: [0123456789abcdef]\n").unwrap();
         assert_eq!(cfg.validate().unwrap_err().key, "apps.file");
@@ -698,7 +699,10 @@ mod tests {
         cfg.apps.insert("my-app".into(), AppConfig::demo());
         cfg.apply_env(&MapEnv(vec![
             ("FILEGATE_LISTEN", "127.0.0.1:9999"),
-            ("FILEGATE_APP_MY_APP_SECRETS", "new-secret-0123456789, old-secret-0123456789"),
+            (
+                "FILEGATE_APP_MY_APP_SECRETS",
+                "new-secret-0123456789, old-secret-0123456789",
+            ),
         ]));
         assert_eq!(cfg.listen, "127.0.0.1:9999");
         let secrets = &cfg.apps["my-app"].secrets;

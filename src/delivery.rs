@@ -11,9 +11,9 @@ use pingora_proxy::Session;
 
 use crate::envelope::{add_common_headers, write_small};
 use crate::error::ApiError;
-use crate::storage::{GetOutcome, GetRequest, ObjectMeta, ObjectStore};
 use crate::storage::keys::ObjectKey;
 use crate::storage::ByteRange;
+use crate::storage::{GetOutcome, GetRequest, ObjectMeta, ObjectStore};
 
 /// A handler failure: either an error envelope can still be written, or the response
 /// has started and the connection must be dropped.
@@ -135,7 +135,9 @@ fn object_headers(
         return Ok(resp);
     }
     match (name, inline) {
-        (Some(n), inline) => resp.insert_header("Content-Disposition", content_disposition(inline, n))?,
+        (Some(n), inline) => {
+            resp.insert_header("Content-Disposition", content_disposition(inline, n))?
+        }
         (None, false) => {
             let fallback = presentation.default_name.as_deref().unwrap_or("download");
             resp.insert_header("Content-Disposition", content_disposition(false, fallback))?
@@ -208,7 +210,10 @@ pub async fn serve_object(
             let mut resp = object_headers(status, &body.meta, presentation)?;
             resp.insert_header("Content-Length", length.to_string())?;
             if let Some((first, last)) = body.range {
-                resp.insert_header("Content-Range", format!("bytes {first}-{last}/{}", body.meta.size))?;
+                resp.insert_header(
+                    "Content-Range",
+                    format!("bytes {first}-{last}/{}", body.meta.size),
+                )?;
             }
             stream_body(session, resp, length, body.stream).await?;
             Ok(status.as_u16())
@@ -264,7 +269,11 @@ pub async fn serve_bytes(
 }
 
 /// `302` to a presigned URL, with `Content-Length: 0` (pingora does not add framing).
-pub async fn redirect(session: &mut Session, location: &str, max_age_secs: u64) -> Result<u16, Failure> {
+pub async fn redirect(
+    session: &mut Session,
+    location: &str,
+    max_age_secs: u64,
+) -> Result<u16, Failure> {
     let mut resp = ResponseHeader::build(StatusCode::FOUND, Some(4))?;
     resp.insert_header("Location", location)?;
     resp.insert_header("Cache-Control", format!("private, max-age={max_age_secs}"))?;
@@ -272,7 +281,10 @@ pub async fn redirect(session: &mut Session, location: &str, max_age_secs: u64) 
     Ok(302)
 }
 
-async fn write_header_only(session: &mut Session, mut resp: ResponseHeader) -> pingora_core::Result<()> {
+async fn write_header_only(
+    session: &mut Session,
+    mut resp: ResponseHeader,
+) -> pingora_core::Result<()> {
     add_common_headers(&mut resp)?;
     session.write_response_header(Box::new(resp), true).await
 }

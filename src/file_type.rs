@@ -57,7 +57,10 @@ impl FileType {
     pub fn code(self) -> u16 {
         match self {
             FileType::Avatar => 0,
-            FileType::File(c) | FileType::VoiceAmr(c) | FileType::Picture(c) | FileType::Video(c) => c,
+            FileType::File(c)
+            | FileType::VoiceAmr(c)
+            | FileType::Picture(c)
+            | FileType::Video(c) => c,
             FileType::VoiceMp3 => 104,
         }
     }

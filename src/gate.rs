@@ -104,7 +104,11 @@ impl FileGate {
 
     /// Answers a `/file` request and returns `Ok(true)`, or returns `Ok(false)` for any
     /// other path. An `Err` means the connection broke mid-answer.
-    pub async fn request_filter(&self, session: &mut Session, ctx: &mut GateCtx) -> pingora_core::Result<bool> {
+    pub async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut GateCtx,
+    ) -> pingora_core::Result<bool> {
         let path = session.req_header().uri.path();
         if path != "/file" && !path.starts_with("/file/") {
             return Ok(false);
@@ -120,14 +124,22 @@ impl FileGate {
                 ctx.status = write_error(session, &err, as_http_200).await?;
             }
             Err(Failure::Aborted(e)) => {
-                ctx.status = session.response_written().map(|r| r.status.as_u16()).unwrap_or(0);
+                ctx.status = session
+                    .response_written()
+                    .map(|r| r.status.as_u16())
+                    .unwrap_or(0);
                 return Err(e);
             }
         }
         Ok(true)
     }
 
-    async fn answer(&self, session: &mut Session, ctx: &mut GateCtx, as_http_200: &mut bool) -> Result<u16, Failure> {
+    async fn answer(
+        &self,
+        session: &mut Session,
+        ctx: &mut GateCtx,
+        as_http_200: &mut bool,
+    ) -> Result<u16, Failure> {
         let req = session.req_header();
         let method = req.method.clone();
         let path = req.uri.path().to_string();
@@ -151,7 +163,11 @@ impl FileGate {
         let headers = &session.req_header().headers;
         let app_id = auth::header_or_query(headers, &query, "app_id")?
             .ok_or_else(|| ApiError::bad_param("app_id", "required (header or query parameter)"))?;
-        let app: &AppConfig = self.config.apps.get(&app_id).ok_or_else(ApiError::unknown_app)?;
+        let app: &AppConfig = self
+            .config
+            .apps
+            .get(&app_id)
+            .ok_or_else(ApiError::unknown_app)?;
         ctx.app = Some(app_id.clone());
         *as_http_200 = app.errors_as_http_200;
 
@@ -161,7 +177,16 @@ impl FileGate {
         } else {
             Access::AccessToken
         };
-        let actor = auth::authenticate(&app_id, app, &creds, access, SignedRequest { path: &path, query: &query })?;
+        let actor = auth::authenticate(
+            &app_id,
+            app,
+            &creds,
+            access,
+            SignedRequest {
+                path: &path,
+                query: &query,
+            },
+        )?;
         ctx.principal = Some(actor.describe());
         let request_headers = RequestHeaders::from_map(headers);
 
@@ -183,7 +208,9 @@ impl FileGate {
                 let sign = routes::forward::forward(&call, &params)?;
                 Ok(write_success(session, &sign).await?)
             }
-            Route::Download(params) => routes::download::download(self, session, &call, &params).await,
+            Route::Download(params) => {
+                routes::download::download(self, session, &call, &params).await
+            }
             Route::Demo => self.demo_page(session).await,
         }
     }
@@ -195,7 +222,12 @@ impl FileGate {
         let mut resp = ResponseHeader::build(StatusCode::OK, Some(4))?;
         resp.insert_header("Content-Type", "text/html; charset=utf-8")?;
         resp.insert_header("Cache-Control", "no-store")?;
-        write_small(session, resp, Bytes::from_static(crate::demo::DEMO_PAGE.as_bytes())).await?;
+        write_small(
+            session,
+            resp,
+            Bytes::from_static(crate::demo::DEMO_PAGE.as_bytes()),
+        )
+        .await?;
         Ok(200)
     }
 
@@ -211,7 +243,8 @@ impl FileGate {
                 .unwrap_or(if error.is_some() { 502 } else { 0 })
         };
         let elapsed = ctx.started.elapsed();
-        self.metrics.observe_request(ctx.route, status, elapsed.as_secs_f64());
+        self.metrics
+            .observe_request(ctx.route, status, elapsed.as_secs_f64());
         crate::access_log::write(&crate::access_log::AccessRecord {
             method: session.req_header().method.as_str(),
             path: session.req_header().uri.path(),
@@ -227,7 +260,10 @@ impl FileGate {
     }
 }
 
-async fn write_success<T: serde::Serialize>(session: &mut Session, data: &T) -> pingora_core::Result<u16> {
+async fn write_success<T: serde::Serialize>(
+    session: &mut Session,
+    data: &T,
+) -> pingora_core::Result<u16> {
     write_json(session, StatusCode::OK, success_body(data)).await?;
     Ok(200)
 }
@@ -250,7 +286,10 @@ async fn write_preflight(session: &mut Session) -> pingora_core::Result<u16> {
 fn check_request_size(req: &RequestHeader, config: &Config) -> Result<(), ApiError> {
     let query_len = req.uri.query().map_or(0, str::len) as u64;
     if query_len > config.limits.max_query_bytes.as_u64() {
-        return Err(ApiError::new(StatusCode::URI_TOO_LONG, "query string too long"));
+        return Err(ApiError::new(
+            StatusCode::URI_TOO_LONG,
+            "query string too long",
+        ));
     }
     let header_len: usize = req
         .headers

@@ -36,7 +36,10 @@ impl Metrics {
     pub fn new() -> Metrics {
         let registry = Registry::new();
         let requests_total = IntCounterVec::new(
-            Opts::new("filegate_requests_total", "Requests answered, by route and HTTP status."),
+            Opts::new(
+                "filegate_requests_total",
+                "Requests answered, by route and HTTP status.",
+            ),
             &["route", "status"],
         )
         .expect("static metric definition");
@@ -46,7 +49,8 @@ impl Metrics {
                 "Time from request to the last byte written, by route.",
             )
             .buckets(vec![
-                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0,
+                0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0,
+                10.0,
             ]),
             &["route"],
         )
@@ -57,29 +61,46 @@ impl Metrics {
         )
         .expect("static metric definition");
         let transforms_total = IntCounterVec::new(
-            Opts::new("filegate_transforms_total", "Transforms run, by kind and result."),
+            Opts::new(
+                "filegate_transforms_total",
+                "Transforms run, by kind and result.",
+            ),
             &["kind", "result"],
         )
         .expect("static metric definition");
         let transform_seconds = HistogramVec::new(
             HistogramOpts::new("filegate_transform_seconds", "Transform CPU time, by kind.")
-                .buckets(vec![0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0]),
+                .buckets(vec![
+                    0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0, 30.0,
+                ]),
             &["kind"],
         )
         .expect("static metric definition");
-        let cache_hits = IntCounter::new("filegate_cache_hits_total", "Derived results served from memory or _derived/.")
-            .expect("static metric definition");
-        let cache_misses = IntCounter::new("filegate_cache_misses_total", "Derived results that had to be made.")
-            .expect("static metric definition");
-        let cache_bytes = IntGauge::new("filegate_cache_bytes", "Bytes of derived results held in memory.")
-            .expect("static metric definition");
+        let cache_hits = IntCounter::new(
+            "filegate_cache_hits_total",
+            "Derived results served from memory or _derived/.",
+        )
+        .expect("static metric definition");
+        let cache_misses = IntCounter::new(
+            "filegate_cache_misses_total",
+            "Derived results that had to be made.",
+        )
+        .expect("static metric definition");
+        let cache_bytes = IntGauge::new(
+            "filegate_cache_bytes",
+            "Bytes of derived results held in memory.",
+        )
+        .expect("static metric definition");
         let transform_queue_depth = IntGauge::new(
             "filegate_transform_queue_depth",
             "Transforms waiting for a worker of the pool.",
         )
         .expect("static metric definition");
         let store_uploads = IntCounterVec::new(
-            Opts::new("filegate_store_uploads_total", "Uploads received by the embedded store, by result."),
+            Opts::new(
+                "filegate_store_uploads_total",
+                "Uploads received by the embedded store, by result.",
+            ),
             &["result"],
         )
         .expect("static metric definition");

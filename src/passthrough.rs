@@ -43,11 +43,16 @@ impl PassThrough {
         } else if let Some(rest) = store.endpoint.strip_prefix("http://") {
             (false, rest)
         } else {
-            return Err(format!("store.endpoint `{}` is not an http(s) URL", store.endpoint));
+            return Err(format!(
+                "store.endpoint `{}` is not an http(s) URL",
+                store.endpoint
+            ));
         };
         let authority = rest.split('/').next().unwrap_or(rest);
         let default_port = if tls { 443 } else { 80 };
-        let with_port = if authority.rsplit_once(':').is_some_and(|(_, p)| p.parse::<u16>().is_ok())
+        let with_port = if authority
+            .rsplit_once(':')
+            .is_some_and(|(_, p)| p.parse::<u16>().is_ok())
             && !authority.ends_with(']')
         {
             authority.to_string()

@@ -46,7 +46,11 @@ impl ProxyHttp for FileGateProxy {
     }
 
     /// `/file` → the gate; the rest → the embedded store, or on to `upstream_peer`.
-    async fn request_filter(&self, session: &mut Session, ctx: &mut GateCtx) -> pingora_core::Result<bool> {
+    async fn request_filter(
+        &self,
+        session: &mut Session,
+        ctx: &mut GateCtx,
+    ) -> pingora_core::Result<bool> {
         if self.gate.request_filter(session, ctx).await? {
             return Ok(true);
         }
@@ -60,7 +64,11 @@ impl ProxyHttp for FileGateProxy {
         }
     }
 
-    async fn upstream_peer(&self, _session: &mut Session, _ctx: &mut GateCtx) -> pingora_core::Result<Box<HttpPeer>> {
+    async fn upstream_peer(
+        &self,
+        _session: &mut Session,
+        _ctx: &mut GateCtx,
+    ) -> pingora_core::Result<Box<HttpPeer>> {
         match &self.front {
             StoreFront::Upstream(pass) => Ok(Box::new(pass.peer())),
             StoreFront::Embedded(_) => Err(Error::explain(
@@ -95,7 +103,12 @@ impl ProxyHttp for FileGateProxy {
     }
 
     /// Store failures on pass-through answer the envelope: 504 on timeouts, else 502.
-    async fn fail_to_proxy(&self, session: &mut Session, e: &Error, _ctx: &mut GateCtx) -> FailToProxy {
+    async fn fail_to_proxy(
+        &self,
+        session: &mut Session,
+        e: &Error,
+        _ctx: &mut GateCtx,
+    ) -> FailToProxy {
         let err = match e.etype() {
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
                 ApiError::store_timeout(e)

@@ -36,7 +36,10 @@ impl Query {
             if k == name {
                 match found {
                     Some(prev) if prev != v => {
-                        return Err(ApiError::bad_param(name, "given twice with different values"))
+                        return Err(ApiError::bad_param(
+                            name,
+                            "given twice with different values",
+                        ))
                     }
                     _ => found = Some(v),
                 }

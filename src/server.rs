@@ -95,7 +95,10 @@ fn print_banner(config: &Config, options: &ServeOptions) {
         config.listen, config.admin_listen
     );
     if options.embedded_default {
-        println!("embedded store in {}; demo app `demo` (demo secret: never use it in production)", config.store.dir.display());
+        println!(
+            "embedded store in {}; demo app `demo` (demo secret: never use it in production)",
+            config.store.dir.display()
+        );
         println!("mint a token:   TOKEN=$(./target/release/filegate token --app demo --sub 1 --kind user)");
         println!("first call:     curl -s -H \"access-token: $TOKEN\" '{base}/file/upload/avatar/user?app_id=demo'");
         println!("try it in a browser: {base}/file/demo");

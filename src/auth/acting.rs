@@ -30,7 +30,9 @@ impl Actor {
     /// Whether this actor may administer `group_id` (group avatars).
     pub fn administers(&self, group_id: i64) -> bool {
         match &self.principal {
-            Principal::Admin { groups, .. } => groups.as_ref().is_none_or(|g| g.contains(&group_id)),
+            Principal::Admin { groups, .. } => {
+                groups.as_ref().is_none_or(|g| g.contains(&group_id))
+            }
             _ => false,
         }
     }
@@ -101,15 +103,34 @@ mod tests {
 
     #[test]
     fn rules() {
-        let admin_all = Principal::Admin { sub: 1, groups: None };
-        let admin_some = Principal::Admin { sub: 1, groups: Some(vec![10]) };
+        let admin_all = Principal::Admin {
+            sub: 1,
+            groups: None,
+        };
+        let admin_some = Principal::Admin {
+            sub: 1,
+            groups: Some(vec![10]),
+        };
         let user = Principal::User { sub: 42 };
         assert!(resolve_actor(admin_all.clone(), Some(42), Some(99)).is_ok());
         assert!(resolve_actor(admin_some.clone(), None, Some(10)).is_ok());
-        assert_eq!(resolve_actor(admin_some, None, Some(11)).unwrap_err().code(), 10010);
+        assert_eq!(
+            resolve_actor(admin_some, None, Some(11))
+                .unwrap_err()
+                .code(),
+            10010
+        );
         assert!(resolve_actor(user.clone(), Some(42), None).is_ok());
-        assert_eq!(resolve_actor(user.clone(), Some(43), None).unwrap_err().status(), 403);
-        assert_eq!(resolve_actor(user, None, Some(10)).unwrap_err().status(), 403);
+        assert_eq!(
+            resolve_actor(user.clone(), Some(43), None)
+                .unwrap_err()
+                .status(),
+            403
+        );
+        assert_eq!(
+            resolve_actor(user, None, Some(10)).unwrap_err().status(),
+            403
+        );
         let a = resolve_actor(admin_all, Some(42), None).unwrap();
         assert_eq!(a.acting_user(), Some(42));
         assert_eq!(a.describe(), "admin:1 as user:42");

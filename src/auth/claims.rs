@@ -37,7 +37,10 @@ pub struct TokenClaims {
     /// The app_id.
     pub app: String,
     /// The principal: the decimal string of an int64 (a JSON number is accepted too).
-    #[serde(deserialize_with = "int64_from_string_or_number", serialize_with = "int64_as_string")]
+    #[serde(
+        deserialize_with = "int64_from_string_or_number",
+        serialize_with = "int64_as_string"
+    )]
     pub sub: i64,
     /// user, admin or store.
     pub kind: TokenKind,

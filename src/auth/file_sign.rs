@@ -52,7 +52,11 @@ impl FileSign {
 }
 
 /// Verifies a file_sign for `app_id`; forged, altered or foreign ones are 401/10008.
-pub fn verify_file_sign(token: &str, app_id: &str, secrets: &[Secret]) -> Result<FileSign, ApiError> {
+pub fn verify_file_sign(
+    token: &str,
+    app_id: &str,
+    secrets: &[Secret],
+) -> Result<FileSign, ApiError> {
     let sign: FileSign = jwt::verify(token, secrets, Expiry::None)
         .map_err(|e| ApiError::invalid_credential(e.describe("file_sign")))?;
     if sign.app != app_id {
@@ -88,13 +92,21 @@ mod tests {
         let secrets = vec![Secret::new("demo-secret-change-me")];
         let t = sample().mint(&secrets[0]).unwrap();
         assert_eq!(verify_file_sign(&t, "demo", &secrets).unwrap(), sample());
-        assert_eq!(verify_file_sign(&t, "other", &secrets).unwrap_err().code(), 10008);
+        assert_eq!(
+            verify_file_sign(&t, "other", &secrets).unwrap_err().code(),
+            10008
+        );
         // Flip one character of the payload: the signature no longer matches.
         let mut parts: Vec<String> = t.split('.').map(String::from).collect();
         let mut payload = parts[1].clone().into_bytes();
         payload[5] = if payload[5] == b'A' { b'B' } else { b'A' };
         parts[1] = String::from_utf8(payload).unwrap();
-        assert_eq!(verify_file_sign(&parts.join("."), "demo", &secrets).unwrap_err().code(), 10008);
+        assert_eq!(
+            verify_file_sign(&parts.join("."), "demo", &secrets)
+                .unwrap_err()
+                .code(),
+            10008
+        );
     }
 
     #[test]

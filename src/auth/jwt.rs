@@ -73,6 +73,12 @@ pub fn verify<C: DeserializeOwned>(
     secrets: &[Secret],
     expiry: Expiry,
 ) -> Result<C, TokenError> {
+    // The header decides malformed vs bad claims: `alg: none` and other algorithms
+    // fail here, before any key is tried.
+    match jsonwebtoken::decode_header(token) {
+        Ok(h) if h.alg == Algorithm::HS256 => {}
+        _ => return Err(TokenError::Malformed),
+    }
     let validation = validation(expiry);
     let mut last = TokenError::BadSignature;
     for secret in secrets {
@@ -93,7 +99,10 @@ pub fn verify<C: DeserializeOwned>(
 }
 
 /// Signs `claims` with HS256 and the app's first secret.
-pub fn mint<C: Serialize>(claims: &C, secret: &Secret) -> Result<String, jsonwebtoken::errors::Error> {
+pub fn mint<C: Serialize>(
+    claims: &C,
+    secret: &Secret,
+) -> Result<String, jsonwebtoken::errors::Error> {
     jsonwebtoken::encode(
         &Header::new(Algorithm::HS256),
         claims,
@@ -122,12 +131,18 @@ mod tests {
     }
 
     fn secrets() -> Vec<Secret> {
-        vec![Secret::new("new-secret-0123456789"), Secret::new("old-secret-0123456789")]
+        vec![
+            Secret::new("new-secret-0123456789"),
+            Secret::new("old-secret-0123456789"),
+        ]
     }
 
     #[test]
     fn rotation_and_forgery() {
-        let c = C { app: "a".into(), exp: now_secs() + 60 };
+        let c = C {
+            app: "a".into(),
+            exp: now_secs() + 60,
+        };
         let old = mint(&c, &secrets()[1]).unwrap();
         assert_eq!(verify::<C>(&old, &secrets(), Expiry::Required).unwrap(), c);
         let gone = mint(&c, &Secret::new("gone-secret-0123456789")).unwrap();
@@ -139,27 +154,52 @@ mod tests {
 
     #[test]
     fn expiry_with_leeway() {
-        let fresh = C { app: "a".into(), exp: now_secs() - 10 };
+        let fresh = C {
+            app: "a".into(),
+            exp: now_secs() - 10,
+        };
         let t = mint(&fresh, &secrets()[0]).unwrap();
         assert!(verify::<C>(&t, &secrets(), Expiry::Required).is_ok());
-        let stale = C { app: "a".into(), exp: now_secs() - 120 };
+        let stale = C {
+            app: "a".into(),
+            exp: now_secs() - 120,
+        };
         let t = mint(&stale, &secrets()[0]).unwrap();
-        assert_eq!(verify::<C>(&t, &secrets(), Expiry::Required).unwrap_err(), TokenError::Expired);
+        assert_eq!(
+            verify::<C>(&t, &secrets(), Expiry::Required).unwrap_err(),
+            TokenError::Expired
+        );
     }
 
     #[test]
     fn alg_none_and_other_algorithms_fail() {
         let b64 = base64::engine::general_purpose::URL_SAFE_NO_PAD;
         let claims = b64.encode(format!(r#"{{"app":"a","exp":{}}}"#, now_secs() + 60));
-        let none = format!("{}.{}.", b64.encode(r#"{"alg":"none","typ":"JWT"}"#), claims);
-        assert_eq!(verify::<C>(&none, &secrets(), Expiry::Required).unwrap_err(), TokenError::Malformed);
+        let none = format!(
+            "{}.{}.",
+            b64.encode(r#"{"alg":"none","typ":"JWT"}"#),
+            claims
+        );
+        assert_eq!(
+            verify::<C>(&none, &secrets(), Expiry::Required).unwrap_err(),
+            TokenError::Malformed
+        );
         let hs512 = jsonwebtoken::encode(
             &Header::new(Algorithm::HS512),
-            &C { app: "a".into(), exp: now_secs() + 60 },
+            &C {
+                app: "a".into(),
+                exp: now_secs() + 60,
+            },
             &EncodingKey::from_secret(secrets()[0].expose()),
         )
         .unwrap();
-        assert_eq!(verify::<C>(&hs512, &secrets(), Expiry::Required).unwrap_err(), TokenError::Malformed);
-        assert_eq!(verify::<C>("garbage", &secrets(), Expiry::Required).unwrap_err(), TokenError::Malformed);
+        assert_eq!(
+            verify::<C>(&hs512, &secrets(), Expiry::Required).unwrap_err(),
+            TokenError::Malformed
+        );
+        assert_eq!(
+            verify::<C>("garbage", &secrets(), Expiry::Required).unwrap_err(),
+            TokenError::Malformed
+        );
     }
 }

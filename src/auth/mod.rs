@@ -48,9 +48,9 @@ impl Principal {
     /// The token's `sub`, if it has one.
     pub fn sub(&self) -> Option<i64> {
         match self {
-            Principal::User { sub } | Principal::Admin { sub, .. } | Principal::Store { sub, .. } => {
-                Some(*sub)
-            }
+            Principal::User { sub }
+            | Principal::Admin { sub, .. }
+            | Principal::Store { sub, .. } => Some(*sub),
             Principal::SignedUrl => None,
         }
     }
@@ -92,7 +92,11 @@ pub struct Credentials {
 
 /// A parameter taken from the header or the query parameter of the same name; where
 /// both are given they must agree (SPEC §2).
-pub fn header_or_query(headers: &HeaderMap, query: &Query, name: &str) -> Result<Option<String>, ApiError> {
+pub fn header_or_query(
+    headers: &HeaderMap,
+    query: &Query,
+    name: &str,
+) -> Result<Option<String>, ApiError> {
     let header = match headers.get(name) {
         Some(v) => Some(
             v.to_str()
@@ -103,7 +107,10 @@ pub fn header_or_query(headers: &HeaderMap, query: &Query, name: &str) -> Result
         None => None,
     }
     .filter(|v| !v.is_empty());
-    let query = query.get(name)?.filter(|v| !v.is_empty()).map(str::to_string);
+    let query = query
+        .get(name)?
+        .filter(|v| !v.is_empty())
+        .map(str::to_string);
     match (header, query) {
         (Some(h), Some(q)) if h != q => Err(ApiError::bad_param(
             name,

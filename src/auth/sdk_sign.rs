@@ -56,7 +56,10 @@ pub fn canonical_query(query: &Query) -> String {
 
 /// The string that is signed.
 pub fn canonical_string(path: &str, app_id: &str, query: &Query, expires: u64) -> String {
-    format!("GET\n{path}\n{app_id}\n{}\n{expires}", canonical_query(query))
+    format!(
+        "GET\n{path}\n{app_id}\n{}\n{expires}",
+        canonical_query(query)
+    )
 }
 
 fn mac(secret: &Secret, canonical: &str) -> HmacSha256 {
@@ -95,7 +98,9 @@ pub fn verify_sdk_sign(
         .iter()
         .any(|s| mac(s, &canonical).verify_slice(&sig).is_ok());
     if !valid {
-        return Err(ApiError::invalid_credential("sdk_sign signature is invalid"));
+        return Err(ApiError::invalid_credential(
+            "sdk_sign signature is invalid",
+        ));
     }
     if now > expires.saturating_add(LEEWAY_SECS) {
         return Err(ApiError::invalid_credential("sdk_sign has expired"));

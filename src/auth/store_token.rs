@@ -48,7 +48,10 @@ mod tests {
     fn scope() {
         assert!(scope_covers(None, "demo/a"));
         assert!(scope_covers(Some("demo/chat/"), "demo/chat/1/2/x.jpg"));
-        assert!(!scope_covers(Some("demo/chat/"), "demo/avatar/user/1/x.jpg"));
+        assert!(!scope_covers(
+            Some("demo/chat/"),
+            "demo/avatar/user/1/x.jpg"
+        ));
         assert!(scope_covers(Some("demo/a.jpg"), "demo/a.jpg"));
         assert!(!scope_covers(Some("demo/a.jpg"), "demo/a.jpg2"));
     }

@@ -7,12 +7,12 @@ use pingora_proxy::Session;
 use crate::auth::file_sign::verify_file_sign;
 use crate::auth::store_token::scope_covers;
 use crate::auth::Principal;
-use crate::error::ApiError;
-use crate::file_type::{Family, FileType};
-use crate::query::Query;
 use crate::config::DownloadMode;
 use crate::delivery::{self, Failure, Presentation, DOWNLOAD_CACHE_CONTROL};
+use crate::error::ApiError;
+use crate::file_type::{Family, FileType};
 use crate::gate::FileGate;
+use crate::query::Query;
 use crate::routes::Call;
 use crate::storage::keys::ObjectKey;
 
@@ -99,7 +99,12 @@ impl DownloadParams {
         let miniprogram = match query.get("source")? {
             None | Some("") => false,
             Some("miniprogram") => true,
-            Some(_) => return Err(ApiError::bad_param("source", "must be miniprogram or empty")),
+            Some(_) => {
+                return Err(ApiError::bad_param(
+                    "source",
+                    "must be miniprogram or empty",
+                ))
+            }
         };
         Ok(DownloadParams {
             target,
@@ -137,7 +142,10 @@ pub struct ResolvedObject {
 
 /// Resolves the target to a key before storage is touched: grammar, app prefix,
 /// file_sign, and a store token's `obj` scope.
-pub fn resolve_object(call: &Call<'_>, target: &DownloadTarget) -> Result<ResolvedObject, ApiError> {
+pub fn resolve_object(
+    call: &Call<'_>,
+    target: &DownloadTarget,
+) -> Result<ResolvedObject, ApiError> {
     let resolved = match target {
         DownloadTarget::Avatar { object_name } => ResolvedObject {
             key: ObjectKey::from_avatar_object_name(call.app_id, object_name)?,
@@ -146,8 +154,9 @@ pub fn resolve_object(call: &Call<'_>, target: &DownloadTarget) -> Result<Resolv
         },
         DownloadTarget::Chat { file_sign } => {
             let sign = verify_file_sign(file_sign, call.app_id, &call.app.secrets)?;
-            let file_type = FileType::from_code(sign.ft)
-                .ok_or_else(|| ApiError::invalid_credential("file_sign has an unknown file_type"))?;
+            let file_type = FileType::from_code(sign.ft).ok_or_else(|| {
+                ApiError::invalid_credential("file_sign has an unknown file_type")
+            })?;
             ResolvedObject {
                 key: sign.object_key()?,
                 file_type,
@@ -263,7 +272,11 @@ mod tests {
     fn dimensions_must_be_finite_positive() {
         for bad in ["0", "-1", "NaN", "inf", "abc", "1e999"] {
             let q = Query::parse(&format!("object_name=a&w={bad}"));
-            assert_eq!(DownloadParams::parse_avatar(&q).unwrap_err().status(), 400, "{bad}");
+            assert_eq!(
+                DownloadParams::parse_avatar(&q).unwrap_err().status(),
+                400,
+                "{bad}"
+            );
         }
         let q = Query::parse("object_name=a&w=200.5&image_type=2");
         let p = DownloadParams::parse_avatar(&q).unwrap();
@@ -279,8 +292,14 @@ mod tests {
         assert_eq!(wanted(&p, FileType::VoiceMp3).unwrap(), Wanted::Original);
         let q = Query::parse("file_sign=x&image_type=3");
         let p = DownloadParams::parse_chat(&q).unwrap();
-        assert!(matches!(wanted(&p, FileType::Video(103)).unwrap(), Wanted::VideoCover { .. }));
-        assert!(matches!(wanted(&p, FileType::Picture(102)).unwrap(), Wanted::Thumbnail { .. }));
+        assert!(matches!(
+            wanted(&p, FileType::Video(103)).unwrap(),
+            Wanted::VideoCover { .. }
+        ));
+        assert!(matches!(
+            wanted(&p, FileType::Picture(102)).unwrap(),
+            Wanted::Thumbnail { .. }
+        ));
         assert_eq!(wanted(&p, FileType::File(100)).unwrap_err().status(), 415);
     }
 }

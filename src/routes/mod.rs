@@ -45,15 +45,16 @@ impl Route {
     /// Parses path, method and query; 404 for an unknown path, 405 for a wrong method,
     /// 400 naming the parameter at fault.
     pub fn parse(method: &Method, path: &str, query: &Query) -> Result<Route, ApiError> {
-        let name = route_name(path).ok_or_else(|| {
-            ApiError::not_found(format!("no such route: {path}"))
-        })?;
+        let name = route_name(path)
+            .ok_or_else(|| ApiError::not_found(format!("no such route: {path}")))?;
         if method != Method::GET && method != Method::HEAD {
             return Err(ApiError::method_not_allowed(ALLOWED_METHODS));
         }
         Ok(match name {
             "upload_avatar_user" => Route::Upload(upload::UploadParams::parse_user_avatar(query)?),
-            "upload_avatar_group" => Route::Upload(upload::UploadParams::parse_group_avatar(query)?),
+            "upload_avatar_group" => {
+                Route::Upload(upload::UploadParams::parse_group_avatar(query)?)
+            }
             "upload_chat" => Route::Upload(upload::UploadParams::parse_chat(query)?),
             "upload_forward" => Route::Forward(forward::ForwardParams::parse(query)?),
             "download_avatar" => Route::Download(download::DownloadParams::parse_avatar(query)?),
@@ -87,7 +88,10 @@ impl ToType {
         match query.parsed::<u8>("to_type", "1 (user) or 2 (group)")? {
             None | Some(1) => Ok(ToType::User),
             Some(2) => Ok(ToType::Group),
-            Some(_) => Err(ApiError::bad_param("to_type", "must be 1 (user) or 2 (group)")),
+            Some(_) => Err(ApiError::bad_param(
+                "to_type",
+                "must be 1 (user) or 2 (group)",
+            )),
         }
     }
 }
@@ -99,7 +103,12 @@ mod tests {
     #[test]
     fn unknown_path_and_method() {
         let q = Query::parse("");
-        assert_eq!(Route::parse(&Method::GET, "/file/nope", &q).unwrap_err().status(), 404);
+        assert_eq!(
+            Route::parse(&Method::GET, "/file/nope", &q)
+                .unwrap_err()
+                .status(),
+            404
+        );
         let e = Route::parse(&Method::POST, "/file/upload/avatar/user", &q).unwrap_err();
         assert_eq!(e.status(), 405);
         assert_eq!(e.allow(), Some("GET, HEAD"));

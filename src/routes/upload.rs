@@ -59,7 +59,10 @@ pub struct UploadParams {
 
 impl UploadParams {
     fn with_hints(target: UploadTarget, query: &Query) -> Result<Self, ApiError> {
-        let file_name = query.get("file_name")?.filter(|n| !n.is_empty()).map(str::to_string);
+        let file_name = query
+            .get("file_name")?
+            .filter(|n| !n.is_empty())
+            .map(str::to_string);
         if let Some(name) = &file_name {
             if name.len() > MAX_FILE_NAME || name.chars().any(char::is_control) {
                 return Err(ApiError::bad_param(
@@ -71,7 +74,10 @@ impl UploadParams {
         Ok(UploadParams {
             target,
             file_name,
-            content_type: query.get("content_type")?.filter(|t| !t.is_empty()).map(str::to_string),
+            content_type: query
+                .get("content_type")?
+                .filter(|t| !t.is_empty())
+                .map(str::to_string),
             size: query.parsed("size", "a size in bytes")?,
         })
     }
@@ -94,7 +100,14 @@ impl UploadParams {
             .ok_or_else(|| ApiError::bad_param("file_type", "must be one of 100-104, 200-203"))?;
         let to_id = query.required_parsed("to_id", "an int64")?;
         let to_type = ToType::parse(query)?;
-        Self::with_hints(UploadTarget::Chat { file_type, to_id, to_type }, query)
+        Self::with_hints(
+            UploadTarget::Chat {
+                file_type,
+                to_id,
+                to_type,
+            },
+            query,
+        )
     }
 
     fn file_type(&self) -> FileType {
@@ -125,7 +138,11 @@ pub struct UploadAnswer {
 }
 
 /// Builds the signed upload.
-pub fn grant_upload(gate: &FileGate, call: &Call<'_>, params: &UploadParams) -> Result<UploadAnswer, ApiError> {
+pub fn grant_upload(
+    gate: &FileGate,
+    call: &Call<'_>,
+    params: &UploadParams,
+) -> Result<UploadAnswer, ApiError> {
     let uploader = call
         .actor
         .acting_user()
@@ -174,10 +191,17 @@ pub fn grant_upload(gate: &FileGate, call: &Call<'_>, params: &UploadParams) -> 
     let id = new_object_id();
     let key = match params.target {
         UploadTarget::UserAvatar => ObjectKey::user_avatar(call.app_id, uploader, &id, &ext),
-        UploadTarget::GroupAvatar { group_id } => ObjectKey::group_avatar(call.app_id, group_id, &id, &ext),
-        UploadTarget::Chat { to_id, to_type, .. } => {
-            ObjectKey::chat(call.app_id, to_type as u8, to_id, &today_yyyymmdd(), &id, &ext)
+        UploadTarget::GroupAvatar { group_id } => {
+            ObjectKey::group_avatar(call.app_id, group_id, &id, &ext)
         }
+        UploadTarget::Chat { to_id, to_type, .. } => ObjectKey::chat(
+            call.app_id,
+            to_type as u8,
+            to_id,
+            &today_yyyymmdd(),
+            &id,
+            &ext,
+        ),
     };
 
     // A client that named its type gets exactly it; otherwise any type the file_type
@@ -199,7 +223,11 @@ pub fn grant_upload(gate: &FileGate, call: &Call<'_>, params: &UploadParams) -> 
 
     let base = gate.config().public_base();
     let (download_url, object_name, file_sign) = match params.target {
-        UploadTarget::Chat { file_type, to_id, to_type } => {
+        UploadTarget::Chat {
+            file_type,
+            to_id,
+            to_type,
+        } => {
             let sign = FileSign {
                 app: call.app_id.to_string(),
                 key: key.as_str().to_string(),
@@ -212,7 +240,11 @@ pub fn grant_upload(gate: &FileGate, call: &Call<'_>, params: &UploadParams) -> 
                 mime: Some(content_type.clone()),
                 iat: now_secs(),
             };
-            let secret = call.app.secrets.first().ok_or_else(|| ApiError::internal("app has no secret"))?;
+            let secret = call
+                .app
+                .secrets
+                .first()
+                .ok_or_else(|| ApiError::internal("app has no secret"))?;
             let token = sign.mint(secret)?;
             let url = format!(
                 "{base}/file/download/chat?app_id={}&file_sign={}",
@@ -254,5 +286,10 @@ pub fn encode(value: &str) -> String {
 /// Today's date (UTC) as `yyyymmdd`, the chat key's day folder.
 fn today_yyyymmdd() -> String {
     let now = time::OffsetDateTime::now_utc();
-    format!("{:04}{:02}{:02}", now.year(), u8::from(now.month()), now.day())
+    format!(
+        "{:04}{:02}{:02}",
+        now.year(),
+        u8::from(now.month()),
+        now.day()
+    )
 }

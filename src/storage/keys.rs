@@ -61,8 +61,17 @@ impl ObjectKey {
     }
 
     /// The key of a chat file.
-    pub fn chat(app: &str, to_type: u8, to_id: i64, yyyymmdd: &str, id: &str, ext: &str) -> ObjectKey {
-        ObjectKey(format!("{app}/chat/{to_type}/{to_id}/{yyyymmdd}/{id}.{ext}"))
+    pub fn chat(
+        app: &str,
+        to_type: u8,
+        to_id: i64,
+        yyyymmdd: &str,
+        id: &str,
+        ext: &str,
+    ) -> ObjectKey {
+        ObjectKey(format!(
+            "{app}/chat/{to_type}/{to_id}/{yyyymmdd}/{id}.{ext}"
+        ))
     }
 
     /// The key of a derived result (thumbnail, cover, transcode).
@@ -73,9 +82,8 @@ impl ObjectKey {
     /// The key named by an avatar route's `object_name` (the key without `<app>/`):
     /// grammar failures are 400, names outside the avatar prefix 403.
     pub fn from_avatar_object_name(app: &str, object_name: &str) -> Result<ObjectKey, ApiError> {
-        let key = ObjectKey::parse(&format!("{app}/{object_name}")).map_err(|_| {
-            ApiError::bad_param("object_name", "not a valid object name")
-        })?;
+        let key = ObjectKey::parse(&format!("{app}/{object_name}"))
+            .map_err(|_| ApiError::bad_param("object_name", "not a valid object name"))?;
         if key.is_avatar_of(app) {
             Ok(key)
         } else {
@@ -120,7 +128,8 @@ impl ObjectKey {
     /// The extension of the last segment, lower-cased, if any.
     pub fn extension(&self) -> Option<String> {
         let name = self.file_name();
-        name.rsplit_once('.').map(|(_, ext)| ext.to_ascii_lowercase())
+        name.rsplit_once('.')
+            .map(|(_, ext)| ext.to_ascii_lowercase())
     }
 }
 
@@ -148,8 +157,17 @@ mod tests {
     fn grammar() {
         assert!(ObjectKey::parse("demo/avatar/user/42/a.jpg").is_ok());
         for bad in [
-            "", "/demo/a", "demo//a", "demo/../a", "demo/./a", "demo/%2e%2e/a", "demo/a b",
-            "demo/a\u{0}", "demo/a\n", "demo/é", "demo/a/",
+            "",
+            "/demo/a",
+            "demo//a",
+            "demo/../a",
+            "demo/./a",
+            "demo/%2e%2e/a",
+            "demo/a b",
+            "demo/a\u{0}",
+            "demo/a\n",
+            "demo/é",
+            "demo/a/",
         ] {
             assert_eq!(ObjectKey::parse(bad), Err(KeyError::Grammar), "{bad:?}");
         }
@@ -160,18 +178,34 @@ mod tests {
     fn avatar_names() {
         let k = ObjectKey::from_avatar_object_name("demo", "avatar/user/42/a.jpg").unwrap();
         assert_eq!(k.as_str(), "demo/avatar/user/42/a.jpg");
-        assert_eq!(ObjectKey::from_avatar_object_name("demo", "../x").unwrap_err().status(), 400);
-        assert_eq!(ObjectKey::from_avatar_object_name("demo", "/avatar/user/1/a").unwrap_err().status(), 400);
         assert_eq!(
-            ObjectKey::from_avatar_object_name("demo", "chat/1/2/20260101/a.jpg").unwrap_err().status(),
+            ObjectKey::from_avatar_object_name("demo", "../x")
+                .unwrap_err()
+                .status(),
+            400
+        );
+        assert_eq!(
+            ObjectKey::from_avatar_object_name("demo", "/avatar/user/1/a")
+                .unwrap_err()
+                .status(),
+            400
+        );
+        assert_eq!(
+            ObjectKey::from_avatar_object_name("demo", "chat/1/2/20260101/a.jpg")
+                .unwrap_err()
+                .status(),
             403
         );
         assert_eq!(
-            ObjectKey::from_avatar_object_name("demo", "other/avatar/user/1/a.jpg").unwrap_err().status(),
+            ObjectKey::from_avatar_object_name("demo", "other/avatar/user/1/a.jpg")
+                .unwrap_err()
+                .status(),
             403
         );
         assert_eq!(
-            ObjectKey::from_avatar_object_name("demo", "avatar/user/x/a.jpg").unwrap_err().status(),
+            ObjectKey::from_avatar_object_name("demo", "avatar/user/x/a.jpg")
+                .unwrap_err()
+                .status(),
             403
         );
     }

@@ -130,7 +130,9 @@ impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoreError::NotFound => f.write_str("no such object"),
-            StoreError::RangeNotSatisfiable { size } => write!(f, "range not satisfiable (size {size})"),
+            StoreError::RangeNotSatisfiable { size } => {
+                write!(f, "range not satisfiable (size {size})")
+            }
             StoreError::Failed(d) => write!(f, "store failed: {d}"),
             StoreError::Timeout(d) => write!(f, "store timed out: {d}"),
             StoreError::Internal(d) => write!(f, "store internal error: {d}"),
@@ -165,7 +167,12 @@ pub trait ObjectStore: Send + Sync {
     async fn get(&self, key: &ObjectKey, req: GetRequest) -> Result<GetOutcome, StoreError>;
 
     /// Writes a small object whole (derived results).
-    async fn put(&self, key: &ObjectKey, body: Bytes, content_type: &str) -> Result<ObjectMeta, StoreError>;
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        body: Bytes,
+        content_type: &str,
+    ) -> Result<ObjectMeta, StoreError>;
 
     /// A short-lived URL that reads the object directly from the store.
     /// `download_name` asks the store to answer with that attachment file name.

@@ -80,10 +80,15 @@ impl Policy {
         ];
         match &req.type_rule {
             TypeRule::Exact(t) => conditions.push(Condition::Eq("content-type".into(), t.clone())),
-            TypeRule::OneOf(types) => conditions.push(Condition::In("content-type".into(), types.clone())),
+            TypeRule::OneOf(types) => {
+                conditions.push(Condition::In("content-type".into(), types.clone()))
+            }
             TypeRule::Any => {}
         }
-        Policy { expiration, conditions }
+        Policy {
+            expiration,
+            conditions,
+        }
     }
 
     /// The JSON document.
@@ -110,7 +115,9 @@ impl Policy {
     /// Parses a base64 policy document.
     pub fn from_base64(policy_b64: &str) -> Result<Policy, PolicyViolation> {
         let bad = |why: &str| PolicyViolation::Malformed(why.to_string());
-        let raw = B64.decode(policy_b64.trim()).map_err(|_| bad("policy is not base64"))?;
+        let raw = B64
+            .decode(policy_b64.trim())
+            .map_err(|_| bad("policy is not base64"))?;
         let doc: Value = serde_json::from_slice(&raw).map_err(|_| bad("policy is not JSON"))?;
         let expiration = doc
             .get("expiration")
@@ -123,9 +130,13 @@ impl Policy {
             .and_then(Value::as_array)
             .ok_or_else(|| bad("policy has no conditions"))?
         {
-            conditions.push(parse_condition(c).ok_or_else(|| bad("policy has an unknown condition"))?);
+            conditions
+                .push(parse_condition(c).ok_or_else(|| bad("policy has an unknown condition"))?);
         }
-        Ok(Policy { expiration, conditions })
+        Ok(Policy {
+            expiration,
+            conditions,
+        })
     }
 
     /// The largest file the policy allows (`content-length-range`), if it says.
@@ -139,20 +150,28 @@ impl Policy {
     /// Checks expiry and every field condition (`fields` keyed by lower-case name,
     /// with `content-type` resolved). Fields no condition names are refused, but for
     /// the dialect's own signature fields.
-    pub fn check_fields(&self, fields: &BTreeMap<String, String>, now: SystemTime) -> Result<(), PolicyViolation> {
+    pub fn check_fields(
+        &self,
+        fields: &BTreeMap<String, String>,
+        now: SystemTime,
+    ) -> Result<(), PolicyViolation> {
         if OffsetDateTime::from(now) > self.expiration {
             return Err(PolicyViolation::Expired);
         }
         for c in &self.conditions {
             let ok = match c {
                 Condition::Eq(f, v) => fields.get(f).is_some_and(|x| x == v),
-                Condition::StartsWith(f, p) => fields.get(f).is_some_and(|x| x.starts_with(p.as_str())),
+                Condition::StartsWith(f, p) => {
+                    fields.get(f).is_some_and(|x| x.starts_with(p.as_str()))
+                }
                 Condition::In(f, vs) => fields.get(f).is_some_and(|x| vs.iter().any(|v| v == x)),
                 Condition::ContentLengthRange(..) => true,
             };
             if !ok {
                 let field = match c {
-                    Condition::Eq(f, _) | Condition::StartsWith(f, _) | Condition::In(f, _) => f.as_str(),
+                    Condition::Eq(f, _) | Condition::StartsWith(f, _) | Condition::In(f, _) => {
+                        f.as_str()
+                    }
                     Condition::ContentLengthRange(..) => "content-length-range",
                 };
                 return Err(PolicyViolation::ConditionFailed(field.to_string()));
@@ -161,7 +180,9 @@ impl Policy {
         for name in fields.keys() {
             let exempt = EXEMPT_FIELDS.contains(&name.as_str()) || name.starts_with("x-ignore-");
             let covered = self.conditions.iter().any(|c| match c {
-                Condition::Eq(f, _) | Condition::StartsWith(f, _) | Condition::In(f, _) => f == name,
+                Condition::Eq(f, _) | Condition::StartsWith(f, _) | Condition::In(f, _) => {
+                    f == name
+                }
                 Condition::ContentLengthRange(..) => false,
             });
             if !exempt && !covered {
@@ -204,17 +225,30 @@ const EXEMPT_FIELDS: [&str; 10] = [
 fn parse_condition(c: &Value) -> Option<Condition> {
     if let Some(obj) = c.as_object() {
         let (k, v) = obj.iter().next()?;
-        return Some(Condition::Eq(k.to_ascii_lowercase(), v.as_str()?.to_string()));
+        return Some(Condition::Eq(
+            k.to_ascii_lowercase(),
+            v.as_str()?.to_string(),
+        ));
     }
     let arr = c.as_array()?;
     let op = arr.first()?.as_str()?.to_ascii_lowercase();
     if op == "content-length-range" {
-        return Some(Condition::ContentLengthRange(arr.get(1)?.as_u64()?, arr.get(2)?.as_u64()?));
+        return Some(Condition::ContentLengthRange(
+            arr.get(1)?.as_u64()?,
+            arr.get(2)?.as_u64()?,
+        ));
     }
-    let field = arr.get(1)?.as_str()?.trim_start_matches('$').to_ascii_lowercase();
+    let field = arr
+        .get(1)?
+        .as_str()?
+        .trim_start_matches('$')
+        .to_ascii_lowercase();
     match op.as_str() {
         "eq" => Some(Condition::Eq(field, arr.get(2)?.as_str()?.to_string())),
-        "starts-with" => Some(Condition::StartsWith(field, arr.get(2)?.as_str()?.to_string())),
+        "starts-with" => Some(Condition::StartsWith(
+            field,
+            arr.get(2)?.as_str()?.to_string(),
+        )),
         "in" => Some(Condition::In(
             field,
             arr.get(2)?
@@ -248,7 +282,10 @@ pub fn form_fields(
     let mut policy = Policy::for_upload(req, now);
     let mut fields = BTreeMap::new();
     fields.insert("key".to_string(), req.key.as_str().to_string());
-    fields.insert("success_action_status".to_string(), SUCCESS_STATUS.to_string());
+    fields.insert(
+        "success_action_status".to_string(),
+        SUCCESS_STATUS.to_string(),
+    );
     match dialect {
         PostDialect::Oss => {
             let policy_b64 = B64.encode(policy.to_json());
@@ -256,29 +293,50 @@ pub fn form_fields(
                 "signature".to_string(),
                 oss_signature(signer.secret().expose(), &policy_b64),
             );
-            fields.insert("OSSAccessKeyId".to_string(), signer.access_key_id().to_string());
+            fields.insert(
+                "OSSAccessKeyId".to_string(),
+                signer.access_key_id().to_string(),
+            );
             fields.insert("policy".to_string(), policy_b64);
         }
         PostDialect::S3 => {
             // S3 has no "in": the form names the type, and the policy pins it.
-            policy.conditions.retain(|c| !matches!(c, Condition::In(..)));
+            policy
+                .conditions
+                .retain(|c| !matches!(c, Condition::In(..)));
             policy
                 .conditions
                 .retain(|c| !matches!(c, Condition::Eq(f, _) if f == "content-type"));
-            policy
-                .conditions
-                .push(Condition::Eq("content-type".into(), req.content_type.clone()));
+            policy.conditions.push(Condition::Eq(
+                "content-type".into(),
+                req.content_type.clone(),
+            ));
             let credential = signer.post_credential(now);
             let date = amz_date(now);
             if let Some(b) = bucket {
-                policy.conditions.push(Condition::Eq("bucket".into(), b.to_string()));
+                policy
+                    .conditions
+                    .push(Condition::Eq("bucket".into(), b.to_string()));
             }
-            policy.conditions.push(Condition::Eq("x-amz-algorithm".into(), "AWS4-HMAC-SHA256".into()));
-            policy.conditions.push(Condition::Eq("x-amz-credential".into(), credential.clone()));
-            policy.conditions.push(Condition::Eq("x-amz-date".into(), date.clone()));
+            policy.conditions.push(Condition::Eq(
+                "x-amz-algorithm".into(),
+                "AWS4-HMAC-SHA256".into(),
+            ));
+            policy
+                .conditions
+                .push(Condition::Eq("x-amz-credential".into(), credential.clone()));
+            policy
+                .conditions
+                .push(Condition::Eq("x-amz-date".into(), date.clone()));
             let policy_b64 = B64.encode(policy.to_json());
-            fields.insert("x-amz-signature".to_string(), signer.post_signature(&policy_b64, now));
-            fields.insert("x-amz-algorithm".to_string(), "AWS4-HMAC-SHA256".to_string());
+            fields.insert(
+                "x-amz-signature".to_string(),
+                signer.post_signature(&policy_b64, now),
+            );
+            fields.insert(
+                "x-amz-algorithm".to_string(),
+                "AWS4-HMAC-SHA256".to_string(),
+            );
             fields.insert("x-amz-credential".to_string(), credential);
             fields.insert("x-amz-date".to_string(), date);
             fields.insert("Content-Type".to_string(), req.content_type.clone());
@@ -298,23 +356,35 @@ pub fn verify_form_signature(
         .get("policy")
         .ok_or_else(|| PolicyViolation::Malformed("the form has no policy".into()))?;
     if let Some(sig) = fields.get("signature") {
-        let key_id = fields.get("ossaccesskeyid").map(String::as_str).unwrap_or("");
+        let key_id = fields
+            .get("ossaccesskeyid")
+            .map(String::as_str)
+            .unwrap_or("");
         let expected = oss_signature(signer.secret().expose(), policy_b64);
-        if key_id != signer.access_key_id() || !bool::from(expected.as_bytes().ct_eq(sig.as_bytes())) {
+        if key_id != signer.access_key_id()
+            || !bool::from(expected.as_bytes().ct_eq(sig.as_bytes()))
+        {
             return Err(PolicyViolation::BadSignature);
         }
     } else if let Some(sig) = fields.get("x-amz-signature") {
-        let credential = fields.get("x-amz-credential").map(String::as_str).unwrap_or("");
+        let credential = fields
+            .get("x-amz-credential")
+            .map(String::as_str)
+            .unwrap_or("");
         let date = fields
             .get("x-amz-date")
             .and_then(|d| crate::storage::sigv4::parse_amz_date(d))
             .ok_or(PolicyViolation::BadSignature)?;
         let expected = signer.post_signature(policy_b64, date);
-        if credential != signer.post_credential(date) || !bool::from(expected.as_bytes().ct_eq(sig.as_bytes())) {
+        if credential != signer.post_credential(date)
+            || !bool::from(expected.as_bytes().ct_eq(sig.as_bytes()))
+        {
             return Err(PolicyViolation::BadSignature);
         }
     } else {
-        return Err(PolicyViolation::Malformed("the form has no signature".into()));
+        return Err(PolicyViolation::Malformed(
+            "the form has no signature".into(),
+        ));
     }
     Policy::from_base64(policy_b64)
 }
@@ -343,7 +413,10 @@ mod tests {
     }
 
     fn lower(fields: BTreeMap<String, String>) -> BTreeMap<String, String> {
-        fields.into_iter().map(|(k, v)| (k.to_ascii_lowercase(), v)).collect()
+        fields
+            .into_iter()
+            .map(|(k, v)| (k.to_ascii_lowercase(), v))
+            .collect()
     }
 
     #[test]
@@ -359,12 +432,24 @@ mod tests {
             // Another key, a tampered policy, an expired one.
             let mut other = fields.clone();
             other.insert("key".into(), "demo/avatar/user/2/a.jpg".into());
-            assert!(matches!(policy.check_fields(&other, now), Err(PolicyViolation::ConditionFailed(_))));
+            assert!(matches!(
+                policy.check_fields(&other, now),
+                Err(PolicyViolation::ConditionFailed(_))
+            ));
             let mut tampered = fields.clone();
-            tampered.insert("policy".into(), B64.encode(r#"{"expiration":"2100-01-01T00:00:00Z","conditions":[]}"#));
-            assert_eq!(verify_form_signature(&tampered, &signer()).unwrap_err(), PolicyViolation::BadSignature);
+            tampered.insert(
+                "policy".into(),
+                B64.encode(r#"{"expiration":"2100-01-01T00:00:00Z","conditions":[]}"#),
+            );
+            assert_eq!(
+                verify_form_signature(&tampered, &signer()).unwrap_err(),
+                PolicyViolation::BadSignature
+            );
             let later = now + Duration::from_secs(3600);
-            assert_eq!(policy.check_fields(&fields, later), Err(PolicyViolation::Expired));
+            assert_eq!(
+                policy.check_fields(&fields, later),
+                Err(PolicyViolation::Expired)
+            );
         }
     }
 
@@ -377,6 +462,9 @@ mod tests {
         assert!(policy.check_fields(&fields, now).is_err());
         fields.insert("content-type".into(), "image/png".into());
         fields.insert("acl".into(), "public-read".into());
-        assert_eq!(policy.check_fields(&fields, now), Err(PolicyViolation::ExtraField("acl".into())));
+        assert_eq!(
+            policy.check_fields(&fields, now),
+            Err(PolicyViolation::ExtraField("acl".into()))
+        );
     }
 }

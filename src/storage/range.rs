@@ -30,7 +30,9 @@ impl ByteRange {
         }
         let r = parsed.ranges[0];
         match (r.start, r.end) {
-            (StartPosition::Index(a), EndPosition::Index(b)) if a <= b => Some(ByteRange::Bounded(a, b)),
+            (StartPosition::Index(a), EndPosition::Index(b)) if a <= b => {
+                Some(ByteRange::Bounded(a, b))
+            }
             (StartPosition::Index(a), EndPosition::LastByte) => Some(ByteRange::From(a)),
             (StartPosition::FromLast(n), _) => Some(ByteRange::Suffix(n)),
             _ => None,
@@ -75,9 +77,18 @@ mod tests {
 
     #[test]
     fn parse_and_resolve() {
-        assert_eq!(ByteRange::parse_header("bytes=0-99"), Some(ByteRange::Bounded(0, 99)));
-        assert_eq!(ByteRange::parse_header("bytes=100-"), Some(ByteRange::From(100)));
-        assert_eq!(ByteRange::parse_header("bytes=-5"), Some(ByteRange::Suffix(5)));
+        assert_eq!(
+            ByteRange::parse_header("bytes=0-99"),
+            Some(ByteRange::Bounded(0, 99))
+        );
+        assert_eq!(
+            ByteRange::parse_header("bytes=100-"),
+            Some(ByteRange::From(100))
+        );
+        assert_eq!(
+            ByteRange::parse_header("bytes=-5"),
+            Some(ByteRange::Suffix(5))
+        );
         assert_eq!(ByteRange::parse_header("bytes=0-1,5-6"), None);
         assert_eq!(ByteRange::parse_header("items=0-1"), None);
         assert_eq!(ByteRange::parse_header(&"bytes=0-1,".repeat(100)), None);

@@ -17,7 +17,8 @@ use crate::storage::post_policy::form_fields;
 use crate::storage::range::parse_content_range;
 use crate::storage::sigv4::S3Signer;
 use crate::storage::{
-    GetOutcome, GetRequest, ObjectBody, ObjectMeta, ObjectStore, StoreError, UploadGrant, UploadRequest,
+    GetOutcome, GetRequest, ObjectBody, ObjectMeta, ObjectStore, StoreError, UploadGrant,
+    UploadRequest,
 };
 
 /// An S3-compatible store.
@@ -40,14 +41,18 @@ fn map_send_error(e: reqwest::Error) -> StoreError {
 }
 
 fn header(resp: &Response, name: &str) -> Option<String> {
-    resp.headers().get(name).and_then(|v| v.to_str().ok()).map(str::to_string)
+    resp.headers()
+        .get(name)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_string)
 }
 
 fn meta_from(resp: &Response, size: u64) -> ObjectMeta {
     ObjectMeta {
         size,
         etag: header(resp, "etag").unwrap_or_default(),
-        content_type: header(resp, "content-type").unwrap_or_else(|| "application/octet-stream".into()),
+        content_type: header(resp, "content-type")
+            .unwrap_or_else(|| "application/octet-stream".into()),
         original_name: None,
         last_modified: header(resp, "last-modified"),
     }
@@ -122,7 +127,13 @@ impl S3Store {
         let payload_hash = body.as_ref().map(|b| format!("{:x}", Sha256::digest(b)));
         let auth = self
             .signer
-            .sign_headers(method.as_str(), &url, signed_headers, payload_hash.as_deref(), SystemTime::now())
+            .sign_headers(
+                method.as_str(),
+                &url,
+                signed_headers,
+                payload_hash.as_deref(),
+                SystemTime::now(),
+            )
             .map_err(StoreError::Internal)?;
         let mut request = self.client.request(method, &url);
         for (k, v) in signed_headers {
@@ -147,7 +158,9 @@ impl ObjectStore for S3Store {
         let resp = self.send(Method::HEAD, key, &[], &[], None).await?;
         match resp.status() {
             StatusCode::OK => {
-                let size = header(&resp, "content-length").and_then(|v| v.parse().ok()).unwrap_or(0);
+                let size = header(&resp, "content-length")
+                    .and_then(|v| v.parse().ok())
+                    .unwrap_or(0);
                 Ok(meta_from(&resp, size))
             }
             StatusCode::NOT_FOUND => Err(StoreError::NotFound),
@@ -173,7 +186,9 @@ impl ObjectStore for S3Store {
             StatusCode::PARTIAL_CONTENT => {
                 let (first, last, size) = header(&resp, "content-range")
                     .and_then(|v| parse_content_range(&v))
-                    .ok_or_else(|| StoreError::Failed("206 without a valid Content-Range".into()))?;
+                    .ok_or_else(|| {
+                        StoreError::Failed("206 without a valid Content-Range".into())
+                    })?;
                 (meta_from(&resp, size), Some((first, last)))
             }
             StatusCode::NOT_MODIFIED => return Ok(GetOutcome::NotModified(meta_from(&resp, 0))),
@@ -186,7 +201,9 @@ impl ObjectStore for S3Store {
             }
             _ => return Err(failure(resp).await),
         };
-        let stream = resp.bytes_stream().map(|chunk| chunk.map_err(map_send_error));
+        let stream = resp
+            .bytes_stream()
+            .map(|chunk| chunk.map_err(map_send_error));
         Ok(GetOutcome::Body(ObjectBody {
             meta,
             range,
@@ -194,10 +211,21 @@ impl ObjectStore for S3Store {
         }))
     }
 
-    async fn put(&self, key: &ObjectKey, body: Bytes, content_type: &str) -> Result<ObjectMeta, StoreError> {
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        body: Bytes,
+        content_type: &str,
+    ) -> Result<ObjectMeta, StoreError> {
         let size = body.len() as u64;
         let resp = self
-            .send(Method::PUT, key, &[], &[("content-type", content_type)], Some(body))
+            .send(
+                Method::PUT,
+                key,
+                &[],
+                &[("content-type", content_type)],
+                Some(body),
+            )
             .await?;
         if !resp.status().is_success() {
             return Err(failure(resp).await);
@@ -207,12 +235,20 @@ impl ObjectStore for S3Store {
         Ok(meta)
     }
 
-    fn presign_get(&self, key: &ObjectKey, ttl: Duration, download_name: Option<&str>) -> Result<String, StoreError> {
+    fn presign_get(
+        &self,
+        key: &ObjectKey,
+        ttl: Duration,
+        download_name: Option<&str>,
+    ) -> Result<String, StoreError> {
         let mut url = self.object_url(&self.public_base, key);
         if let Some(name) = download_name {
             let disposition = crate::delivery::content_disposition(false, name);
             url.push_str("?response-content-disposition=");
-            url.extend(form_urlencoded::byte_serialize(disposition.as_bytes()).map(|s| s.replace('+', "%20")));
+            url.extend(
+                form_urlencoded::byte_serialize(disposition.as_bytes())
+                    .map(|s| s.replace('+', "%20")),
+            );
         }
         self.signer
             .presign("GET", &url, &[], ttl, SystemTime::now())
@@ -226,7 +262,12 @@ impl ObjectStore for S3Store {
                 url: self.bucket_url(&self.public_base),
                 fields: form_fields(req, self.dialect, &self.signer, Some(&self.bucket), now),
             }),
-            UploadMethod::Put => put_grant(&self.signer, &self.object_url(&self.public_base, &req.key), req, now),
+            UploadMethod::Put => put_grant(
+                &self.signer,
+                &self.object_url(&self.public_base, &req.key),
+                req,
+                now,
+            ),
         }
     }
 }

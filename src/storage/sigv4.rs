@@ -18,12 +18,19 @@ use time::{OffsetDateTime, PrimitiveDateTime};
 use crate::config::Secret;
 
 /// `X-Amz-Date` format.
-const AMZ_DATE: &[FormatItem<'static>] = format_description!("[year][month][day]T[hour][minute][second]Z");
+const AMZ_DATE: &[FormatItem<'static>] =
+    format_description!("[year][month][day]T[hour][minute][second]Z");
 /// Credential-scope date format.
 const AMZ_DAY: &[FormatItem<'static>] = format_description!("[year][month][day]");
 
 /// Longest presigned lifetime S3 allows.
 pub const MAX_PRESIGN: Duration = Duration::from_secs(7 * 24 * 3600);
+
+/// What signing produced: headers (header signing) or query parameters (presigning).
+struct Signed {
+    headers: Vec<(String, String)>,
+    params: Vec<(String, String)>,
+}
 
 /// An S3 key pair and the region it signs for.
 #[derive(Clone)]
@@ -103,8 +110,15 @@ impl S3Signer {
         body: SignableBody<'_>,
         settings: SigningSettings,
         time: SystemTime,
-    ) -> Result<(Vec<(String, String)>, Vec<(String, String)>, String), String> {
-        let identity = Credentials::new(&self.access_key_id, self.secret_str(), None, None, "filegate").into();
+    ) -> Result<Signed, String> {
+        let identity = Credentials::new(
+            &self.access_key_id,
+            self.secret_str(),
+            None,
+            None,
+            "filegate",
+        )
+        .into();
         let params = v4::SigningParams::builder()
             .identity(&identity)
             .region(&self.region)
@@ -116,7 +130,7 @@ impl S3Signer {
             .into();
         let request = SignableRequest::new(method, url, headers.iter().copied(), body)
             .map_err(|e| format!("signable request: {e}"))?;
-        let (instructions, signature) = sign(request, &params)
+        let (instructions, _signature) = sign(request, &params)
             .map_err(|e| format!("signing: {e}"))?
             .into_parts();
         let (out_headers, out_params) = instructions.into_parts();
@@ -128,7 +142,10 @@ impl S3Signer {
             .into_iter()
             .map(|(k, v)| (k.to_string(), v.into_owned()))
             .collect();
-        Ok((out_headers, out_params, signature))
+        Ok(Signed {
+            headers: out_headers,
+            params: out_params,
+        })
     }
 
     /// A presigned URL for `method` on `url` (already encoded), valid `ttl` from `now`;
@@ -142,7 +159,16 @@ impl S3Signer {
         now: SystemTime,
     ) -> Result<String, String> {
         let settings = Self::settings(SignatureLocation::QueryParams, Some(ttl.min(MAX_PRESIGN)));
-        let (_, params, _) = self.run(method, url, headers, SignableBody::UnsignedPayload, settings, now)?;
+        let params = self
+            .run(
+                method,
+                url,
+                headers,
+                SignableBody::UnsignedPayload,
+                settings,
+                now,
+            )?
+            .params;
         let mut out = url.to_string();
         let mut sep = if url.contains('?') { '&' } else { '?' };
         for (k, v) in params {
@@ -150,7 +176,9 @@ impl S3Signer {
             sep = '&';
             out.push_str(&k);
             out.push('=');
-            out.extend(form_urlencoded::byte_serialize(v.as_bytes()).map(|s| s.replace('+', "%20")));
+            out.extend(
+                form_urlencoded::byte_serialize(v.as_bytes()).map(|s| s.replace('+', "%20")),
+            );
         }
         Ok(out)
     }
@@ -171,13 +199,17 @@ impl S3Signer {
             Some(h) => SignableBody::Precomputed(h.to_string()),
             None => SignableBody::UnsignedPayload,
         };
-        let (headers, _, _) = self.run(method, url, headers, body, settings, now)?;
-        Ok(headers)
+        Ok(self.run(method, url, headers, body, settings, now)?.headers)
     }
 
     /// The `x-amz-credential` of a browser POST made at `now`.
     pub fn post_credential(&self, now: SystemTime) -> String {
-        format!("{}/{}/{}/s3/aws4_request", self.access_key_id, amz_day(now), self.region)
+        format!(
+            "{}/{}/{}/s3/aws4_request",
+            self.access_key_id,
+            amz_day(now),
+            self.region
+        )
     }
 
     /// The browser-POST signature: hex HMAC-SHA256 of the base64 policy under the
@@ -220,7 +252,9 @@ impl S3Signer {
             return Err(PresignError::BadSignature);
         }
         let signed_at = parse_amz_date(get("X-Amz-Date")?).ok_or(PresignError::Malformed)?;
-        let expires: u64 = get("X-Amz-Expires")?.parse().map_err(|_| PresignError::Malformed)?;
+        let expires: u64 = get("X-Amz-Expires")?
+            .parse()
+            .map_err(|_| PresignError::Malformed)?;
         let expires = Duration::from_secs(expires);
         if expires > MAX_PRESIGN {
             return Err(PresignError::Malformed);
@@ -234,18 +268,32 @@ impl S3Signer {
         let signed_headers = get("X-Amz-SignedHeaders")?;
         let mut values = Vec::new();
         for name in signed_headers.split(';').filter(|n| *n != "host") {
-            values.push((name.to_string(), header(name).ok_or(PresignError::BadSignature)?));
+            values.push((
+                name.to_string(),
+                header(name).ok_or(PresignError::BadSignature)?,
+            ));
         }
-        let header_refs: Vec<(&str, &str)> = values.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+        let header_refs: Vec<(&str, &str)> = values
+            .iter()
+            .map(|(k, v)| (k.as_str(), v.as_str()))
+            .collect();
         let unsigned_url = if kept.is_empty() {
             base.to_string()
         } else {
             format!("{base}?{}", kept.join("&"))
         };
         let settings = Self::settings(SignatureLocation::QueryParams, Some(expires));
-        let (_, params, _) = self
-            .run(method, &unsigned_url, &header_refs, SignableBody::UnsignedPayload, settings, signed_at)
-            .map_err(|_| PresignError::Malformed)?;
+        let params = self
+            .run(
+                method,
+                &unsigned_url,
+                &header_refs,
+                SignableBody::UnsignedPayload,
+                settings,
+                signed_at,
+            )
+            .map_err(|_| PresignError::Malformed)?
+            .params;
         let expected = params
             .iter()
             .find(|(k, _)| k == "X-Amz-Signature")
@@ -278,24 +326,49 @@ mod tests {
     use super::*;
 
     fn signer() -> S3Signer {
-        S3Signer::new("AKIDEXAMPLE", Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"), "us-east-1")
+        S3Signer::new(
+            "AKIDEXAMPLE",
+            Secret::new("wJalrXUtnFEMI/K7MDENG+bPxRfiCYEXAMPLEKEY"),
+            "us-east-1",
+        )
     }
 
     #[test]
     fn presign_then_verify() {
         let now = SystemTime::now();
         let url = signer()
-            .presign("PUT", "http://127.0.0.1:8080/demo/a.jpg", &[("content-type", "image/jpeg")], Duration::from_secs(60), now)
+            .presign(
+                "PUT",
+                "http://127.0.0.1:8080/demo/a.jpg",
+                &[("content-type", "image/jpeg")],
+                Duration::from_secs(60),
+                now,
+            )
             .unwrap();
         let headers = |name: &str| (name == "content-type").then(|| "image/jpeg".to_string());
-        assert_eq!(signer().verify_presigned("PUT", &url, &headers, now), Ok(()));
+        assert_eq!(
+            signer().verify_presigned("PUT", &url, &headers, now),
+            Ok(())
+        );
         let wrong_type = |name: &str| (name == "content-type").then(|| "image/png".to_string());
-        assert_eq!(signer().verify_presigned("PUT", &url, &wrong_type, now), Err(PresignError::BadSignature));
-        assert_eq!(signer().verify_presigned("GET", &url, &headers, now), Err(PresignError::BadSignature));
+        assert_eq!(
+            signer().verify_presigned("PUT", &url, &wrong_type, now),
+            Err(PresignError::BadSignature)
+        );
+        assert_eq!(
+            signer().verify_presigned("GET", &url, &headers, now),
+            Err(PresignError::BadSignature)
+        );
         let later = now + Duration::from_secs(120);
-        assert_eq!(signer().verify_presigned("PUT", &url, &headers, later), Err(PresignError::Expired));
+        assert_eq!(
+            signer().verify_presigned("PUT", &url, &headers, later),
+            Err(PresignError::Expired)
+        );
         let other_key = url.replace("a.jpg", "b.jpg");
-        assert_eq!(signer().verify_presigned("PUT", &other_key, &headers, now), Err(PresignError::BadSignature));
+        assert_eq!(
+            signer().verify_presigned("PUT", &other_key, &headers, now),
+            Err(PresignError::BadSignature)
+        );
     }
 
     #[test]
@@ -303,6 +376,9 @@ mod tests {
         let day = parse_amz_date("20151229T000000Z").unwrap();
         let sig = signer().post_signature("eyJ0ZXN0IjoxfQ==", day);
         assert_eq!(sig.len(), 64);
-        assert_eq!(signer().post_credential(day), "AKIDEXAMPLE/20151229/us-east-1/s3/aws4_request");
+        assert_eq!(
+            signer().post_credential(day),
+            "AKIDEXAMPLE/20151229/us-east-1/s3/aws4_request"
+        );
     }
 }

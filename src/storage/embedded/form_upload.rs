@@ -41,7 +41,11 @@ impl From<PolicyViolation> for S3Refusal {
                 "SignatureDoesNotMatch",
                 "The request signature we calculated does not match the signature you provided.",
             ),
-            PolicyViolation::Expired => S3Refusal::new(403, "AccessDenied", "Invalid according to Policy: Policy expired."),
+            PolicyViolation::Expired => S3Refusal::new(
+                403,
+                "AccessDenied",
+                "Invalid according to Policy: Policy expired.",
+            ),
             PolicyViolation::ConditionFailed(field) => S3Refusal::new(
                 403,
                 "AccessDenied",
@@ -75,7 +79,11 @@ fn malformed(e: impl std::fmt::Display) -> S3Refusal {
 }
 
 /// Receives a form upload and answers it (success or an S3-style error).
-pub async fn receive(store: &EmbeddedStore, metrics: &Metrics, session: &mut Session) -> pingora_core::Result<u16> {
+pub async fn receive(
+    store: &EmbeddedStore,
+    metrics: &Metrics,
+    session: &mut Session,
+) -> pingora_core::Result<u16> {
     let content_type = session
         .req_header()
         .headers
@@ -99,7 +107,9 @@ pub async fn receive(store: &EmbeddedStore, metrics: &Metrics, session: &mut Ses
     // The body is pumped from the session into a channel that multer reads, so the
     // parser can own its input while this task keeps the session.
     let (tx, rx) = tokio::sync::mpsc::channel::<Result<Bytes, std::io::Error>>(4);
-    let body = futures::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) });
+    let body = futures::stream::unfold(rx, |mut rx| async move {
+        rx.recv().await.map(|item| (item, rx))
+    });
     let multipart = multer::Multipart::new(body, boundary);
 
     let (outcome, body_done) = {
@@ -156,7 +166,10 @@ async fn pump_body(
             Ok(None) => return Ok(()),
             Err(e) => {
                 let _ = tx
-                    .send(Err(std::io::Error::new(std::io::ErrorKind::UnexpectedEof, e.to_string())))
+                    .send(Err(std::io::Error::new(
+                        std::io::ErrorKind::UnexpectedEof,
+                        e.to_string(),
+                    )))
                     .await;
                 return Err(e);
             }
@@ -164,7 +177,10 @@ async fn pump_body(
     }
 }
 
-async fn consume_form(store: &EmbeddedStore, mut multipart: multer::Multipart<'static>) -> Result<Stored, S3Refusal> {
+async fn consume_form(
+    store: &EmbeddedStore,
+    mut multipart: multer::Multipart<'static>,
+) -> Result<Stored, S3Refusal> {
     let mut fields: BTreeMap<String, String> = BTreeMap::new();
     while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
         let name = field.name().unwrap_or("").to_ascii_lowercase();
@@ -176,23 +192,40 @@ async fn consume_form(store: &EmbeddedStore, mut multipart: multer::Multipart<'s
             while let Some(chunk) = field.chunk().await.map_err(malformed)? {
                 value.extend_from_slice(&chunk);
                 if value.len() > MAX_FIELD_BYTES {
-                    return Err(S3Refusal::new(400, "MaxPostPreDataLengthExceeded", format!("field {name} is too long")));
+                    return Err(S3Refusal::new(
+                        400,
+                        "MaxPostPreDataLengthExceeded",
+                        format!("field {name} is too long"),
+                    ));
                 }
             }
-            let value = String::from_utf8(value).map_err(|_| malformed(format!("field {name} is not UTF-8")))?;
+            let value = String::from_utf8(value)
+                .map_err(|_| malformed(format!("field {name} is not UTF-8")))?;
             fields.insert(name, value);
             continue;
         }
 
         let policy = verify_form_signature(&fields, store.signer())?;
-        let key = fields
-            .get("key")
-            .ok_or_else(|| S3Refusal::new(400, "InvalidArgument", "Bucket POST must contain a field named 'key'."))?;
-        let key = ObjectKey::parse(key).map_err(|_| S3Refusal::new(400, "InvalidArgument", "invalid key"))?;
+        let key = fields.get("key").ok_or_else(|| {
+            S3Refusal::new(
+                400,
+                "InvalidArgument",
+                "Bucket POST must contain a field named 'key'.",
+            )
+        })?;
+        let key = ObjectKey::parse(key)
+            .map_err(|_| S3Refusal::new(400, "InvalidArgument", "invalid key"))?;
         let part_type = field.content_type().map(|m| m.to_string());
-        let file_name = field.file_name().map(str::to_string).filter(|n| !n.is_empty());
+        let file_name = field
+            .file_name()
+            .map(str::to_string)
+            .filter(|n| !n.is_empty());
         let first = field.chunk().await.map_err(malformed)?.unwrap_or_default();
-        let content_type = resolve_content_type(fields.get("content-type").map(String::as_str), part_type.as_deref(), &first);
+        let content_type = resolve_content_type(
+            fields.get("content-type").map(String::as_str),
+            part_type.as_deref(),
+            &first,
+        );
         let mut checked = fields.clone();
         checked.insert("content-type".into(), content_type.clone());
         policy.check_fields(&checked, SystemTime::now())?;
@@ -228,7 +261,11 @@ async fn consume_form(store: &EmbeddedStore, mut multipart: multer::Multipart<'s
             Some("201") => 201,
             _ => 204,
         };
-        return Ok(Stored { key, meta, success_status });
+        return Ok(Stored {
+            key,
+            meta,
+            success_status,
+        });
     }
     Err(S3Refusal::new(
         400,
@@ -281,10 +318,24 @@ mod tests {
 
     #[test]
     fn content_type_resolution() {
-        let png = [0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, b'I', b'H', b'D', b'R'];
-        assert_eq!(resolve_content_type(Some("image/jpeg"), Some("image/png"), &png), "image/jpeg");
-        assert_eq!(resolve_content_type(None, Some("image/png; x=y"), &[]), "image/png");
-        assert_eq!(resolve_content_type(None, Some("application/octet-stream"), &png), "image/png");
-        assert_eq!(resolve_content_type(None, None, b"hello"), "application/octet-stream");
+        let png = [
+            0x89, b'P', b'N', b'G', 0x0D, 0x0A, 0x1A, 0x0A, 0, 0, 0, 13, b'I', b'H', b'D', b'R',
+        ];
+        assert_eq!(
+            resolve_content_type(Some("image/jpeg"), Some("image/png"), &png),
+            "image/jpeg"
+        );
+        assert_eq!(
+            resolve_content_type(None, Some("image/png; x=y"), &[]),
+            "image/png"
+        );
+        assert_eq!(
+            resolve_content_type(None, Some("application/octet-stream"), &png),
+            "image/png"
+        );
+        assert_eq!(
+            resolve_content_type(None, None, b"hello"),
+            "application/octet-stream"
+        );
     }
 }

@@ -56,7 +56,9 @@ impl StoredMeta {
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => return Err(StoreError::NotFound),
             Err(e) => return Err(StoreError::Internal(format!("reading metadata: {e}"))),
         };
-        serde_json::from_slice(&raw).map_err(|e| StoreError::Internal(format!("corrupt metadata at {}: {e}", path.display())))
+        serde_json::from_slice(&raw).map_err(|e| {
+            StoreError::Internal(format!("corrupt metadata at {}: {e}", path.display()))
+        })
     }
 
     /// Writes the metadata through a temp file and a rename.

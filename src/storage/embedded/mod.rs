@@ -24,7 +24,8 @@ use crate::storage::keys::ObjectKey;
 use crate::storage::post_policy::form_fields;
 use crate::storage::sigv4::S3Signer;
 use crate::storage::{
-    ByteStream, GetOutcome, GetRequest, ObjectBody, ObjectMeta, ObjectStore, StoreError, UploadGrant, UploadRequest,
+    ByteStream, GetOutcome, GetRequest, ObjectBody, ObjectMeta, ObjectStore, StoreError,
+    UploadGrant, UploadRequest,
 };
 use meta::StoredMeta;
 use writer::ObjectWriter;
@@ -56,14 +57,22 @@ impl EmbeddedStore {
         let meta = dir.join("meta");
         let tmp = dir.join("tmp");
         for d in [&objects, &meta, &tmp] {
-            std::fs::create_dir_all(d).map_err(|e| io(&format!("store.dir: creating {}", d.display()), e))?;
+            std::fs::create_dir_all(d)
+                .map_err(|e| io(&format!("store.dir: creating {}", d.display()), e))?;
         }
         sweep_tmp(&tmp);
-        let (key_id, secret) = if config.store.access_key_id.is_empty() || config.store.secret_access_key.is_empty() {
-            (EMBEDDED_KEY_ID.to_string(), load_or_create_key(&dir.join(".store-key"))?)
-        } else {
-            (config.store.access_key_id.clone(), config.store.secret_access_key.clone())
-        };
+        let (key_id, secret) =
+            if config.store.access_key_id.is_empty() || config.store.secret_access_key.is_empty() {
+                (
+                    EMBEDDED_KEY_ID.to_string(),
+                    load_or_create_key(&dir.join(".store-key"))?,
+                )
+            } else {
+                (
+                    config.store.access_key_id.clone(),
+                    config.store.secret_access_key.clone(),
+                )
+            };
         Ok(EmbeddedStore {
             objects,
             meta,
@@ -120,8 +129,11 @@ fn load_or_create_key(path: &Path) -> Result<String, String> {
             return Ok(k);
         }
     }
-    let key: String = (0..4).map(|_| format!("{:016x}", rand::random::<u64>())).collect();
-    write_private(path, &key).map_err(|e| io(&format!("store.dir: writing {}", path.display()), e))?;
+    let key: String = (0..4)
+        .map(|_| format!("{:016x}", rand::random::<u64>()))
+        .collect();
+    write_private(path, &key)
+        .map_err(|e| io(&format!("store.dir: writing {}", path.display()), e))?;
     Ok(key)
 }
 
@@ -145,26 +157,34 @@ fn write_private(path: &Path, content: &str) -> std::io::Result<()> {
 
 /// Streams `length` bytes of `file` from its current position.
 fn file_stream(file: tokio::fs::File, length: u64) -> ByteStream {
-    Box::pin(futures::stream::unfold((file, length), |(mut file, remaining)| async move {
-        if remaining == 0 {
-            return None;
-        }
-        let want = remaining.min(READ_CHUNK as u64) as usize;
-        let mut buf = BytesMut::with_capacity(want);
-        match file.read_buf(&mut buf).await {
-            Ok(0) => Some((
-                Err(StoreError::Internal("object file shorter than its metadata".into())),
-                (file, 0),
-            )),
-            Ok(n) => {
-                buf.truncate(n.min(want));
-                let chunk: Bytes = buf.freeze();
-                let left = remaining - chunk.len() as u64;
-                Some((Ok(chunk), (file, left)))
+    Box::pin(futures::stream::unfold(
+        (file, length),
+        |(mut file, remaining)| async move {
+            if remaining == 0 {
+                return None;
             }
-            Err(e) => Some((Err(StoreError::Internal(format!("reading object: {e}"))), (file, 0))),
-        }
-    }))
+            let want = remaining.min(READ_CHUNK as u64) as usize;
+            let mut buf = BytesMut::with_capacity(want);
+            match file.read_buf(&mut buf).await {
+                Ok(0) => Some((
+                    Err(StoreError::Internal(
+                        "object file shorter than its metadata".into(),
+                    )),
+                    (file, 0),
+                )),
+                Ok(n) => {
+                    buf.truncate(n.min(want));
+                    let chunk: Bytes = buf.freeze();
+                    let left = remaining - chunk.len() as u64;
+                    Some((Ok(chunk), (file, left)))
+                }
+                Err(e) => Some((
+                    Err(StoreError::Internal(format!("reading object: {e}"))),
+                    (file, 0),
+                )),
+            }
+        },
+    ))
 }
 
 #[async_trait]
@@ -175,11 +195,18 @@ impl ObjectStore for EmbeddedStore {
 
     async fn get(&self, key: &ObjectKey, req: GetRequest) -> Result<GetOutcome, StoreError> {
         let meta: ObjectMeta = StoredMeta::read(&self.meta_path(key)).await?.into();
-        if req.if_none_match.as_deref().is_some_and(|inm| etag_matches(inm, &meta.etag)) {
+        if req
+            .if_none_match
+            .as_deref()
+            .is_some_and(|inm| etag_matches(inm, &meta.etag))
+        {
             return Ok(GetOutcome::NotModified(meta));
         }
         let range = match req.range {
-            Some(r) => Some(r.resolve(meta.size).ok_or(StoreError::RangeNotSatisfiable { size: meta.size })?),
+            Some(r) => Some(
+                r.resolve(meta.size)
+                    .ok_or(StoreError::RangeNotSatisfiable { size: meta.size })?,
+            ),
             None => None,
         };
         let mut file = match tokio::fs::File::open(self.object_path(key)).await {
@@ -203,18 +230,31 @@ impl ObjectStore for EmbeddedStore {
         }))
     }
 
-    async fn put(&self, key: &ObjectKey, body: Bytes, content_type: &str) -> Result<ObjectMeta, StoreError> {
+    async fn put(
+        &self,
+        key: &ObjectKey,
+        body: Bytes,
+        content_type: &str,
+    ) -> Result<ObjectMeta, StoreError> {
         let mut writer = self.begin_write(key).await?;
         writer.write(&body).await?;
         writer.commit(content_type, None).await
     }
 
-    fn presign_get(&self, key: &ObjectKey, ttl: Duration, download_name: Option<&str>) -> Result<String, StoreError> {
+    fn presign_get(
+        &self,
+        key: &ObjectKey,
+        ttl: Duration,
+        download_name: Option<&str>,
+    ) -> Result<String, StoreError> {
         let mut url = self.url_of(key);
         if let Some(name) = download_name {
             let disposition = crate::delivery::content_disposition(false, name);
             url.push_str("?response-content-disposition=");
-            url.extend(form_urlencoded::byte_serialize(disposition.as_bytes()).map(|s| s.replace('+', "%20")));
+            url.extend(
+                form_urlencoded::byte_serialize(disposition.as_bytes())
+                    .map(|s| s.replace('+', "%20")),
+            );
         }
         self.signer
             .presign("GET", &url, &[], ttl, SystemTime::now())
@@ -234,7 +274,12 @@ impl ObjectStore for EmbeddedStore {
 }
 
 /// A presigned PUT that signs the content type and, when known, the exact length.
-pub fn put_grant(signer: &S3Signer, url: &str, req: &UploadRequest, now: SystemTime) -> Result<UploadGrant, StoreError> {
+pub fn put_grant(
+    signer: &S3Signer,
+    url: &str,
+    req: &UploadRequest,
+    now: SystemTime,
+) -> Result<UploadGrant, StoreError> {
     let size = req.size.map(|s| s.to_string());
     let mut headers = vec![("content-type", req.content_type.as_str())];
     if let Some(s) = &size {

@@ -42,8 +42,14 @@ impl S3Refusal {
 impl From<PresignError> for S3Refusal {
     fn from(e: PresignError) -> Self {
         match e {
-            PresignError::Missing => S3Refusal::new(403, "AccessDenied", "Request has no valid signature"),
-            PresignError::Malformed => S3Refusal::new(400, "AuthorizationQueryParametersError", "Malformed presigned URL"),
+            PresignError::Missing => {
+                S3Refusal::new(403, "AccessDenied", "Request has no valid signature")
+            }
+            PresignError::Malformed => S3Refusal::new(
+                400,
+                "AuthorizationQueryParametersError",
+                "Malformed presigned URL",
+            ),
             PresignError::BadSignature => S3Refusal::new(
                 403,
                 "SignatureDoesNotMatch",
@@ -55,11 +61,17 @@ impl From<PresignError> for S3Refusal {
 }
 
 fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;").replace('<', "&lt;").replace('>', "&gt;").replace('"', "&quot;")
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
 }
 
 /// Writes `<Error><Code/><Message/></Error>`.
-pub async fn write_s3_error(session: &mut Session, refusal: &S3Refusal) -> pingora_core::Result<u16> {
+pub async fn write_s3_error(
+    session: &mut Session,
+    refusal: &S3Refusal,
+) -> pingora_core::Result<u16> {
     let body = format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message></Error>",
         refusal.code,
@@ -89,10 +101,17 @@ impl EmbeddedStoreServer {
         let path = session.req_header().uri.path().to_string();
         let result = match method {
             Method::OPTIONS => return write_preflight(session).await,
-            Method::POST if path == "/" => return form_upload::receive(&self.store, &self.metrics, session).await,
+            Method::POST if path == "/" => {
+                return form_upload::receive(&self.store, &self.metrics, session).await
+            }
             Method::PUT => self.put(session, &path).await,
             Method::GET | Method::HEAD => self.get(session, &path).await,
-            _ => Err(S3Refusal::new(405, "MethodNotAllowed", "The specified method is not allowed against this resource.").into()),
+            _ => Err(S3Refusal::new(
+                405,
+                "MethodNotAllowed",
+                "The specified method is not allowed against this resource.",
+            )
+            .into()),
         };
         match result {
             Ok(status) => Ok(status),
@@ -106,7 +125,8 @@ impl EmbeddedStoreServer {
 
     fn key_of(path: &str) -> Result<ObjectKey, S3Refusal> {
         let name = path.strip_prefix('/').unwrap_or(path);
-        ObjectKey::parse(name).map_err(|_| S3Refusal::new(400, "InvalidURI", "Couldn't parse the specified URI."))
+        ObjectKey::parse(name)
+            .map_err(|_| S3Refusal::new(400, "InvalidURI", "Couldn't parse the specified URI."))
     }
 
     fn verify(&self, session: &Session, method: &str) -> Result<(), S3Refusal> {
@@ -168,7 +188,12 @@ impl EmbeddedStoreServer {
             Err(Failure::Api(e)) if e.status() == StatusCode::NOT_FOUND => {
                 Err(S3Refusal::new(404, "NoSuchKey", "The specified key does not exist.").into())
             }
-            Err(Failure::Api(e)) => Err(S3Refusal::new(e.status().as_u16(), "InternalError", e.message().to_string()).into()),
+            Err(Failure::Api(e)) => Err(S3Refusal::new(
+                e.status().as_u16(),
+                "InternalError",
+                e.message().to_string(),
+            )
+            .into()),
         }
     }
 
@@ -180,7 +205,13 @@ impl EmbeddedStoreServer {
             .get(http::header::CONTENT_LENGTH)
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.parse().ok())
-            .ok_or_else(|| S3Refusal::new(411, "MissingContentLength", "You must provide the Content-Length HTTP header."))?;
+            .ok_or_else(|| {
+                S3Refusal::new(
+                    411,
+                    "MissingContentLength",
+                    "You must provide the Content-Length HTTP header.",
+                )
+            })?;
         let content_type = headers
             .get(http::header::CONTENT_TYPE)
             .and_then(|v| v.to_str().ok())
@@ -195,7 +226,12 @@ impl EmbeddedStoreServer {
             match session.read_request_body().await {
                 Ok(Some(chunk)) => {
                     if writer.size() + chunk.len() as u64 > length {
-                        return Err(S3Refusal::new(400, "IncompleteBody", "The body is longer than Content-Length.").into());
+                        return Err(S3Refusal::new(
+                            400,
+                            "IncompleteBody",
+                            "The body is longer than Content-Length.",
+                        )
+                        .into());
                     }
                     writer
                         .write(&chunk)
@@ -204,7 +240,10 @@ impl EmbeddedStoreServer {
                 }
                 Ok(None) => break,
                 Err(e) => {
-                    self.metrics.store_uploads.with_label_values(&["aborted"]).inc();
+                    self.metrics
+                        .store_uploads
+                        .with_label_values(&["aborted"])
+                        .inc();
                     return Err(StoreFailure::Aborted(e));
                 }
             }

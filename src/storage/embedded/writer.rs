@@ -28,8 +28,16 @@ fn io(e: std::io::Error) -> StoreError {
 
 impl ObjectWriter {
     /// Starts a write that will land at `object_path` (metadata at `meta_path`).
-    pub async fn create(tmp_dir: &Path, object_path: PathBuf, meta_path: PathBuf) -> Result<Self, StoreError> {
-        let tmp_path = tmp_dir.join(format!("upload-{:016x}{:016x}", rand::random::<u64>(), rand::random::<u64>()));
+    pub async fn create(
+        tmp_dir: &Path,
+        object_path: PathBuf,
+        meta_path: PathBuf,
+    ) -> Result<Self, StoreError> {
+        let tmp_path = tmp_dir.join(format!(
+            "upload-{:016x}{:016x}",
+            rand::random::<u64>(),
+            rand::random::<u64>()
+        ));
         let file = tokio::fs::OpenOptions::new()
             .write(true)
             .create_new(true)
@@ -49,7 +57,10 @@ impl ObjectWriter {
 
     /// Appends a chunk.
     pub async fn write(&mut self, chunk: &[u8]) -> Result<(), StoreError> {
-        let file = self.file.as_mut().ok_or_else(|| StoreError::Internal("write after commit".into()))?;
+        let file = self
+            .file
+            .as_mut()
+            .ok_or_else(|| StoreError::Internal("write after commit".into()))?;
         file.write_all(chunk).await.map_err(io)?;
         self.hasher.update(chunk);
         self.size += chunk.len() as u64;
@@ -63,8 +74,15 @@ impl ObjectWriter {
 
     /// Makes the object visible: fsync, rename the object, then write its metadata
     /// (an object is visible only once its metadata exists).
-    pub async fn commit(mut self, content_type: &str, original_name: Option<String>) -> Result<ObjectMeta, StoreError> {
-        let mut file = self.file.take().ok_or_else(|| StoreError::Internal("double commit".into()))?;
+    pub async fn commit(
+        mut self,
+        content_type: &str,
+        original_name: Option<String>,
+    ) -> Result<ObjectMeta, StoreError> {
+        let mut file = self
+            .file
+            .take()
+            .ok_or_else(|| StoreError::Internal("double commit".into()))?;
         file.flush().await.map_err(io)?;
         file.sync_all().await.map_err(io)?;
         drop(file);
@@ -76,12 +94,19 @@ impl ObjectWriter {
             original_name,
             last_modified: Some(httpdate::fmt_http_date(std::time::SystemTime::now())),
         };
-        for parent in [self.object_path.parent(), self.meta_path.parent()].into_iter().flatten() {
+        for parent in [self.object_path.parent(), self.meta_path.parent()]
+            .into_iter()
+            .flatten()
+        {
             tokio::fs::create_dir_all(parent).await.map_err(io)?;
         }
-        tokio::fs::rename(&self.tmp_path, &self.object_path).await.map_err(io)?;
+        tokio::fs::rename(&self.tmp_path, &self.object_path)
+            .await
+            .map_err(io)?;
         self.committed = true;
-        StoredMeta::from(&meta).write_atomic(&self.meta_path).await?;
+        StoredMeta::from(&meta)
+            .write_atomic(&self.meta_path)
+            .await?;
         Ok(meta)
     }
 }

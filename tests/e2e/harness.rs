@@ -1,0 +1,450 @@
+//! Starting filegate (the real binary) on free loopback ports with a config made for
+//! the test, and the helpers the tests share: tokens, uploads, metrics.
+
+#![allow(dead_code)]
+
+use std::io::Read;
+use std::net::TcpListener;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use filegate::auth::claims::{TokenClaims, TokenKind};
+use filegate::config::Secret;
+use reqwest::blocking::{multipart, Client, Response};
+use serde_json::Value;
+
+/// The demo app's current secret in tests (first: signs what filegate mints).
+pub const DEMO_SECRET: &str = "new-secret-0123456789";
+/// A rotated secret still listed (verifies).
+pub const DEMO_OLD_SECRET: &str = "old-secret-0123456789";
+/// A secret rotated out (no longer listed).
+pub const DEMO_GONE_SECRET: &str = "gone-secret-0123456789";
+/// The other app's secret.
+pub const OTHER_SECRET: &str = "other-secret-0123456789";
+
+/// Apps every test filegate has.
+pub const TEST_APPS: &str = r#"
+apps:
+  demo:
+    secrets: ["new-secret-0123456789", "old-secret-0123456789"]
+  other:
+    secrets: ["other-secret-0123456789"]
+  redirect:
+    secrets: ["redirect-secret-0123456789"]
+    download_mode: redirect
+  legacy:
+    secrets: ["legacy-secret-0123456789"]
+    errors_as_http_200: true
+  putapp:
+    secrets: ["putapp-secret-0123456789"]
+    upload_method: PUT
+  tiny:
+    secrets: ["tiny-secret-0123456789"]
+    max_upload:
+      avatar: 1 KiB
+      file: 2 KiB
+"#;
+
+/// The secret of a test app.
+pub fn secret_of(app: &str) -> &'static str {
+    match app {
+        "demo" => DEMO_SECRET,
+        "other" => OTHER_SECRET,
+        "redirect" => "redirect-secret-0123456789",
+        "legacy" => "legacy-secret-0123456789",
+        "putapp" => "putapp-secret-0123456789",
+        "tiny" => "tiny-secret-0123456789",
+        _ => panic!("no test app {app}"),
+    }
+}
+
+/// A free loopback port (the OS picks it; the listener is closed right away).
+pub fn free_port() -> u16 {
+    TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .map(|a| a.port())
+        .expect("a free port")
+}
+
+/// Path of a binary cargo built beside the tests. Examples (`cargo test` builds them
+/// in test mode only) are built on first use with the same cargo.
+pub fn built_binary(name: &str) -> PathBuf {
+    let exe = std::env::current_exe().expect("test exe path");
+    let deps = exe.parent().expect("deps dir");
+    let profile = deps.parent().expect("profile dir");
+    let bin = profile.join(name);
+    if bin.exists() {
+        return bin;
+    }
+    let example = profile.join("examples").join(name);
+    // Built once per test run, so a stale example never answers.
+    static BUILT: std::sync::Mutex<bool> = std::sync::Mutex::new(false);
+    let mut built = BUILT.lock().unwrap_or_else(|e| e.into_inner());
+    if !*built {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let ok = Command::new(cargo)
+            .args(["build", "--example", name])
+            .status()
+            .is_ok_and(|s| s.success());
+        assert!(ok, "cargo build --example {name} failed");
+        *built = true;
+    }
+    example
+}
+
+/// A running filegate, stopped (by PID) when dropped.
+pub struct Filegate {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub base: String,
+    /// `http://127.0.0.1:ADMIN_PORT`.
+    pub admin: String,
+    /// The test's directory (config, data, logs).
+    pub dir: tempfile::TempDir,
+    /// The config file.
+    pub config_path: PathBuf,
+}
+
+/// What varies between test servers.
+#[derive(Clone)]
+pub struct Setup {
+    /// The `store:` section (None: embedded in the test dir).
+    pub store: Option<String>,
+    /// The `apps:` section.
+    pub apps: String,
+    /// Anything else (top-level keys).
+    pub extra: String,
+    /// Extra environment.
+    pub env: Vec<(String, String)>,
+    /// Extra arguments after `serve -c FILE`.
+    pub args: Vec<String>,
+}
+
+impl Default for Setup {
+    fn default() -> Self {
+        Setup {
+            store: None,
+            apps: TEST_APPS.to_string(),
+            extra: String::new(),
+            env: Vec::new(),
+            args: Vec::new(),
+        }
+    }
+}
+
+impl Filegate {
+    /// Starts with the default test setup (embedded store, the test apps).
+    pub fn start() -> Filegate {
+        Filegate::start_with(Setup::default())
+    }
+
+    /// Starts with `setup`, retrying on another port if one was taken meanwhile.
+    pub fn start_with(setup: Setup) -> Filegate {
+        let dir = tempfile::tempdir().expect("temp dir");
+        Filegate::start_in(setup, dir)
+    }
+
+    /// Starts in an existing directory (restart tests reuse the data directory).
+    /// A port taken between picking and binding makes the process exit: it is then
+    /// started again on fresh ports.
+    pub fn start_in(setup: Setup, dir: tempfile::TempDir) -> Filegate {
+        let mut logs = Vec::new();
+        for _attempt in 0..3 {
+            let (port, admin_port) = (free_port(), free_port());
+            let config_path = dir.path().join("filegate.yaml");
+            std::fs::write(
+                &config_path,
+                config_yaml(&setup, dir.path(), port, admin_port),
+            )
+            .expect("write config");
+            let log = std::fs::File::create(dir.path().join("filegate.log")).expect("log file");
+            let mut cmd = Command::new(built_binary("filegate"));
+            cmd.arg("serve")
+                .arg("-c")
+                .arg(&config_path)
+                .args(&setup.args);
+            cmd.env("RUST_LOG", "info");
+            for (k, v) in &setup.env {
+                cmd.env(k, v);
+            }
+            let mut child = cmd
+                .stdout(log.try_clone().expect("log clone"))
+                .stderr(log)
+                .stdin(Stdio::null())
+                .spawn()
+                .expect("spawn filegate");
+            let base = format!("http://127.0.0.1:{port}");
+            let admin = format!("http://127.0.0.1:{admin_port}");
+            if wait_ready(&mut child, &base, &admin, Duration::from_secs(20)) {
+                return Filegate {
+                    child,
+                    base,
+                    admin,
+                    dir,
+                    config_path,
+                };
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+            logs.push(std::fs::read_to_string(dir.path().join("filegate.log")).unwrap_or_default());
+        }
+        panic!("filegate did not start:\n{}", logs.join("\n---\n"));
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+
+    /// Everything filegate printed so far.
+    pub fn log(&self) -> String {
+        let mut s = String::new();
+        if let Ok(mut f) = std::fs::File::open(self.dir.path().join("filegate.log")) {
+            let _ = f.read_to_string(&mut s);
+        }
+        s
+    }
+
+    /// `base` + `path_and_query`.
+    pub fn url(&self, path_and_query: &str) -> String {
+        format!("{}{path_and_query}", self.base)
+    }
+
+    /// The `/metrics` text.
+    pub fn metrics(&self) -> String {
+        client()
+            .get(format!("{}/metrics", self.admin))
+            .send()
+            .expect("metrics")
+            .text()
+            .expect("text")
+    }
+
+    /// The value of one metric line (exact name with labels), 0 when absent.
+    pub fn metric(&self, series: &str) -> f64 {
+        metric_value(&self.metrics(), series)
+    }
+
+    /// The embedded store's data directory.
+    pub fn data_dir(&self) -> PathBuf {
+        self.dir.path().join("data")
+    }
+
+    /// Stops the process and gives back its directory (restart tests).
+    pub fn stop(mut self) -> tempfile::TempDir {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+        let tmp = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.dir, tmp)
+    }
+
+    /// Sends a signal (SIGTERM, SIGQUIT...) to the process by PID.
+    pub fn signal(&self, sig: &str) {
+        let status = Command::new("kill")
+            .arg(format!("-{sig}"))
+            .arg(self.pid().to_string())
+            .status()
+            .expect("kill");
+        assert!(status.success());
+    }
+
+    /// Waits for the process to exit.
+    pub fn wait_exit(&mut self, timeout: Duration) -> Option<std::process::ExitStatus> {
+        let deadline = Instant::now() + timeout;
+        while Instant::now() < deadline {
+            if let Ok(Some(s)) = self.child.try_wait() {
+                return Some(s);
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        None
+    }
+}
+
+impl Drop for Filegate {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn wait_ready(child: &mut Child, base: &str, admin: &str, timeout: Duration) -> bool {
+    let client = Client::builder()
+        .timeout(Duration::from_secs(2))
+        .build()
+        .expect("client");
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        let admin_ok = client
+            .get(format!("{admin}/healthz"))
+            .send()
+            .is_ok_and(|r| r.status() == 200);
+        if admin_ok && client.get(format!("{base}/file/nope")).send().is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    false
+}
+
+fn config_yaml(setup: &Setup, dir: &Path, port: u16, admin_port: u16) -> String {
+    let store = setup.store.clone().unwrap_or_else(|| {
+        format!(
+            "store:\n  kind: embedded\n  dir: {}\n",
+            dir.join("data").display()
+        )
+    });
+    format!(
+        "listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin_port}\npublic_url: http://127.0.0.1:{port}\nthreads: 2\nserver:\n  upgrade_sock: {}\n  pid_file: {}\n  grace_period: 0s\n  graceful_shutdown_timeout: 5s\n{store}{}\n{}\n",
+        dir.join("upgrade.sock").display(),
+        dir.join("filegate.pid").display(),
+        setup.apps,
+        setup.extra
+    )
+}
+
+/// Parses one series out of Prometheus text.
+pub fn metric_value(text: &str, series: &str) -> f64 {
+    text.lines()
+        .find_map(|l| {
+            l.strip_prefix(series)
+                .and_then(|rest| rest.strip_prefix(' '))
+        })
+        .and_then(|v| v.trim().parse().ok())
+        .unwrap_or(0.0)
+}
+
+/// A client that never follows redirects.
+pub fn client() -> Client {
+    Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .timeout(Duration::from_secs(60))
+        .build()
+        .expect("client")
+}
+
+/// A token for a test app.
+pub fn token(app: &str, sub: i64, kind: TokenKind) -> String {
+    TokenClaims::new(app, sub, kind, 3600)
+        .mint(&Secret::new(secret_of(app)))
+        .expect("mint")
+}
+
+/// An admin token limited to `groups`.
+pub fn admin_token_for(app: &str, sub: i64, groups: &[i64]) -> String {
+    let mut c = TokenClaims::new(app, sub, TokenKind::Admin, 3600);
+    c.groups = Some(groups.to_vec());
+    c.mint(&Secret::new(secret_of(app))).expect("mint")
+}
+
+/// Reads a JSON envelope, asserting HTTP status and body code.
+pub fn expect_envelope(resp: Response, status: u16, code: u64) -> Value {
+    let got_status = resp.status().as_u16();
+    let ct = resp
+        .headers()
+        .get("content-type")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("")
+        .to_string();
+    let text = resp.text().expect("body");
+    assert_eq!(got_status, status, "status; body: {text}");
+    assert!(
+        ct.starts_with("application/json"),
+        "content-type {ct}; body: {text}"
+    );
+    let v: Value = serde_json::from_str(&text).unwrap_or_else(|e| panic!("not JSON ({e}): {text}"));
+    assert_eq!(v["code"].as_u64(), Some(code), "body code; body: {text}");
+    if code == 200 {
+        assert!(v["message"].is_null(), "{text}");
+    } else {
+        assert!(v["data"].is_null(), "{text}");
+        assert!(
+            v["message"].as_str().is_some_and(|m| !m.is_empty()),
+            "{text}"
+        );
+    }
+    v
+}
+
+/// Asks for an upload grant; returns `data`.
+pub fn grant(fg: &Filegate, app: &str, token: &str, path_and_query: &str) -> Value {
+    let sep = if path_and_query.contains('?') {
+        '&'
+    } else {
+        '?'
+    };
+    let resp = client()
+        .get(fg.url(&format!("{path_and_query}{sep}app_id={app}")))
+        .header("access-token", token)
+        .send()
+        .expect("grant");
+    expect_envelope(resp, 200, 200)["data"].clone()
+}
+
+/// Uploads `bytes` with a POST grant the way the product's server-side client does:
+/// the handed-out fields (plus `callback`), then `file`. Returns the HTTP status.
+pub fn post_upload(
+    grant: &Value,
+    file_name: &str,
+    content_type: &str,
+    bytes: Vec<u8>,
+) -> (u16, String) {
+    let mut form = multipart::Form::new();
+    let fields = grant["oss_body_param"].as_object().expect("fields");
+    for (k, v) in fields {
+        form = form.text(k.clone(), v.as_str().unwrap_or("").to_string());
+    }
+    if fields.contains_key("OSSAccessKeyId") && !fields.contains_key("callback") {
+        form = form.text("callback", "");
+    }
+    let part = multipart::Part::bytes(bytes)
+        .file_name(file_name.to_string())
+        .mime_str(content_type)
+        .expect("mime");
+    form = form.part("file", part);
+    let resp = client()
+        .post(grant["upload_url"].as_str().expect("upload_url"))
+        .multipart(form)
+        .send()
+        .expect("upload");
+    let status = resp.status().as_u16();
+    (status, resp.text().unwrap_or_default())
+}
+
+/// Uploads with a PUT grant.
+pub fn put_upload(grant: &Value, bytes: Vec<u8>) -> (u16, String) {
+    let mut req = client().put(grant["upload_url"].as_str().expect("upload_url"));
+    for (k, v) in grant["oss_body_param"].as_object().expect("headers") {
+        if !k.eq_ignore_ascii_case("content-length") {
+            req = req.header(k.as_str(), v.as_str().unwrap_or(""));
+        }
+    }
+    let resp = req.body(bytes).send().expect("put");
+    let status = resp.status().as_u16();
+    (status, resp.text().unwrap_or_default())
+}
+
+/// A small real JPEG made by libvips' own CLI.
+pub fn small_jpeg() -> Vec<u8> {
+    let dir = tempfile::tempdir().expect("tmp");
+    let path = dir.path().join("x.jpg");
+    let ok = Command::new("vips")
+        .args(["black", path.to_str().expect("path"), "64", "48"])
+        .status()
+        .is_ok_and(|s| s.success());
+    assert!(ok, "vips CLI (libvips-tools) is needed to make fixtures");
+    std::fs::read(path).expect("read jpeg")
+}
+
+/// Uploads a small avatar for user `sub` of `app` and returns its object_name.
+pub fn upload_avatar(fg: &Filegate, app: &str, sub: i64) -> String {
+    let t = token(app, sub, TokenKind::User);
+    let g = grant(fg, app, &t, "/file/upload/avatar/user");
+    let (status, body) = post_upload(&g, "a.jpg", "image/jpeg", small_jpeg());
+    assert_eq!(status, 200, "upload: {body}");
+    g["object_name"].as_str().expect("object_name").to_string()
+}
