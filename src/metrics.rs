@@ -29,6 +29,8 @@ pub struct Metrics {
     pub transform_queue_depth: IntGauge,
     /// `filegate_store_uploads_total{result}`: uploads the embedded store took.
     pub store_uploads: IntCounterVec,
+    /// `filegate_store_operations_total{op,result}`: calls to the store.
+    pub store_operations: IntCounterVec,
 }
 
 impl Metrics {
@@ -104,6 +106,14 @@ impl Metrics {
             &["result"],
         )
         .expect("static metric definition");
+        let store_operations = IntCounterVec::new(
+            Opts::new(
+                "filegate_store_operations_total",
+                "Store operations, by operation and result.",
+            ),
+            &["op", "result"],
+        )
+        .expect("static metric definition");
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(requests_total.clone()),
             Box::new(request_duration.clone()),
@@ -115,6 +125,7 @@ impl Metrics {
             Box::new(cache_bytes.clone()),
             Box::new(transform_queue_depth.clone()),
             Box::new(store_uploads.clone()),
+            Box::new(store_operations.clone()),
         ];
         for c in collectors {
             registry.register(c).expect("metric names are unique");
@@ -131,6 +142,7 @@ impl Metrics {
             cache_bytes,
             transform_queue_depth,
             store_uploads,
+            store_operations,
         }
     }
 

@@ -16,6 +16,7 @@ use crate::passthrough::PassThrough;
 use crate::proxy::{FileGateProxy, StoreFront};
 use crate::storage::embedded::server::EmbeddedStoreServer;
 use crate::storage::embedded::EmbeddedStore;
+use crate::storage::metered::MeteredStore;
 use crate::storage::s3::S3Store;
 use crate::storage::ObjectStore;
 
@@ -39,14 +40,21 @@ pub fn build_store(
         StoreKind::Embedded => {
             let store = Arc::new(EmbeddedStore::open(config)?);
             let server = EmbeddedStoreServer::new(store.clone(), metrics.clone());
-            Ok((store, StoreFront::Embedded(Arc::new(server))))
+            Ok((
+                metered(store, metrics),
+                StoreFront::Embedded(Arc::new(server)),
+            ))
         }
         StoreKind::S3 => {
             let store = Arc::new(S3Store::new(&config.store)?);
             let pass = PassThrough::from_store_config(&config.store)?;
-            Ok((store, StoreFront::Upstream(pass)))
+            Ok((metered(store, metrics), StoreFront::Upstream(pass)))
         }
     }
+}
+
+fn metered(store: Arc<dyn ObjectStore>, metrics: &Metrics) -> Arc<dyn ObjectStore> {
+    Arc::new(MeteredStore::new(store, metrics.store_operations.clone()))
 }
 
 /// Runs filegate until it is stopped; returns only on a start-up error.

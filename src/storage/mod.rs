@@ -5,6 +5,7 @@
 
 pub mod embedded;
 pub mod keys;
+pub mod metered;
 pub mod post_policy;
 pub mod range;
 pub mod s3;

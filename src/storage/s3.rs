@@ -195,12 +195,25 @@ impl ObjectStore for S3Store {
             StatusCode::NOT_FOUND => return Err(StoreError::NotFound),
             StatusCode::RANGE_NOT_SATISFIABLE => {
                 let size = header(&resp, "content-range")
-                    .and_then(|v| v.rsplit('/').next().and_then(|s| s.parse().ok()))
-                    .unwrap_or(0);
+                    .and_then(|v| v.rsplit('/').next().and_then(|s| s.parse().ok()));
+                // Some stores omit the size; the 416 answer must carry it.
+                let size = match size {
+                    Some(s) => s,
+                    None => self.head(key).await?.size,
+                };
                 return Err(StoreError::RangeNotSatisfiable { size });
             }
             _ => return Err(failure(resp).await),
         };
+        // Not every store honours If-None-Match: compare the ETag here too (the body
+        // is dropped unread, which closes that connection).
+        if req
+            .if_none_match
+            .as_deref()
+            .is_some_and(|inm| crate::delivery::etag_matches(inm, &meta.etag))
+        {
+            return Ok(GetOutcome::NotModified(meta));
+        }
         let stream = resp
             .bytes_stream()
             .map(|chunk| chunk.map_err(map_send_error));

@@ -39,6 +39,10 @@ apps:
   putapp:
     secrets: ["putapp-secret-0123456789"]
     upload_method: PUT
+  big:
+    secrets: ["big-secret-0123456789"]
+    max_upload:
+      file: 300 MiB
   tiny:
     secrets: ["tiny-secret-0123456789"]
     max_upload:
@@ -55,6 +59,7 @@ pub fn secret_of(app: &str) -> &'static str {
         "legacy" => "legacy-secret-0123456789",
         "putapp" => "putapp-secret-0123456789",
         "tiny" => "tiny-secret-0123456789",
+        "big" => "big-secret-0123456789",
         _ => panic!("no test app {app}"),
     }
 }
@@ -119,6 +124,8 @@ pub struct Setup {
     pub env: Vec<(String, String)>,
     /// Extra arguments after `serve -c FILE`.
     pub args: Vec<String>,
+    /// The embedded store's POST dialect (`oss` or `s3`), when not the default.
+    pub embedded_dialect: Option<String>,
 }
 
 impl Default for Setup {
@@ -129,6 +136,7 @@ impl Default for Setup {
             extra: String::new(),
             env: Vec::new(),
             args: Vec::new(),
+            embedded_dialect: None,
         }
     }
 }
@@ -293,8 +301,13 @@ fn wait_ready(child: &mut Child, base: &str, admin: &str, timeout: Duration) -> 
 
 fn config_yaml(setup: &Setup, dir: &Path, port: u16, admin_port: u16) -> String {
     let store = setup.store.clone().unwrap_or_else(|| {
+        let dialect = setup
+            .embedded_dialect
+            .as_ref()
+            .map(|d| format!("  dialect: {d}\n"))
+            .unwrap_or_default();
         format!(
-            "store:\n  kind: embedded\n  dir: {}\n",
+            "store:\n  kind: embedded\n  dir: {}\n{dialect}",
             dir.join("data").display()
         )
     });
@@ -447,4 +460,104 @@ pub fn upload_avatar(fg: &Filegate, app: &str, sub: i64) -> String {
     let (status, body) = post_upload(&g, "a.jpg", "image/jpeg", small_jpeg());
     assert_eq!(status, 200, "upload: {body}");
     g["object_name"].as_str().expect("object_name").to_string()
+}
+
+/// Credentials the test S3 server is started with.
+pub const S3_ACCESS_KEY: &str = "filegate-test-ak";
+/// Secret of the test S3 server.
+pub const S3_SECRET_KEY: &str = "filegate-test-secret-0123456789";
+/// The bucket the tests use.
+pub const S3_BUCKET: &str = "filegate";
+
+/// A real S3-compatible server (s3s-fs, installed into .tools/ by scripts/setup.sh)
+/// on a free port, stopped by PID when dropped.
+pub struct S3Server {
+    child: Child,
+    /// `http://127.0.0.1:PORT`.
+    pub endpoint: String,
+    /// Its data directory (bucket = sub-directory).
+    pub root: tempfile::TempDir,
+}
+
+impl S3Server {
+    /// Starts s3s-fs with the test credentials and an empty `filegate` bucket.
+    pub fn start() -> S3Server {
+        let bin = std::env::var("FILEGATE_S3S_FS")
+            .map(PathBuf::from)
+            .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/s3s-fs"));
+        assert!(
+            bin.exists(),
+            "{} is missing: run scripts/setup.sh",
+            bin.display()
+        );
+        let root = tempfile::tempdir().expect("s3 root");
+        std::fs::create_dir_all(root.path().join(S3_BUCKET)).expect("bucket dir");
+        for _ in 0..3 {
+            let port = free_port();
+            let mut child = Command::new(&bin)
+                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+                .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
+                .arg(root.path())
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn s3s-fs");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                    return S3Server {
+                        child,
+                        endpoint: format!("http://127.0.0.1:{port}"),
+                        root,
+                    };
+                }
+                if let Ok(Some(_)) = child.try_wait() {
+                    break;
+                }
+                std::thread::sleep(Duration::from_millis(25));
+            }
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("s3s-fs did not start");
+    }
+
+    /// The `store:` section that points filegate at this server.
+    pub fn store_yaml(&self) -> String {
+        format!(
+            "store:\n  kind: s3\n  endpoint: {}\n  region: us-east-1\n  bucket: {S3_BUCKET}\n  access_key_id: {S3_ACCESS_KEY}\n  secret_access_key: {S3_SECRET_KEY}\n  path_style: true\n  connect_timeout: 2s\n  read_timeout: 10s\n",
+            self.endpoint
+        )
+    }
+
+    /// Whether the server holds an object at `key`.
+    pub fn has(&self, key: &str) -> bool {
+        self.root.path().join(S3_BUCKET).join(key).exists()
+    }
+
+    /// The process id.
+    pub fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for S3Server {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Resident memory of a process now and at its peak (VmRSS, VmHWM), in KiB.
+pub fn rss_kib(pid: u32) -> (u64, u64) {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
+    let field = |name: &str| {
+        status
+            .lines()
+            .find_map(|l| l.strip_prefix(name))
+            .and_then(|v| v.split_whitespace().next())
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("VmRSS:"), field("VmHWM:"))
 }

@@ -5,3 +5,5 @@ mod cli_admin;
 mod credentials;
 mod embedding;
 mod harness;
+mod large_files;
+mod storage_suite;
