@@ -11,14 +11,6 @@ use sha2::{Digest, Sha256};
 use crate::harness::*;
 use crate::storage_suite::{Backend, Env};
 
-fn size() -> u64 {
-    std::env::var("BIGMB")
-        .ok()
-        .and_then(|v| v.parse().ok())
-        .unwrap_or(200)
-        * 1024
-        * 1024
-}
 const SIZE: u64 = 200 * 1024 * 1024;
 const BUDGET_KIB: u64 = 100 * 1024;
 
