@@ -1,0 +1,207 @@
+//! The demo page in a real browser: headless Chromium (Debian's `chromium` and
+//! `chromium-driver`) loads `/file/demo` from one origin (`localhost`), gets a grant,
+//! uploads with the POST form to the store on another origin (`127.0.0.1`), and shows
+//! the downloaded image.
+
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use filegate::auth::claims::TokenKind;
+use serde_json::{json, Value};
+
+use crate::harness::*;
+
+/// chromedriver on a free port, stopped by PID when dropped.
+struct Driver {
+    child: Child,
+    base: String,
+    session: Option<String>,
+    _profile: tempfile::TempDir,
+}
+
+impl Driver {
+    fn start() -> Driver {
+        let profile = tempfile::tempdir().unwrap();
+        for _ in 0..3 {
+            let port = free_port();
+            let child = Command::new("chromedriver")
+                .arg(format!("--port={port}"))
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("chromedriver (Debian package chromium-driver) is needed");
+            let base = format!("http://127.0.0.1:{port}");
+            let deadline = Instant::now() + Duration::from_secs(10);
+            while Instant::now() < deadline {
+                if client().get(format!("{base}/status")).send().is_ok() {
+                    let mut d = Driver {
+                        child,
+                        base,
+                        session: None,
+                        _profile: profile,
+                    };
+                    d.new_session();
+                    return d;
+                }
+                std::thread::sleep(Duration::from_millis(50));
+            }
+            let mut child = child;
+            let _ = child.kill();
+            let _ = child.wait();
+        }
+        panic!("chromedriver did not start");
+    }
+
+    fn call(&self, method: reqwest::Method, path: &str, body: Option<Value>) -> Value {
+        let url = format!("{}{path}", self.base);
+        let mut req = client().request(method, &url);
+        if let Some(b) = body {
+            req = req.json(&b);
+        }
+        let resp = req
+            .send()
+            .unwrap_or_else(|e| panic!("webdriver {path}: {e}"));
+        let v: Value = resp.json().expect("webdriver JSON");
+        if v["value"].get("error").is_some() {
+            panic!("webdriver {path}: {}", v["value"]);
+        }
+        v["value"].clone()
+    }
+
+    fn new_session(&mut self) {
+        let profile = self._profile.path().to_str().unwrap().to_string();
+        let caps = json!({
+            "capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {
+                    "binary": "/usr/bin/chromium",
+                    "args": [
+                        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
+                        "--no-first-run", "--disable-background-networking",
+                        "--disable-component-update", "--disable-sync",
+                        "--disable-dev-shm-usage",
+                        format!("--user-data-dir={profile}")
+                    ]
+                }
+            }}
+        });
+        let v = self.call(reqwest::Method::POST, "/session", Some(caps));
+        self.session = Some(v["sessionId"].as_str().expect("session id").to_string());
+    }
+
+    fn session_path(&self, rest: &str) -> String {
+        format!("/session/{}{rest}", self.session.as_deref().unwrap())
+    }
+
+    fn go(&self, url: &str) {
+        self.call(
+            reqwest::Method::POST,
+            &self.session_path("/url"),
+            Some(json!({"url": url})),
+        );
+    }
+
+    fn script(&self, js: &str, args: Vec<Value>) -> Value {
+        self.call(
+            reqwest::Method::POST,
+            &self.session_path("/execute/sync"),
+            Some(json!({"script": js, "args": args})),
+        )
+    }
+
+    fn type_into(&self, css: &str, text: &str) {
+        let el = self.call(
+            reqwest::Method::POST,
+            &self.session_path("/element"),
+            Some(json!({"using": "css selector", "value": css})),
+        );
+        let id = el
+            .as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .expect("element id")
+            .to_string();
+        self.call(
+            reqwest::Method::POST,
+            &self.session_path(&format!("/element/{id}/value")),
+            Some(json!({"text": text})),
+        );
+    }
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        if self.session.is_some() {
+            let path = self.session_path("");
+            let _ = client().delete(format!("{}{path}", self.base)).send();
+        }
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn demo_page_uploads_across_origins_and_shows_the_image() {
+    let fg = Filegate::start();
+    let driver = Driver::start();
+    // The page from `localhost`, the store (public_url) on `127.0.0.1`: two origins.
+    let page = fg.base.replace("127.0.0.1", "localhost") + "/file/demo";
+    driver.go(&page);
+    assert_eq!(
+        driver.script("return document.title", vec![]),
+        "filegate demo"
+    );
+
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("photo.jpg");
+    std::fs::write(&image, small_jpeg()).unwrap();
+    let t = token("demo", 31, TokenKind::User);
+    driver.script(
+        "document.getElementById('token').value = arguments[0]",
+        vec![json!(t)],
+    );
+    driver.type_into("#file", image.to_str().unwrap());
+    driver.script("document.getElementById('upload').click()", vec![]);
+
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let mut status = String::new();
+    while Instant::now() < deadline {
+        status = driver
+            .script(
+                "return document.getElementById('status').textContent",
+                vec![],
+            )
+            .as_str()
+            .unwrap_or("")
+            .to_string();
+        if status.starts_with("shown") || status.starts_with("error") {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    let page_log = driver.script("return document.getElementById('log').textContent", vec![]);
+    assert_eq!(
+        status,
+        "shown 64x48",
+        "page log:\n{}",
+        page_log.as_str().unwrap_or("")
+    );
+    // The upload crossed origins: the store is on 127.0.0.1, the page on localhost.
+    let log_text = page_log.as_str().unwrap();
+    assert!(
+        log_text.contains(&format!("POST {}/ -> 200", fg.base)),
+        "{log_text}"
+    );
+    let src = driver.script("return document.getElementById('downloaded').src", vec![]);
+    assert!(src
+        .as_str()
+        .unwrap()
+        .starts_with(&format!("{}/file/download/avatar", fg.base)));
+    // The object is really stored under the user's avatar prefix.
+    assert!(
+        std::fs::read_dir(fg.data_dir().join("objects/demo/avatar/user/31"))
+            .unwrap()
+            .count()
+            == 1
+    );
+}
