@@ -73,9 +73,11 @@ impl Policy {
     /// The policy that allows exactly `req`.
     pub fn for_upload(req: &UploadRequest, now: SystemTime) -> Policy {
         let expiration = OffsetDateTime::from(now + req.expires_in);
+        // `success_action_status` is not a condition here: the product's own client
+        // leaves it out (the OSS dialect's stores answer 200 without it); the S3
+        // dialect, where every form field must be covered, adds it.
         let mut conditions = vec![
             Condition::Eq("key".into(), req.key.as_str().to_string()),
-            Condition::Eq("success_action_status".into(), SUCCESS_STATUS.into()),
             Condition::ContentLengthRange(1, req.max_size),
         ];
         match &req.type_rule {
@@ -209,8 +211,9 @@ impl Policy {
 }
 
 /// Fields that sign the form rather than describe the object, never policy-checked.
-const EXEMPT_FIELDS: [&str; 10] = [
+const EXEMPT_FIELDS: [&str; 11] = [
     "policy",
+    "success_action_status",
     "signature",
     "ossaccesskeyid",
     "callback",
@@ -310,6 +313,10 @@ pub fn form_fields(
             policy.conditions.push(Condition::Eq(
                 "content-type".into(),
                 req.content_type.clone(),
+            ));
+            policy.conditions.push(Condition::Eq(
+                "success_action_status".into(),
+                SUCCESS_STATUS.into(),
             ));
             let credential = signer.post_credential(now);
             let date = amz_date(now);

@@ -624,6 +624,32 @@ fn bad_object_names_never_reach_storage(backend: Backend) {
         before,
         "a refused name reached the store"
     );
+    // A forged or altered file_sign is refused before the store too.
+    let g = grant(fg, "demo", &t, "/file/upload/chat?file_type=100&to_id=1");
+    let sign = g["file_sign"].as_str().unwrap();
+    let before_signs = env.store_operations();
+    assert_eq!(
+        before_signs - before,
+        1.0,
+        "only the grant touched the store"
+    );
+    let forged = filegate::auth::jwt::mint(
+        &serde_json::json!({"app": "demo", "key": "demo/chat/1/1/20260101/x.bin", "ft": 100, "tt": 1, "ti": 1, "fr": 7, "iat": 1}),
+        &Secret::new("attacker-secret-0123456789"),
+    )
+    .unwrap();
+    // Change one character inside the signature (never the last, whose low bits are padding).
+    let i = sign.len() - 5;
+    let swap = if &sign[i..=i] == "A" { "B" } else { "A" };
+    let altered = format!("{}{swap}{}", &sign[..i], &sign[i + 1..]);
+    for s in [forged.as_str(), altered.as_str()] {
+        expect_envelope(chat_download(fg, "demo", s), 401, 10008);
+    }
+    assert_eq!(
+        env.store_operations(),
+        before_signs,
+        "a bad file_sign reached the store"
+    );
 }
 
 fn passthrough_serves_a_presigned_get(backend: Backend) {
@@ -656,4 +682,62 @@ fn passthrough_serves_a_presigned_get(backend: Backend) {
     let tampered = format!("{}{flipped}", &path_and_query[..path_and_query.len() - 1]);
     let resp = client().get(fg.url(&tampered)).send().unwrap();
     assert_eq!(resp.status(), 403);
+}
+
+/// The product's own server-side client, exactly: an admin token with a `user_id`
+/// header; a multipart POST of `OSSAccessKeyId`, `policy`, `signature`, `callback`, `key`
+/// and then `file` (no `success_action_status`), expecting HTTP 200; then a download with
+/// redirects disabled, expecting 302 in `redirect` mode.
+#[test]
+fn product_server_side_client() {
+    let fg = Filegate::start();
+    let admin = token("redirect", 1, TokenKind::Admin);
+    let resp = client()
+        .get(fg.url("/file/upload/chat?app_id=redirect&file_type=102&to_id=500&to_type=2"))
+        .header("access-token", &admin)
+        .header("user_id", "1234")
+        .send()
+        .unwrap();
+    let g = expect_envelope(resp, 200, 200)["data"].clone();
+    assert_eq!(g["upload_method"], "POST");
+    let p = &g["oss_body_param"];
+    let jpeg = small_jpeg();
+    let form = multipart::Form::new()
+        .text(
+            "OSSAccessKeyId",
+            p["OSSAccessKeyId"].as_str().unwrap().to_string(),
+        )
+        .text("policy", p["policy"].as_str().unwrap().to_string())
+        .text("signature", p["signature"].as_str().unwrap().to_string())
+        .text("callback", "")
+        .text("key", p["key"].as_str().unwrap().to_string())
+        .part(
+            "file",
+            multipart::Part::bytes(jpeg.clone())
+                .file_name("photo.jpg")
+                .mime_str("application/octet-stream")
+                .unwrap(),
+        );
+    let resp = client()
+        .post(g["upload_url"].as_str().unwrap())
+        .multipart(form)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200, "{:?}", resp.text());
+    let resp = client()
+        .get(g["download_url"].as_str().unwrap())
+        .header("access-token", &admin)
+        .header("user_id", "1234")
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    assert_eq!(resp.headers()["content-length"], "0");
+    let fetched = client()
+        .get(resp.headers()["location"].to_str().unwrap())
+        .send()
+        .unwrap();
+    assert_eq!(fetched.status(), 200);
+    // The part came as octet-stream: the store sniffed the JPEG.
+    assert_eq!(fetched.headers()["content-type"], "image/jpeg");
+    assert_eq!(fetched.bytes().unwrap().as_ref(), jpeg.as_slice());
 }

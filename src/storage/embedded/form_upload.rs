@@ -256,10 +256,12 @@ async fn consume_form(
             .commit(&content_type, file_name)
             .await
             .map_err(|e| S3Refusal::new(500, "InternalError", e.to_string()))?;
+        // OSS and S3 answer 204 by default; the product's server-side client sends no
+        // success_action_status and checks for 200, so 200 is this store's default.
         let success_status = match fields.get("success_action_status").map(String::as_str) {
-            Some("200") => 200,
             Some("201") => 201,
-            _ => 204,
+            Some("204") => 204,
+            _ => 200,
         };
         return Ok(Stored {
             key,
