@@ -31,7 +31,7 @@ impl ProxyHttp for Host {
     type CTX = GateCtx;
 
     fn new_ctx(&self) -> GateCtx {
-        GateCtx::new()
+        self.files.new_ctx()
     }
 
     async fn request_filter(

@@ -167,6 +167,10 @@ pub struct StoreConfig {
     /// Upstream read timeout (time to first byte and between body chunks).
     #[serde(with = "humantime_serde")]
     pub read_timeout: Duration,
+    /// Slowest body a store may send while filegate waits on it (averaged over the
+    /// waiting time, checked once that exceeds `read_timeout`); slower is cut off
+    /// as a timeout, so a dripping store cannot hold a download open forever.
+    pub min_transfer_rate: ByteSize,
 }
 
 impl Default for StoreConfig {
@@ -184,6 +188,7 @@ impl Default for StoreConfig {
             path_style: true,
             connect_timeout: Duration::from_secs(3),
             read_timeout: Duration::from_secs(30),
+            min_transfer_rate: ByteSize::kib(16),
         }
     }
 }

@@ -22,7 +22,8 @@ use crate::query::Query;
 use crate::routes::{self, Call, RequestHeaders, Route};
 use crate::storage::ObjectStore;
 
-/// Per-request state of the component; the host keeps one in its `CTX`.
+/// Per-request state of the component; the host keeps one in its `CTX`
+/// (made by [`FileGate::new_ctx`]).
 #[derive(Debug)]
 pub struct GateCtx {
     started: Instant,
@@ -31,6 +32,25 @@ pub struct GateCtx {
     principal: Option<String>,
     status: u16,
     answered: bool,
+    _in_flight: Option<InFlight>,
+}
+
+/// Counts a request in `filegate_requests_in_flight` for as long as its context
+/// lives, so an aborted request can never leave the gauge up.
+#[derive(Debug)]
+struct InFlight(prometheus::IntGauge);
+
+impl InFlight {
+    fn new(gauge: &prometheus::IntGauge) -> Self {
+        gauge.inc();
+        InFlight(gauge.clone())
+    }
+}
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
 }
 
 impl Default for GateCtx {
@@ -42,12 +62,14 @@ impl Default for GateCtx {
             principal: None,
             status: 0,
             answered: false,
+            _in_flight: None,
         }
     }
 }
 
 impl GateCtx {
-    /// A context for a request that starts now.
+    /// A context for a request that starts now, not counted in flight (prefer
+    /// [`FileGate::new_ctx`]).
     pub fn new() -> Self {
         GateCtx::default()
     }
@@ -84,6 +106,15 @@ impl FileGate {
             config,
             store,
             metrics,
+        }
+    }
+
+    /// A context for a request that starts now, counted in
+    /// `filegate_requests_in_flight` until it is dropped.
+    pub fn new_ctx(&self) -> GateCtx {
+        GateCtx {
+            _in_flight: Some(InFlight::new(&self.metrics.requests_in_flight)),
+            ..GateCtx::default()
         }
     }
 

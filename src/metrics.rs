@@ -31,6 +31,8 @@ pub struct Metrics {
     pub store_uploads: IntCounterVec,
     /// `filegate_store_operations_total{op,result}`: calls to the store.
     pub store_operations: IntCounterVec,
+    /// `filegate_requests_in_flight`: requests begun and not finished.
+    pub requests_in_flight: IntGauge,
 }
 
 impl Metrics {
@@ -114,6 +116,11 @@ impl Metrics {
             &["op", "result"],
         )
         .expect("static metric definition");
+        let requests_in_flight = IntGauge::new(
+            "filegate_requests_in_flight",
+            "Requests begun and not yet finished (all routes, pass-through included).",
+        )
+        .expect("static metric definition");
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(requests_total.clone()),
             Box::new(request_duration.clone()),
@@ -126,6 +133,7 @@ impl Metrics {
             Box::new(transform_queue_depth.clone()),
             Box::new(store_uploads.clone()),
             Box::new(store_operations.clone()),
+            Box::new(requests_in_flight.clone()),
         ];
         for c in collectors {
             registry.register(c).expect("metric names are unique");
@@ -143,6 +151,7 @@ impl Metrics {
             transform_queue_depth,
             store_uploads,
             store_operations,
+            requests_in_flight,
         }
     }
 

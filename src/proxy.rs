@@ -42,7 +42,7 @@ impl ProxyHttp for FileGateProxy {
     type CTX = GateCtx;
 
     fn new_ctx(&self) -> GateCtx {
-        GateCtx::new()
+        self.gate.new_ctx()
     }
 
     /// `/file` → the gate; the rest → the embedded store, or on to `upstream_peer`.

@@ -6,6 +6,7 @@
 pub mod embedded;
 pub mod keys;
 pub mod metered;
+pub mod min_rate;
 pub mod post_policy;
 pub mod range;
 pub mod s3;

@@ -13,6 +13,7 @@ use sha2::{Digest, Sha256};
 use crate::config::{Secret, StoreConfig, UploadMethod};
 use crate::storage::embedded::put_grant;
 use crate::storage::keys::ObjectKey;
+use crate::storage::min_rate::enforce_min_rate;
 use crate::storage::post_policy::form_fields;
 use crate::storage::range::parse_content_range;
 use crate::storage::sigv4::S3Signer;
@@ -30,6 +31,8 @@ pub struct S3Store {
     path_style: bool,
     signer: S3Signer,
     dialect: crate::config::PostDialect,
+    min_transfer_rate: u64,
+    read_timeout: Duration,
 }
 
 fn map_send_error(e: reqwest::Error) -> StoreError {
@@ -97,6 +100,8 @@ impl S3Store {
                 &config.region,
             ),
             dialect: config.post_dialect(),
+            min_transfer_rate: config.min_transfer_rate.as_u64(),
+            read_timeout: config.read_timeout,
         })
     }
 
@@ -217,10 +222,11 @@ impl ObjectStore for S3Store {
         let stream = resp
             .bytes_stream()
             .map(|chunk| chunk.map_err(map_send_error));
+        let stream = enforce_min_rate(Box::pin(stream), self.min_transfer_rate, self.read_timeout);
         Ok(GetOutcome::Body(ObjectBody {
             meta,
             range,
-            stream: Box::pin(stream),
+            stream,
         }))
     }
 

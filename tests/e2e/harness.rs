@@ -473,10 +473,36 @@ pub const S3_BUCKET: &str = "filegate";
 /// on a free port, stopped by PID when dropped.
 pub struct S3Server {
     child: Child,
+    bin: PathBuf,
+    port: u16,
     /// `http://127.0.0.1:PORT`.
     pub endpoint: String,
     /// Its data directory (bucket = sub-directory).
     pub root: tempfile::TempDir,
+}
+
+fn spawn_s3s(bin: &Path, port: u16, root: &Path) -> Option<Child> {
+    let mut child = Command::new(bin)
+        .args(["--host", "127.0.0.1", "--port", &port.to_string()])
+        .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
+        .arg(root)
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .expect("spawn s3s-fs");
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while Instant::now() < deadline {
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return Some(child);
+        }
+        if let Ok(Some(_)) = child.try_wait() {
+            break;
+        }
+        std::thread::sleep(Duration::from_millis(10));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    None
 }
 
 impl S3Server {
@@ -494,32 +520,39 @@ impl S3Server {
         std::fs::create_dir_all(root.path().join(S3_BUCKET)).expect("bucket dir");
         for _ in 0..3 {
             let port = free_port();
-            let mut child = Command::new(&bin)
-                .args(["--host", "127.0.0.1", "--port", &port.to_string()])
-                .args(["--access-key", S3_ACCESS_KEY, "--secret-key", S3_SECRET_KEY])
-                .arg(root.path())
-                .stdout(Stdio::null())
-                .stderr(Stdio::null())
-                .spawn()
-                .expect("spawn s3s-fs");
-            let deadline = Instant::now() + Duration::from_secs(10);
-            while Instant::now() < deadline {
-                if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                    return S3Server {
-                        child,
-                        endpoint: format!("http://127.0.0.1:{port}"),
-                        root,
-                    };
-                }
-                if let Ok(Some(_)) = child.try_wait() {
-                    break;
-                }
-                std::thread::sleep(Duration::from_millis(25));
+            if let Some(child) = spawn_s3s(&bin, port, root.path()) {
+                return S3Server {
+                    child,
+                    bin,
+                    port,
+                    endpoint: format!("http://127.0.0.1:{port}"),
+                    root,
+                };
             }
-            let _ = child.kill();
-            let _ = child.wait();
         }
         panic!("s3s-fs did not start");
+    }
+
+    /// Kills the store (connections are then refused).
+    pub fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+
+    /// Starts the store again on the same port with the same data.
+    pub fn restart(&mut self) {
+        self.kill();
+        self.child = spawn_s3s(&self.bin, self.port, self.root.path()).expect("s3s-fs restart");
+    }
+
+    /// Freezes the store: the kernel still accepts connections, nothing answers.
+    pub fn pause(&self) {
+        signal_pid(self.child.id(), "STOP");
+    }
+
+    /// Thaws a paused store.
+    pub fn resume(&self) {
+        signal_pid(self.child.id(), "CONT");
     }
 
     /// The `store:` section that points filegate at this server.
@@ -543,9 +576,89 @@ impl S3Server {
 
 impl Drop for S3Server {
     fn drop(&mut self) {
+        self.resume();
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
+}
+
+/// Sends a signal to a process this test started.
+pub fn signal_pid(pid: u32, sig: &str) {
+    let _ = Command::new("kill")
+        .arg(format!("-{sig}"))
+        .arg(pid.to_string())
+        .status();
+}
+
+/// A TCP relay in front of a real store that passes requests through untouched and
+/// drips the store's answers back (`chunk` bytes every `gap`).
+pub struct DripRelay {
+    /// `127.0.0.1:PORT` of the relay.
+    pub addr: std::net::SocketAddr,
+    stop: std::sync::Arc<std::sync::atomic::AtomicBool>,
+}
+
+impl DripRelay {
+    /// Starts relaying to `upstream`.
+    pub fn start(upstream: std::net::SocketAddr, chunk: usize, gap: Duration) -> DripRelay {
+        use std::sync::atomic::{AtomicBool, Ordering};
+        let listener = TcpListener::bind("127.0.0.1:0").expect("relay bind");
+        listener.set_nonblocking(true).expect("nonblocking");
+        let addr = listener.local_addr().expect("relay addr");
+        let stop = std::sync::Arc::new(AtomicBool::new(false));
+        let stop_flag = stop.clone();
+        std::thread::spawn(move || {
+            while !stop_flag.load(Ordering::Relaxed) {
+                match listener.accept() {
+                    Ok((client, _)) => {
+                        let _ = client.set_nonblocking(false);
+                        let Ok(store) = std::net::TcpStream::connect(upstream) else {
+                            continue;
+                        };
+                        let (mut c_read, mut s_write) = (
+                            client.try_clone().expect("clone"),
+                            store.try_clone().expect("clone"),
+                        );
+                        std::thread::spawn(move || {
+                            let _ = std::io::copy(&mut c_read, &mut s_write);
+                        });
+                        let (mut s_read, mut c_write) = (store, client);
+                        std::thread::spawn(move || {
+                            use std::io::Write;
+                            let mut buf = vec![0u8; chunk];
+                            loop {
+                                match s_read.read(&mut buf) {
+                                    Ok(0) | Err(_) => break,
+                                    Ok(n) => {
+                                        if c_write.write_all(&buf[..n]).is_err() {
+                                            break;
+                                        }
+                                        std::thread::sleep(gap);
+                                    }
+                                }
+                            }
+                            let _ = c_write.shutdown(std::net::Shutdown::Both);
+                        });
+                    }
+                    Err(_) => std::thread::sleep(Duration::from_millis(5)),
+                }
+            }
+        });
+        DripRelay { addr, stop }
+    }
+}
+
+impl Drop for DripRelay {
+    fn drop(&mut self) {
+        self.stop.store(true, std::sync::atomic::Ordering::Relaxed);
+    }
+}
+
+/// Open file descriptors of a process.
+pub fn open_fds(pid: u32) -> usize {
+    std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .map(|d| d.count())
+        .unwrap_or(0)
 }
 
 /// Resident memory of a process now and at its peak (VmRSS, VmHWM), in KiB.

@@ -5,6 +5,7 @@ mod browser;
 mod cli_admin;
 mod credentials;
 mod embedding;
+mod faults;
 mod harness;
 mod large_files;
 mod storage_suite;
