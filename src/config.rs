@@ -317,6 +317,13 @@ pub struct RequestLimits {
     pub max_header_bytes: ByteSize,
     /// Size of the query string; larger → 414.
     pub max_query_bytes: ByteSize,
+    /// Longest time from a request's first byte to the end of its head; slower
+    /// clients (slowloris) get a 408 and are disconnected.
+    #[serde(with = "humantime_serde")]
+    pub header_timeout: Duration,
+    /// How long an idle keep-alive connection waits for its next request.
+    #[serde(with = "humantime_serde")]
+    pub keepalive_timeout: Duration,
 }
 
 impl Default for RequestLimits {
@@ -324,6 +331,8 @@ impl Default for RequestLimits {
         RequestLimits {
             max_header_bytes: ByteSize::kib(16),
             max_query_bytes: ByteSize::kib(8),
+            header_timeout: Duration::from_secs(10),
+            keepalive_timeout: Duration::from_secs(60),
         }
     }
 }
@@ -445,6 +454,12 @@ impl Config {
         }
         if self.limits.max_query_bytes.as_u64() < 256 {
             return Err(ConfigError::new("limits.max_query_bytes", "at least 256 B"));
+        }
+        if self.limits.header_timeout.is_zero() {
+            return Err(ConfigError::new("limits.header_timeout", "must be above 0"));
+        }
+        if self.limits.keepalive_timeout.as_secs() == 0 {
+            return Err(ConfigError::new("limits.keepalive_timeout", "at least 1s"));
         }
         Ok(())
     }

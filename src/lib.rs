@@ -26,6 +26,7 @@ pub mod envelope;
 pub mod error;
 pub mod file_type;
 pub mod gate;
+pub mod header_deadline;
 pub mod logging;
 pub mod metrics;
 pub mod passthrough;

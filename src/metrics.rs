@@ -33,6 +33,9 @@ pub struct Metrics {
     pub store_operations: IntCounterVec,
     /// `filegate_requests_in_flight`: requests begun and not finished.
     pub requests_in_flight: IntGauge,
+    /// `filegate_connections_closed_total{reason}`: connections cut before a request
+    /// (slow or oversized heads).
+    pub connections_closed: IntCounterVec,
 }
 
 impl Metrics {
@@ -121,6 +124,14 @@ impl Metrics {
             "Requests begun and not yet finished (all routes, pass-through included).",
         )
         .expect("static metric definition");
+        let connections_closed = IntCounterVec::new(
+            Opts::new(
+                "filegate_connections_closed_total",
+                "Connections closed before a request was read, by reason.",
+            ),
+            &["reason"],
+        )
+        .expect("static metric definition");
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(requests_total.clone()),
             Box::new(request_duration.clone()),
@@ -134,6 +145,7 @@ impl Metrics {
             Box::new(store_uploads.clone()),
             Box::new(store_operations.clone()),
             Box::new(requests_in_flight.clone()),
+            Box::new(connections_closed.clone()),
         ];
         for c in collectors {
             registry.register(c).expect("metric names are unique");
@@ -152,6 +164,7 @@ impl Metrics {
             store_uploads,
             store_operations,
             requests_in_flight,
+            connections_closed,
         }
     }
 

@@ -11,6 +11,7 @@ use pingora_core::services::listening::Service;
 use crate::admin::AdminApp;
 use crate::config::{Config, StoreKind};
 use crate::gate::FileGate;
+use crate::header_deadline::{HeadLimits, HeaderDeadline};
 use crate::metrics::Metrics;
 use crate::passthrough::PassThrough;
 use crate::proxy::{FileGateProxy, StoreFront};
@@ -81,11 +82,14 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    let mut proxy = pingora_proxy::http_proxy_service_with_name(
-        &server.configuration,
-        FileGateProxy::new(gate, front),
-        "filegate",
-    );
+    let proxy = pingora_proxy::http_proxy(&server.configuration, FileGateProxy::new(gate, front));
+    let limits = HeadLimits {
+        idle_timeout: config.limits.keepalive_timeout,
+        header_timeout: config.limits.header_timeout,
+        max_head: config.limits.max_header_bytes.as_u64() as usize,
+    };
+    let guarded = HeaderDeadline::new(proxy, limits, metrics.connections_closed.clone());
+    let mut proxy = Service::new("filegate".to_string(), guarded);
     proxy.add_tcp(&config.listen);
     let mut admin = Service::new("filegate admin".to_string(), AdminApp::new(metrics));
     admin.add_tcp(&config.admin_listen);

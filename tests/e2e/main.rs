@@ -1,6 +1,7 @@
 //! End-to-end tests: the real `filegate` binary on free loopback ports, real stores,
 //! real files made by real tools; assertions on what a client sees.
 
+mod abuse;
 mod browser;
 mod cli_admin;
 mod credentials;

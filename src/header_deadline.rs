@@ -1,0 +1,206 @@
+//! Slowloris defence. pingora bounds each read of a request head (60 s) but not the
+//! whole head, so a client sending a byte a minute could hold a connection forever.
+//! [`HeaderDeadline`] wraps the HTTP/1 loop of a pingora app: before each request it
+//! waits for the first byte up to the keep-alive timeout (closing idle connections at
+//! shutdown), then for the complete head (an empty line) within `header_timeout` of
+//! that first byte and `max_head` bytes. A client too slow or too large gets a 408 or
+//! 431 envelope and is disconnected. The bytes read are handed back to the stream
+//! (`rewind`) and pingora parses them as usual.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use bytes::BytesMut;
+use pingora_core::apps::{HttpPersistentSettings, HttpServerApp, ServerApp};
+use pingora_core::protocols::http::ServerSession;
+use pingora_core::protocols::l4::stream::Stream as L4Stream;
+use pingora_core::protocols::Stream;
+use pingora_core::server::ShutdownWatch;
+use prometheus::IntCounterVec;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::time::{timeout, timeout_at, Instant};
+
+use crate::envelope::error_body;
+use crate::error::ApiError;
+
+/// Limits on request heads.
+#[derive(Debug, Clone, Copy)]
+pub struct HeadLimits {
+    /// Longest wait for the first byte of a request (keep-alive idle time).
+    pub idle_timeout: Duration,
+    /// Longest time from the first byte to the end of the head.
+    pub header_timeout: Duration,
+    /// Largest head.
+    pub max_head: usize,
+}
+
+/// An HTTP/1 app behind a request-head deadline.
+pub struct HeaderDeadline<A> {
+    inner: Arc<A>,
+    limits: HeadLimits,
+    closed: IntCounterVec,
+}
+
+impl<A> HeaderDeadline<A> {
+    /// Wraps `inner`; connections closed early are counted in `closed` by reason.
+    pub fn new(inner: A, limits: HeadLimits, closed: IntCounterVec) -> Self {
+        HeaderDeadline {
+            inner: Arc::new(inner),
+            limits,
+            closed,
+        }
+    }
+}
+
+/// What waiting for a head produced.
+enum Head {
+    /// A complete head (or a transport we cannot rewind): serve it.
+    Ready(Stream),
+    /// Nothing to serve: idle timeout, EOF, shutdown, or an answered refusal.
+    Closed,
+}
+
+fn head_complete(buf: &[u8], from: usize) -> bool {
+    let start = from.saturating_sub(3);
+    let window = &buf[start..];
+    window.windows(4).any(|w| w == b"\r\n\r\n") || window.windows(2).any(|w| w == b"\n\n")
+}
+
+async fn refuse(stream: &mut Stream, err: ApiError) {
+    let body = error_body(&err);
+    let head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        err.status().as_u16(),
+        err.status().canonical_reason().unwrap_or(""),
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(&body).await;
+    let _ = stream.flush().await;
+}
+
+impl<A> HeaderDeadline<A> {
+    async fn await_head(&self, mut stream: Stream, shutdown: &ShutdownWatch, reused: bool) -> Head {
+        // Only a plain TCP stream can take the bytes back; anything else goes to
+        // pingora untouched.
+        if !stream.as_any().is::<L4Stream>() {
+            return Head::Ready(stream);
+        }
+        if reused && *shutdown.borrow() {
+            return Head::Closed;
+        }
+        let mut buf = BytesMut::with_capacity(4096);
+        let mut shutdown = shutdown.clone();
+        let first = tokio::select! {
+            r = timeout(self.limits.idle_timeout, stream.read_buf(&mut buf)) => r,
+            _ = shutdown.changed(), if reused => return Head::Closed,
+        };
+        match first {
+            Ok(Ok(n)) if n > 0 => {}
+            _ => return Head::Closed,
+        }
+        let deadline = Instant::now() + self.limits.header_timeout;
+        let mut scanned = 0;
+        while !head_complete(&buf, scanned) {
+            if buf.len() >= self.limits.max_head {
+                self.closed.with_label_values(&["head_too_large"]).inc();
+                let err = ApiError::new(
+                    http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                    "request headers too large",
+                );
+                refuse(&mut stream, err).await;
+                return Head::Closed;
+            }
+            scanned = buf.len();
+            buf.reserve(4096);
+            match timeout_at(deadline, stream.read_buf(&mut buf)).await {
+                Ok(Ok(n)) if n > 0 => {}
+                Ok(_) => return Head::Closed,
+                Err(_) => {
+                    self.closed.with_label_values(&["slow_head"]).inc();
+                    log::info!(
+                        "closing a connection whose request head took over {:?} ({} bytes)",
+                        self.limits.header_timeout,
+                        buf.len()
+                    );
+                    let err = ApiError::new(
+                        http::StatusCode::REQUEST_TIMEOUT,
+                        "request headers too slow",
+                    );
+                    refuse(&mut stream, err).await;
+                    return Head::Closed;
+                }
+            }
+        }
+        match stream.into_any().downcast::<L4Stream>() {
+            Ok(mut l4) => {
+                l4.rewind(&buf);
+                Head::Ready(l4)
+            }
+            Err(_) => Head::Closed,
+        }
+    }
+}
+
+#[async_trait]
+impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeaderDeadline<A> {
+    /// The HTTP/1 keep-alive loop of pingora's `HttpServerApp`, with the head wait
+    /// in front of every request.
+    async fn process_new(
+        self: &Arc<Self>,
+        stream: Stream,
+        shutdown: &ShutdownWatch,
+    ) -> Option<Stream> {
+        let mut stream = stream;
+        let mut settings: Option<HttpPersistentSettings> = None;
+        loop {
+            stream = match self.await_head(stream, shutdown, settings.is_some()).await {
+                Head::Ready(s) => s,
+                Head::Closed => return None,
+            };
+            let mut session = ServerSession::new_http1(stream);
+            match settings.take() {
+                Some(s) => s.apply_to_session(&mut session),
+                None => {
+                    let keepalive = if *shutdown.borrow() {
+                        None
+                    } else {
+                        Some(self.limits.idle_timeout.as_secs())
+                    };
+                    session.set_keepalive(keepalive);
+                    session.set_keepalive_reuses_remaining(
+                        self.inner
+                            .server_options()
+                            .and_then(|o| o.keepalive_request_limit),
+                    );
+                }
+            }
+            let reused = self.inner.process_new_http(session, shutdown).await?;
+            let (next, next_settings) = reused.consume();
+            stream = next;
+            settings = next_settings;
+        }
+    }
+
+    async fn cleanup(&self) {
+        self.inner.http_cleanup().await;
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn finds_the_end_of_a_head() {
+        assert!(head_complete(b"GET / HTTP/1.1\r\nHost: x\r\n\r\n", 0));
+        assert!(!head_complete(b"GET / HTTP/1.1\r\nHost: x\r\n", 0));
+        assert!(head_complete(b"GET / HTTP/1.1\nHost: x\n\n", 0));
+        let head = b"GET / HTTP/1.1\r\nHost: x\r\n\r\n";
+        assert!(
+            head_complete(head, head.len() - 2),
+            "a terminator split across reads"
+        );
+    }
+}

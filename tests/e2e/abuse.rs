@@ -1,0 +1,201 @@
+//! Protocol abuse: slowloris heads, oversized headers and query strings, request
+//! smuggling shapes, absurd Range lists. Each is closed or refused cleanly, within
+//! the configured limits, while other clients are served.
+
+use std::io::{Read, Write};
+use std::net::TcpStream;
+use std::time::{Duration, Instant};
+
+use filegate::auth::claims::TokenKind;
+
+use crate::harness::*;
+
+fn fast_limits() -> Setup {
+    Setup {
+        extra: "limits:\n  header_timeout: 1s\n  keepalive_timeout: 5s\n".into(),
+        ..Setup::default()
+    }
+}
+
+fn connect(fg: &Filegate) -> TcpStream {
+    let s = TcpStream::connect(fg.base.trim_start_matches("http://")).unwrap();
+    s.set_read_timeout(Some(Duration::from_secs(20))).unwrap();
+    s
+}
+
+/// Reads until the server closes (or 20 s pass).
+fn read_to_close(s: &mut TcpStream) -> String {
+    let mut out = Vec::new();
+    let _ = s.read_to_end(&mut out);
+    String::from_utf8_lossy(&out).into_owned()
+}
+
+/// Sends raw bytes and returns everything the server answers before closing.
+fn exchange(fg: &Filegate, raw: &[u8]) -> String {
+    let mut s = connect(fg);
+    s.write_all(raw).unwrap();
+    read_to_close(&mut s)
+}
+
+#[test]
+fn slowloris_heads_are_cut_off_and_others_are_served() {
+    let fg = Filegate::start_with(fast_limits());
+    let mut slow = connect(&fg);
+    let started = Instant::now();
+    slow.write_all(b"GET /file/nope HTTP/1.1\r\n").unwrap();
+    // A header byte every 200 ms: each read is quick, the head never completes.
+    let mut cut_off = false;
+    for b in b"X-Slow: aaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaaa".iter() {
+        if slow.write_all(&[*b]).is_err() {
+            cut_off = true;
+            break;
+        }
+        // Meanwhile a normal client is served.
+        let ok = client().get(fg.url("/file/nope")).send().unwrap();
+        assert_eq!(ok.status(), 404);
+        std::thread::sleep(Duration::from_millis(200));
+        if started.elapsed() > Duration::from_secs(8) {
+            break;
+        }
+    }
+    let answer = read_to_close(&mut slow);
+    assert!(
+        cut_off || answer.starts_with("HTTP/1.1 408"),
+        "slow head answered: {answer:?}"
+    );
+    assert!(
+        started.elapsed() < Duration::from_secs(8),
+        "not cut off in time"
+    );
+    assert!(fg.metric(r#"filegate_connections_closed_total{reason="slow_head"}"#) >= 1.0);
+
+    // The same on the second request of a keep-alive connection.
+    let mut s = connect(&fg);
+    s.write_all(b"GET /file/nope HTTP/1.1\r\nHost: x\r\n\r\n")
+        .unwrap();
+    let mut first = [0u8; 12];
+    s.read_exact(&mut first).unwrap();
+    assert_eq!(&first, b"HTTP/1.1 404");
+    std::thread::sleep(Duration::from_millis(200));
+    let mut buf = [0u8; 4096];
+    let _ = s.read(&mut buf); // the rest of the first answer
+    s.write_all(b"GET /file/nope HTTP/1.1\r\nX-Slow: a")
+        .unwrap();
+    let started = Instant::now();
+    let answer = read_to_close(&mut s);
+    assert!(answer.contains("408"), "{answer:?}");
+    assert!(started.elapsed() < Duration::from_secs(8));
+}
+
+#[test]
+fn oversized_headers_and_queries_are_refused() {
+    let fg = Filegate::start();
+    let big_header = format!(
+        "GET /file/nope HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
+        "a".repeat(20 * 1024)
+    );
+    let answer = exchange(&fg, big_header.as_bytes());
+    assert!(
+        answer.starts_with("HTTP/1.1 431"),
+        "{}",
+        &answer[..answer.len().min(200)]
+    );
+    assert!(answer.contains(r#""code":431"#));
+    let long_query = format!(
+        "/file/download/avatar?app_id=demo&object_name={}",
+        "a".repeat(9 * 1024)
+    );
+    let resp = client().get(fg.url(&long_query)).send().unwrap();
+    expect_envelope(resp, 414, 414);
+    // Within limits, the same route answers normally.
+    let resp = client()
+        .get(fg.url("/file/download/avatar?app_id=demo&object_name=a"))
+        .send()
+        .unwrap();
+    expect_envelope(resp, 401, 10003);
+}
+
+#[test]
+fn smuggling_shapes_get_one_answer_then_close() {
+    let fg = Filegate::start();
+    let shapes: &[&[u8]] = &[
+        // Content-Length and Transfer-Encoding together, a request hidden after.
+        b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /file/demo HTTP/1.1\r\nHost: a\r\n\r\n",
+        // Two different Content-Lengths.
+        b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 5\r\nContent-Length: 40\r\n\r\nhelloGET /file/demo HTTP/1.1\r\nHost: a\r\n\r\n",
+        // A bad chunk size.
+        b"POST / HTTP/1.1\r\nHost: a\r\nTransfer-Encoding: chunked\r\n\r\nzz\r\nGET /file/demo HTTP/1.1\r\nHost: a\r\n\r\n",
+        // A negative length.
+        b"POST / HTTP/1.1\r\nHost: a\r\nContent-Length: -1\r\n\r\nGET /file/demo HTTP/1.1\r\nHost: a\r\n\r\n",
+        // A GET whose body is a request.
+        b"GET /file/nope HTTP/1.1\r\nHost: a\r\nContent-Length: 37\r\n\r\nGET /file/demo HTTP/1.1\r\nHost: a\r\n\r\n",
+    ];
+    for raw in shapes {
+        let answer = exchange(&fg, raw);
+        let shown = String::from_utf8_lossy(&raw[..raw.len().min(60)]).to_string();
+        assert_eq!(
+            answer.matches("HTTP/1.1 ").count(),
+            1,
+            "{shown:?} got: {answer:?}"
+        );
+        assert!(
+            !answer.contains("filegate demo"),
+            "a smuggled request was served: {shown:?}"
+        );
+        let status: u16 = answer[9..12].parse().unwrap();
+        assert!((400..500).contains(&status), "{shown:?} -> {status}");
+    }
+    // filegate is still fine.
+    assert_eq!(
+        client().get(fg.url("/file/demo")).send().unwrap().status(),
+        200
+    );
+}
+
+#[test]
+fn absurd_range_lists_are_served_whole() {
+    let fg = Filegate::start();
+    let name = upload_avatar(&fg, "demo", 5);
+    let t = token("demo", 5, TokenKind::User);
+    let url = fg.url(&format!(
+        "/file/download/avatar?app_id=demo&object_name={name}"
+    ));
+    let many: Vec<String> = (0..2000).map(|i| format!("{i}-{i}")).collect();
+    let header = format!("bytes={}", many.join(","));
+    // 2000 ranges do not fit the header limit: refused.
+    let resp = client()
+        .get(&url)
+        .header("access-token", &t)
+        .header("range", &header)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 431);
+    // 500 small overlapping ranges fit: ignored, the whole object is served once.
+    let some: Vec<String> = (0..500)
+        .map(|i| format!("{}-{}", i % 7, i % 7 + 3))
+        .collect();
+    let resp = client()
+        .get(&url)
+        .header("access-token", &t)
+        .header("range", format!("bytes={}", some.join(",")))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.bytes().unwrap().as_ref(), small_jpeg().as_slice());
+    // Nonsense ranges are ignored too.
+    for junk in [
+        "bytes=abc",
+        "bytes=5-1",
+        "pages=1-2",
+        "bytes=-",
+        "bytes=99999999999999999999-",
+    ] {
+        let resp = client()
+            .get(&url)
+            .header("access-token", &t)
+            .header("range", junk)
+            .send()
+            .unwrap();
+        assert_eq!(resp.status(), 200, "{junk}");
+    }
+}
