@@ -94,10 +94,11 @@ pub struct ServerSection {
     pub upgrade_sock: String,
     /// Pid file written at start.
     pub pid_file: String,
-    /// After SIGTERM/SIGQUIT, how long to keep accepting before draining.
+    /// After SIGTERM (or SIGQUIT, once a new process has the listeners), how long
+    /// in-flight requests may take to finish; filegate exits as soon as they are done.
     #[serde(with = "humantime_serde")]
     pub grace_period: Duration,
-    /// How long in-flight requests may take to finish once draining.
+    /// After the grace period, how long blocking work (transforms) may take to stop.
     #[serde(with = "humantime_serde")]
     pub graceful_shutdown_timeout: Duration,
 }
@@ -107,8 +108,8 @@ impl Default for ServerSection {
         ServerSection {
             upgrade_sock: "/tmp/filegate_upgrade.sock".into(),
             pid_file: "/tmp/filegate.pid".into(),
-            grace_period: Duration::from_secs(1),
-            graceful_shutdown_timeout: Duration::from_secs(30),
+            grace_period: Duration::from_secs(60),
+            graceful_shutdown_timeout: Duration::from_secs(5),
         }
     }
 }

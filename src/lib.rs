@@ -22,6 +22,7 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod demo;
+pub mod drain;
 pub mod envelope;
 pub mod error;
 pub mod file_type;

@@ -89,6 +89,7 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
         max_head: config.limits.max_header_bytes.as_u64() as usize,
     };
     let guarded = HeaderDeadline::new(proxy, limits, metrics.connections_closed.clone());
+    let in_flight = metrics.requests_in_flight.clone();
     let mut proxy = Service::new("filegate".to_string(), guarded);
     proxy.add_tcp(&config.listen);
     let mut admin = Service::new("filegate admin".to_string(), AdminApp::new(metrics));
@@ -96,6 +97,7 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
     server.add_service(proxy);
     server.add_service(admin);
 
+    crate::drain::exit_when_drained(server.watch_execution_phase(), in_flight);
     print_banner(&config, &options);
     server.run_forever()
 }

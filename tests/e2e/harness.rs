@@ -312,7 +312,7 @@ fn config_yaml(setup: &Setup, dir: &Path, port: u16, admin_port: u16) -> String 
         )
     });
     format!(
-        "listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin_port}\npublic_url: http://127.0.0.1:{port}\nthreads: 2\nserver:\n  upgrade_sock: {}\n  pid_file: {}\n  grace_period: 0s\n  graceful_shutdown_timeout: 5s\n{store}{}\n{}\n",
+        "listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin_port}\npublic_url: http://127.0.0.1:{port}\nthreads: 2\nserver:\n  upgrade_sock: {}\n  pid_file: {}\n  grace_period: 30s\n  graceful_shutdown_timeout: 5s\n{store}{}\n{}\n",
         dir.join("upgrade.sock").display(),
         dir.join("filegate.pid").display(),
         setup.apps,

@@ -9,4 +9,5 @@ mod embedding;
 mod faults;
 mod harness;
 mod large_files;
+mod lifecycle;
 mod storage_suite;
