@@ -52,4 +52,10 @@ if [ ! -x "$tools/bin/s3s-fs" ]; then
   echo "setup: building s3s-fs 0.14.1 into .tools/ (about 5 minutes, once)"
   cargo install --quiet --root "$tools" --locked --features binary s3s-fs@0.14.1
 fi
+# schemathesis: tests the server against docs/openapi.yaml (pinned, own venv).
+if [ ! -x "$tools/venv-schemathesis/bin/schemathesis" ]; then
+  echo "setup: installing schemathesis into .tools/venv-schemathesis"
+  python3 -m venv "$tools/venv-schemathesis"
+  "$tools/venv-schemathesis/bin/pip" install --quiet "schemathesis==4.32.5"
+fi
 echo "setup: project tools ready"

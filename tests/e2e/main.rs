@@ -4,6 +4,7 @@
 mod abuse;
 mod browser;
 mod cli_admin;
+mod contract;
 mod credentials;
 mod embedding;
 mod faults;
