@@ -1,19 +1,13 @@
 //! Thumbnails with libvips: the format checked by its magic bytes, pixels and frames
 //! checked from the header, then libvips' shrink-on-load thumbnail (never decode then
 //! resize), EXIF orientation applied, metadata stripped, no embedded profile.
-//! Runs whole on one pool worker: `VipsImage` is not `Send`.
-
-use libvips::ops::{self, FailOn, ForeignHeifCompression, Size};
-use libvips::VipsImage;
+//! Runs whole on one pool worker: libvips images are not `Send`.
 
 use crate::error::ApiError;
 use crate::media::limits::{undecodable, unsupported, Deadline, Limits};
 use crate::media::sniff::{sniff, Sniffed};
-use crate::media::vips::vips;
+use crate::media::vips::{vips, Image, AVIF_SAVER, MAX_COORD};
 use crate::media::{Fit, ImageFormat, Qualities, Rendered};
-
-/// libvips' largest coordinate: "no limit" on the side the client left open.
-const VIPS_MAX_COORD: i32 = 10_000_000;
 
 /// Makes a thumbnail of `source` that fits `fit`, in `format`.
 pub fn render_thumbnail(
@@ -25,33 +19,28 @@ pub fn render_thumbnail(
     deadline: Deadline,
 ) -> Result<Rendered, ApiError> {
     check_image_format(sniff(source))?;
-    let vips = vips()?;
-    let header = VipsImage::new_from_buffer(source, "")
-        .map_err(|_| undecodable("the image cannot be decoded").with_detail(vips.take_error()))?;
+    vips()?;
+    let header = Image::header(source)
+        .map_err(|e| undecodable("the image cannot be decoded").with_detail(e))?;
     check_header(&header, limits)?;
     drop(header);
     deadline.check()?;
-
-    let options = ops::ThumbnailBufferOptions {
-        height: fit.h.map_or(VIPS_MAX_COORD, |h| h as i32),
-        size: Size::Down,
-        import_profile: "srgb".into(),
-        export_profile: "srgb".into(),
-        // A truncated or corrupt file is an error, not a grey-padded thumbnail.
-        fail_on: FailOn::Truncated,
-        ..Default::default()
-    };
-    let width = fit.w.map_or(VIPS_MAX_COORD, |w| w as i32);
-    let thumb = ops::thumbnail_buffer_with_opts(source, width, &options)
-        .map_err(|_| undecodable("the image cannot be decoded").with_detail(vips.take_error()))?;
+    let thumb = Image::thumbnail(source, side(fit.w), side(fit.h))
+        .map_err(|e| undecodable("the image cannot be decoded").with_detail(e))?;
     deadline.check()?;
-    let bytes = save(&thumb, format, qualities)
-        .map_err(|_| ApiError::internal(format!("saving {format:?}: {}", vips.take_error())))?;
+    // libvips decodes while it encodes: a damaged source fails here.
+    let bytes = thumb
+        .save(&saver(format, qualities))
+        .map_err(|e| undecodable("the image cannot be decoded").with_detail(e))?;
     limits.check_output(bytes.len())?;
     Ok(Rendered {
         bytes,
         content_type: format.content_type(),
     })
+}
+
+fn side(v: Option<u32>) -> i32 {
+    v.map_or(MAX_COORD, |v| v.min(MAX_COORD as u32) as i32)
 }
 
 /// 415 for formats no thumbnail is made of, 422 for bytes that are no image at all.
@@ -69,73 +58,34 @@ pub fn check_image_format(found: Sniffed) -> Result<(), ApiError> {
 }
 
 /// Pixels and frames from the header, before anything is decoded.
-fn check_header(header: &VipsImage, limits: &Limits) -> Result<(), ApiError> {
-    let width = u64::try_from(header.get_width()).unwrap_or(0);
-    let pages = u64::try_from(header.get_n_pages()).unwrap_or(1).max(1);
-    // Animated sources report the first frame's height as the page height.
-    let page_height = u64::try_from(header.get_page_height()).unwrap_or(0);
+fn check_header(header: &Image, limits: &Limits) -> Result<(), ApiError> {
+    let width = u64::try_from(header.width()).unwrap_or(0);
+    let pages = u64::try_from(header.pages()).unwrap_or(1).max(1);
+    // Animated sources report one frame's height as the page height.
+    let page_height = u64::try_from(header.page_height()).unwrap_or(0);
     let height = if page_height > 0 {
         page_height
     } else {
-        u64::try_from(header.get_height()).unwrap_or(0)
+        u64::try_from(header.height()).unwrap_or(0)
     };
     limits.check_pixels(width, height)?;
     limits.check_frames(pages)
 }
 
-/// Encodes with metadata stripped and no embedded ICC profile (the pixels are sRGB).
-fn save(image: &VipsImage, format: ImageFormat, q: Qualities) -> libvips::Result<Vec<u8>> {
+/// The saver and its options: metadata stripped, no embedded ICC profile (the
+/// pixels are sRGB already).
+fn saver(format: ImageFormat, q: Qualities) -> String {
     match format {
-        ImageFormat::Jpeg => ops::jpegsave_buffer_with_opts(
-            image,
-            &ops::JpegsaveBufferOptions {
-                q: i32::from(q.jpeg),
-                profile: "none".into(),
-                optimize_coding: true,
-                strip: true,
-                ..Default::default()
-            },
-        ),
-        ImageFormat::Png => ops::pngsave_buffer_with_opts(
-            image,
-            &ops::PngsaveBufferOptions {
-                compression: 6,
-                profile: "none".into(),
-                strip: true,
-                ..Default::default()
-            },
-        ),
-        ImageFormat::Webp => ops::webpsave_buffer_with_opts(
-            image,
-            &ops::WebpsaveBufferOptions {
-                q: i32::from(q.webp),
-                profile: "none".into(),
-                strip: true,
-                ..Default::default()
-            },
-        ),
-        ImageFormat::Gif => ops::gifsave_buffer_with_opts(
-            image,
-            &ops::GifsaveBufferOptions {
-                strip: true,
-                ..Default::default()
-            },
-        ),
-        ImageFormat::Avif => ops::heifsave_buffer_with_opts(
-            image,
-            &ops::HeifsaveBufferOptions {
-                q: i32::from(q.avif),
-                compression: ForeignHeifCompression::Av1,
-                // Speed over the last few percent of size: thumbnails are made on demand.
-                effort: 2,
-                strip: true,
-                ..Default::default()
-            },
-        ),
+        ImageFormat::Jpeg => format!(".jpg[Q={},optimize_coding,strip,profile=none]", q.jpeg),
+        ImageFormat::Png => ".png[compression=6,strip,profile=none]".to_string(),
+        ImageFormat::Webp => format!(".webp[Q={},strip,profile=none]", q.webp),
+        ImageFormat::Gif => ".gif[strip]".to_string(),
+        ImageFormat::Avif => AVIF_SAVER.replace("effort=0", &format!("Q={},effort=2", q.avif)),
     }
 }
 
-/// Scales decoded RGB pixels (a video frame) to fit `fit` and encodes a JPEG.
+/// Scales decoded RGB pixels (a video frame) to fit `fit`, after turning them
+/// `quarter_turns` × 90° clockwise, and encodes a JPEG.
 pub fn encode_rgb_frame(
     rgb: &[u8],
     width: u32,
@@ -145,36 +95,83 @@ pub fn encode_rgb_frame(
     qualities: Qualities,
     limits: &Limits,
 ) -> Result<Rendered, ApiError> {
-    let vips = vips()?;
-    let frame =
-        VipsImage::new_from_memory(rgb, width as i32, height as i32, 3, ops::BandFormat::Uchar)
-            .map_err(|_| ApiError::internal(format!("frame to libvips: {}", vips.take_error())))?;
-    let angle = match quarter_turns % 4 {
-        1 => Some(ops::Angle::D90),
-        2 => Some(ops::Angle::D180),
-        3 => Some(ops::Angle::D270),
-        _ => None,
-    };
-    let frame = match angle {
-        Some(angle) => ops::rot(&frame, angle)
-            .map_err(|_| ApiError::internal(format!("rotating a frame: {}", vips.take_error())))?,
-        None => frame,
-    };
-    let options = ops::ThumbnailImageOptions {
-        height: fit.h.map_or(VIPS_MAX_COORD, |h| h as i32),
-        size: Size::Down,
-        import_profile: "srgb".into(),
-        export_profile: "srgb".into(),
-        ..Default::default()
-    };
-    let width_box = fit.w.map_or(VIPS_MAX_COORD, |w| w as i32);
-    let scaled = ops::thumbnail_image_with_opts(&frame, width_box, &options)
-        .map_err(|_| ApiError::internal(format!("scaling a frame: {}", vips.take_error())))?;
-    let bytes = save(&scaled, ImageFormat::Jpeg, qualities)
-        .map_err(|_| ApiError::internal(format!("saving a cover: {}", vips.take_error())))?;
+    vips()?;
+    let internal = |what: &str, e: String| ApiError::internal(format!("{what}: {e}"));
+    let frame = Image::from_rgb(rgb, width, height)
+        .and_then(|f| f.rotate(quarter_turns))
+        .map_err(|e| internal("frame to libvips", e))?;
+    let scaled = frame
+        .fit(side(fit.w), side(fit.h))
+        .map_err(|e| internal("scaling a frame", e))?;
+    let bytes = scaled
+        .save(&saver(ImageFormat::Jpeg, qualities))
+        .map_err(|e| internal("saving a cover", e))?;
     limits.check_output(bytes.len())?;
     Ok(Rendered {
         bytes,
         content_type: ImageFormat::Jpeg.content_type(),
     })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MediaConfig;
+    use std::time::{Duration, Instant};
+
+    fn jpeg(w: u32, h: u32) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let v = dir.path().join("n.v");
+        let out = dir.path().join("n.jpg");
+        let run = |args: &[&str]| {
+            assert!(std::process::Command::new("vips")
+                .args(args)
+                .status()
+                .unwrap()
+                .success())
+        };
+        run(&[
+            "gaussnoise",
+            v.to_str().unwrap(),
+            &w.to_string(),
+            &h.to_string(),
+        ]);
+        run(&[
+            "copy",
+            v.to_str().unwrap(),
+            &format!("{}[Q=95]", out.to_str().unwrap()),
+        ]);
+        std::fs::read(out).unwrap()
+    }
+
+    fn limits() -> Limits {
+        Limits::from_config(&MediaConfig::default())
+    }
+
+    fn q() -> Qualities {
+        Qualities {
+            jpeg: 80,
+            webp: 80,
+            avif: 50,
+        }
+    }
+
+    fn soon() -> Deadline {
+        Deadline(Instant::now() + Duration::from_secs(30))
+    }
+
+    #[test]
+    fn greyscale_works_and_truncated_jpeg_is_422() {
+        let full = jpeg(1600, 1200);
+        let fit = Fit {
+            w: Some(100),
+            h: None,
+        };
+        let ok = render_thumbnail(&full, fit, ImageFormat::Jpeg, q(), &limits(), soon()).unwrap();
+        assert!(!ok.bytes.is_empty());
+        let cut = &full[..full.len() / 2];
+        let err =
+            render_thumbnail(cut, fit, ImageFormat::Jpeg, q(), &limits(), soon()).unwrap_err();
+        assert_eq!(err.status(), 422, "{err}");
+    }
 }

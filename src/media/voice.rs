@@ -169,7 +169,16 @@ fn transcode(
                     .map_err(|e| ApiError::internal(format!("resampler: {e}")))?,
                 ),
             };
-            let mut out = frame::Audio::empty();
+            // Room for every output sample: an output frame allocated by the
+            // resampler itself would hold only as many samples as the input and
+            // leave the rest buffered inside it.
+            let capacity =
+                decoded.samples() * OUT_RATE as usize / decoded.rate().max(1) as usize + 256;
+            let mut out = frame::Audio::new(
+                Sample::F32(ffmpeg::format::sample::Type::Planar),
+                capacity,
+                ChannelLayout::MONO,
+            );
             swr.run(&decoded, &mut out)
                 .map_err(|e| ApiError::internal(format!("resampling: {e}")))?;
             mp3.push(&out)?;
@@ -177,8 +186,11 @@ fn transcode(
     }
     if let Some(swr) = resampler.as_mut() {
         loop {
-            let mut out = frame::Audio::empty();
-            out.set_samples(0);
+            let mut out = frame::Audio::new(
+                Sample::F32(ffmpeg::format::sample::Type::Planar),
+                4096,
+                ChannelLayout::MONO,
+            );
             match swr.flush(&mut out) {
                 Ok(_) if out.samples() > 0 => mp3.push(&out)?,
                 _ => break,

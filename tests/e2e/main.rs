@@ -4,4 +4,6 @@
 mod cli_admin;
 mod credentials;
 mod embedding;
+mod fixtures;
 mod harness;
+mod media;
