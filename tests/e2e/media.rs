@@ -69,10 +69,41 @@ fn near(got: u32, want: u32) -> bool {
     got.abs_diff(want) <= 1
 }
 
+/// A source image and what its thumbnails must be.
+struct ImageCase {
+    name: &'static str,
+    mime: &'static str,
+    bytes: Vec<u8>,
+    /// Displayed size (after EXIF orientation).
+    shown: (u32, u32),
+    out_type: &'static str,
+    loader: &'static str,
+}
+
+fn image_case(
+    (name, mime, bytes, shown, out_type, loader): (
+        &'static str,
+        &'static str,
+        Vec<u8>,
+        (u32, u32),
+        &'static str,
+        &'static str,
+    ),
+) -> ImageCase {
+    ImageCase {
+        name,
+        mime,
+        bytes,
+        shown,
+        out_type,
+        loader,
+    }
+}
+
 #[test]
 fn thumbnails_fit_the_box_keep_the_aspect_and_never_upscale() {
     let fg = Filegate::start();
-    let cases: Vec<(&str, &str, Vec<u8>, (u32, u32), &str, &str)> = vec![
+    let cases = [
         (
             "p.jpg",
             "image/jpeg",
@@ -114,8 +145,17 @@ fn thumbnails_fit_the_box_keep_the_aspect_and_never_upscale() {
             "image/jpeg",
             "jpegload",
         ),
-    ];
-    for (name, mime, bytes, (sw, sh), out_type, loader) in cases {
+    ]
+    .map(image_case);
+    for case in cases {
+        let ImageCase {
+            name,
+            mime,
+            bytes,
+            shown: (sw, sh),
+            out_type,
+            loader,
+        } = case;
         let url = upload_chat(&fg, 102, name, mime, bytes);
         let boxes: [(Option<u32>, Option<u32>); 5] = [
             (Some(200), Some(200)),
@@ -491,7 +531,17 @@ fn hostile_media_is_the_right_envelope_in_under_a_second_with_bounded_memory() {
     let svg = br#"<?xml version="1.0"?><svg xmlns="http://www.w3.org/2000/svg" width="4000" height="4000"><rect width="100%" height="100%" fill="red"/></svg>"#.to_vec();
     let mut garbage_amr = b"#!AMR\n".to_vec();
     garbage_amr.extend(random.iter().take(8_000));
-    let cases: Vec<(&str, u16, &str, &str, Vec<u8>, &str, u16)> = vec![
+    // (what, file_type, name, mime, bytes, query, status)
+    type Case = (
+        &'static str,
+        u16,
+        &'static str,
+        &'static str,
+        Vec<u8>,
+        &'static str,
+        u16,
+    );
+    let cases: Vec<Case> = vec![
         (
             "pixel flood PNG",
             102,
@@ -661,15 +711,19 @@ impl Thumbor {
             .stdin(std::process::Stdio::null())
             .spawn()
             .expect("thumbor (run scripts/setup.sh)");
-        let base = format!("http://127.0.0.1:{port}");
+        // Owned from here on: dropped (killed and reaped) on every path.
+        let thumbor = Thumbor {
+            child,
+            base: format!("http://127.0.0.1:{port}"),
+        };
         let deadline = Instant::now() + Duration::from_secs(30);
         while Instant::now() < deadline {
             if client()
-                .get(format!("{base}/healthcheck"))
+                .get(format!("{}/healthcheck", thumbor.base))
                 .send()
                 .is_ok_and(|r| r.status() == 200)
             {
-                return Thumbor { child, base };
+                return thumbor;
             }
             std::thread::sleep(Duration::from_millis(100));
         }
