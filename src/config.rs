@@ -973,6 +973,42 @@ mod tests {
     }
 
     #[test]
+    fn media_cache_and_processor_keys_are_named() {
+        let cases = [
+            ("media:\n  max_size: 0\n", "media.max_size"),
+            ("media:\n  default_size: 5000\n", "media.default_size"),
+            ("media:\n  jpeg_quality: 0\n", "media.jpeg_quality"),
+            ("media:\n  transform_timeout: 0s\n", "media.transform_timeout"),
+            ("cache:\n  ttl: 0s\n", "cache.ttl"),
+            (
+                "cache:\n  write_back: false\napps:\n  demo:\n    secrets: [0123456789abcdef]\n    download_mode: redirect\n",
+                "cache.write_back",
+            ),
+            (
+                "apps:\n  demo:\n    secrets: [0123456789abcdef]\n    thumbnail_processor:\n      url: http://t/{width}/{source_url}\n",
+                "apps.demo.thumbnail_processor.url",
+            ),
+            (
+                "apps:\n  demo:\n    secrets: [0123456789abcdef]\n    thumbnail_processor:\n      url: http://t/fit-in/{w}x{h}/\n",
+                "apps.demo.thumbnail_processor.url",
+            ),
+            (
+                "apps:\n  demo:\n    secrets: [0123456789abcdef]\n    thumbnail_processor:\n      url: ftp://t/{source_url}\n",
+                "apps.demo.thumbnail_processor.url",
+            ),
+        ];
+        for (yaml, key) in cases {
+            let cfg = Config::from_yaml(yaml).unwrap();
+            assert_eq!(cfg.validate().unwrap_err().key, key, "{yaml}");
+        }
+        let ok = Config::from_yaml(
+            "apps:\n  demo:\n    secrets: [0123456789abcdef]\n    thumbnail_processor:\n      url: https://cdn/{key}?x-oss-process=image/resize,m_lfit,w_{w},h_{h}\n",
+        )
+        .unwrap();
+        ok.validate().unwrap();
+    }
+
+    #[test]
     fn env_overrides_listen_and_secrets() {
         let mut cfg = Config::default();
         cfg.apps.insert("my-app".into(), AppConfig::demo());

@@ -207,7 +207,6 @@ struct Mp3Writer {
     pending: Vec<f32>,
     frame_size: usize,
     pts: i64,
-    finished: bool,
 }
 
 impl Mp3Writer {
@@ -248,7 +247,6 @@ impl Mp3Writer {
             pending: Vec::new(),
             frame_size,
             pts: 0,
-            finished: false,
         })
     }
 
@@ -308,9 +306,7 @@ impl Mp3Writer {
         self.encode(None)?;
         self.muxer
             .write_trailer()
-            .map_err(|e| ApiError::internal(format!("mp3 trailer: {e}")))?;
-        self.finished = true;
-        Ok(())
+            .map_err(|e| ApiError::internal(format!("mp3 trailer: {e}")))
     }
 }
 
