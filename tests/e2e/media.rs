@@ -795,3 +795,129 @@ fn thumbnail_strategy_1_uses_a_real_thumbor_and_caches_its_answer() {
         .unwrap();
     expect_envelope(resp, 502, 502);
 }
+
+/// A real S3-compatible server (s3s-fs, in .tools/bin) on a free port, with one
+/// bucket.
+struct S3sFs {
+    child: std::process::Child,
+    endpoint: String,
+    _root: tempfile::TempDir,
+}
+
+impl S3sFs {
+    const KEY: &'static str = "AKIAFILEGATETEST";
+    const SECRET: &'static str = "filegate-test-secret-key-0123456789";
+
+    fn start() -> S3sFs {
+        let root = tempfile::tempdir().expect("s3 root");
+        std::fs::create_dir(root.path().join("filegate")).expect("bucket dir");
+        let port = free_port();
+        let child = std::process::Command::new(
+            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/s3s-fs"),
+        )
+        .args([
+            "--host",
+            "127.0.0.1",
+            "--port",
+            &port.to_string(),
+            "--access-key",
+            Self::KEY,
+            "--secret-key",
+            Self::SECRET,
+            root.path().to_str().expect("path"),
+        ])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::null())
+        .spawn()
+        .expect("s3s-fs (run scripts/setup.sh)");
+        let server = S3sFs {
+            child,
+            endpoint: format!("http://127.0.0.1:{port}"),
+            _root: root,
+        };
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+                return server;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("s3s-fs did not start");
+    }
+
+    fn store_yaml(&self) -> String {
+        format!(
+            "store:\n  kind: s3\n  endpoint: {}\n  region: us-east-1\n  bucket: filegate\n  access_key_id: {}\n  secret_access_key: {}\n  path_style: true\n",
+            self.endpoint,
+            Self::KEY,
+            Self::SECRET
+        )
+    }
+}
+
+impl Drop for S3sFs {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+#[test]
+fn two_nodes_on_one_s3_store_share_derived_results() {
+    let s3 = S3sFs::start();
+    let setup = Setup {
+        store: Some(s3.store_yaml()),
+        ..Setup::default()
+    };
+    let a = Filegate::start_with(setup.clone());
+    let b = Filegate::start_with(setup);
+    let url = upload_chat(&a, 102, "s3.jpg", "image/jpeg", vips_image("s3.jpg", 1024, 768, ""));
+    let q = "&image_type=2&w=256&thumbnail_strategy=2";
+    let (w, h, _, made) = image(get(&url, q, &[]), "image/jpeg");
+    assert_eq!((w, h), (256, 192));
+    assert_eq!(
+        a.metric(r#"filegate_transforms_total{kind="thumbnail",result="ok"}"#),
+        1.0
+    );
+    // The other node finds the result under <app>/_derived/ in the shared store.
+    let on_b = url.replace(&a.base, &b.base);
+    let (_, _, _, reused) = image(get(&on_b, q, &[]), "image/jpeg");
+    assert_eq!(reused, made);
+    assert_eq!(
+        b.metric(r#"filegate_transforms_total{kind="thumbnail",result="ok"}"#),
+        0.0
+    );
+    assert_eq!(b.metric("filegate_origin_fetches_total"), 0.0);
+    assert_eq!(b.metric("filegate_cache_hits_total"), 1.0);
+    // And an MP3 made on B is reused by A.
+    let voice = upload_chat(&b, 101, "v.amr", "audio/amr", amr_voice(5));
+    let first = get(&voice, "&format=mp3", &[]).bytes().unwrap().to_vec();
+    let on_a = voice.replace(&b.base, &a.base);
+    assert_eq!(get(&on_a, "&format=mp3", &[]).bytes().unwrap().to_vec(), first);
+    assert_eq!(
+        a.metric(r#"filegate_transforms_total{kind="mp3",result="ok"}"#),
+        0.0
+    );
+    // Redirect mode: a presigned URL of the store's _derived/ copy, which the store
+    // itself verifies and serves.
+    let t = token("redirect", 3, TokenKind::User);
+    let g = grant(&a, "redirect", &t, "/file/upload/avatar/user");
+    let (status, body) = post_upload(&g, "r.jpg", "image/jpeg", vips_image("r.jpg", 400, 300, ""));
+    assert_eq!(status, 200, "{body}");
+    let resp = client()
+        .get(b.url(&format!(
+            "/file/download/avatar?app_id=redirect&object_name={}&image_type=2&w=100&thumbnail_strategy=2",
+            g["object_name"].as_str().unwrap()
+        )))
+        .header("access-token", &t)
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 302);
+    let location = header(&resp, "location");
+    assert!(location.starts_with(&s3.endpoint), "{location}");
+    assert!(location.contains("/redirect/_derived/"), "{location}");
+    let thumb = client().get(&location).send().unwrap();
+    assert_eq!(thumb.status(), 200);
+    assert_eq!(vipsheader(&thumb.bytes().unwrap()).0, 100);
+}
