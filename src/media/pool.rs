@@ -143,15 +143,20 @@ mod tests {
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn slow_job_is_422() {
         let p = pool(1, 1, 50);
+        // The pool stops waiting at the timeout, whatever the job does.
         let err = p
-            .run(|deadline| {
-                while !deadline.passed() {
-                    std::thread::sleep(Duration::from_millis(5));
-                }
+            .run(|_| {
+                std::thread::sleep(Duration::from_millis(500));
                 Ok(())
             })
             .await
             .unwrap_err();
         assert_eq!(err.status(), 422);
+        // A job that polls its deadline ends as a 422 too (it, or the pool, gives up).
+        let err = p.run(|deadline| {
+            std::thread::sleep(Duration::from_millis(60));
+            deadline.check()
+        });
+        assert_eq!(err.await.unwrap_err().status(), 422);
     }
 }

@@ -872,7 +872,13 @@ fn two_nodes_on_one_s3_store_share_derived_results() {
     };
     let a = Filegate::start_with(setup.clone());
     let b = Filegate::start_with(setup);
-    let url = upload_chat(&a, 102, "s3.jpg", "image/jpeg", vips_image("s3.jpg", 1024, 768, ""));
+    let url = upload_chat(
+        &a,
+        102,
+        "s3.jpg",
+        "image/jpeg",
+        vips_image("s3.jpg", 1024, 768, ""),
+    );
     let q = "&image_type=2&w=256&thumbnail_strategy=2";
     let (w, h, _, made) = image(get(&url, q, &[]), "image/jpeg");
     assert_eq!((w, h), (256, 192));
@@ -894,7 +900,10 @@ fn two_nodes_on_one_s3_store_share_derived_results() {
     let voice = upload_chat(&b, 101, "v.amr", "audio/amr", amr_voice(5));
     let first = get(&voice, "&format=mp3", &[]).bytes().unwrap().to_vec();
     let on_a = voice.replace(&b.base, &a.base);
-    assert_eq!(get(&on_a, "&format=mp3", &[]).bytes().unwrap().to_vec(), first);
+    assert_eq!(
+        get(&on_a, "&format=mp3", &[]).bytes().unwrap().to_vec(),
+        first
+    );
     assert_eq!(
         a.metric(r#"filegate_transforms_total{kind="mp3",result="ok"}"#),
         0.0
