@@ -58,4 +58,17 @@ if [ ! -x "$tools/venv-schemathesis/bin/schemathesis" ]; then
   python3 -m venv "$tools/venv-schemathesis"
   "$tools/venv-schemathesis/bin/pip" install --quiet "schemathesis==4.32.5"
 fi
+
+# Python tools for the media tests, in a project-local venv: PyAV (its wheel bundles an
+# FFmpeg with the libopencore_amrnb encoder that Debian's FFmpeg lacks: AMR fixtures)
+# and thumbor (a real third-party image processor for thumbnail_strategy=1).
+venv="$tools/venv"
+# Wheels only: a source build of av needs FFmpeg 7, not Debian's 5.1.
+py_pins=("av==15.1.0" "thumbor==7.8.0")
+if [ ! -f "$venv/.pins" ] || [ "$(cat "$venv/.pins")" != "${py_pins[*]}" ]; then
+  echo "setup: installing ${py_pins[*]} into .tools/venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check --only-binary=av "${py_pins[@]}"
+  echo "${py_pins[*]}" > "$venv/.pins"
+fi
 echo "setup: project tools ready"

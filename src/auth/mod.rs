@@ -120,19 +120,21 @@ pub fn header_or_query(
     }
 }
 
+/// An int64 identity header; present but empty or repeated is malformed.
 fn int64_header(headers: &HeaderMap, name: &str) -> Result<Option<i64>, ApiError> {
-    match headers.get(name) {
-        None => Ok(None),
-        Some(v) => {
-            let text = v.to_str().unwrap_or("").trim();
-            if text.is_empty() {
-                return Ok(None);
-            }
-            text.parse()
-                .map(Some)
-                .map_err(|_| ApiError::bad_param(name, "must be an int64"))
-        }
+    let mut values = headers.get_all(name).iter();
+    let Some(v) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::bad_param(name, "given more than once"));
     }
+    v.to_str()
+        .unwrap_or("")
+        .trim()
+        .parse()
+        .map(Some)
+        .map_err(|_| ApiError::bad_param(name, "must be an int64"))
 }
 
 impl Credentials {
