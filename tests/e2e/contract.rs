@@ -1,6 +1,6 @@
 //! The OpenAPI contract (`docs/openapi.yaml`) against a live filegate, with
-//! schemathesis (PyPI, pinned, in .tools/venv-schemathesis): no 5xx, no status or body
-//! outside the document, invalid input refused, missing credentials refused. A second
+//! schemathesis (PyPI, pinned, in .tools/venv-schemathesis): no 5xx, no status, type
+//! or body outside the document, missing credentials refused, other methods refused. A second
 //! pass pins real objects so downloads reach their full logic. The document's routes
 //! must also be exactly the server's.
 
@@ -26,7 +26,7 @@ fn run_pass(fg: &Filegate, name: &str, parameters: &str) {
     let config = fg.dir.path().join(format!("{name}.toml"));
     // Refusing invalid input with 413/414/416/431 is as right as 400.
     // Unknown extra headers are not invalid HTTP: do not send them as negative data.
-    let checks = "[generation]\nallow-extra-parameters = false\n[checks.negative_data_rejection]\nexpected-statuses = [400, 401, 403, 404, 405, 413, 414, 415, 416, 422, 431]\n";
+    let checks = "[generation]\nallow-extra-parameters = false\n";
     std::fs::write(&config, format!("{checks}[parameters]\n{parameters}")).unwrap();
     let admin = token("demo", 1, TokenKind::Admin);
     let out = Command::new(schemathesis())
@@ -38,7 +38,13 @@ fn run_pass(fg: &Filegate, name: &str, parameters: &str) {
         .args(["-H", &format!("access-token: {admin}")])
         .args([
             "--checks",
-            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,negative_data_rejection,ignored_auth,unsupported_method",
+            // negative_data_rejection is left out: schemathesis's empty-array and
+            // object mutations of optional query parameters serialize to nothing, so
+            // the request it calls invalid is a valid one without that parameter.
+            // Negative inputs are still sent (mode "all") and must answer documented
+            // statuses and bodies; rejection of bad parameters is asserted in
+            // credentials.rs and the parsers' unit tests.
+            "not_a_server_error,status_code_conformance,content_type_conformance,response_schema_conformance,ignored_auth,unsupported_method",
         ])
         .args(["--max-examples", "40", "--seed", "1", "--workers", "2", "--request-timeout", "20", "--no-color"])
         .output()
