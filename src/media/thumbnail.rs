@@ -23,9 +23,10 @@ pub fn render_thumbnail(
     let header = Image::header(source)
         .map_err(|e| undecodable("the image cannot be decoded").with_detail(e))?;
     check_header(&header, limits)?;
+    let to_srgb = header.needs_colour_management();
     drop(header);
     deadline.check()?;
-    let thumb = Image::thumbnail(source, side(fit.w), side(fit.h))
+    let thumb = Image::thumbnail(source, side(fit.w), side(fit.h), to_srgb)
         .map_err(|e| undecodable("the image cannot be decoded").with_detail(e))?;
     deadline.check()?;
     // libvips decodes while it encodes: a damaged source fails here.

@@ -36,6 +36,11 @@ pub struct Vips {
 
 static VIPS: OnceLock<Result<Vips, String>> = OnceLock::new();
 
+extern "C" {
+    /// libvips 8.14 exports it (vector.h), the crate's bindings do not.
+    fn vips_vector_set_enabled(enabled: c_int);
+}
+
 /// libvips, started on first use. A start failure is a 500 whose detail is logged.
 pub fn vips() -> Result<&'static Vips, ApiError> {
     VIPS.get_or_init(start)
@@ -52,6 +57,11 @@ fn start() -> Result<Vips, String> {
     // Each transform runs on one pool worker; libvips' inner threads would multiply
     // the CPU the pool allows.
     app.concurrency_set(1);
+    // liborc 0.4.33 (Debian 12), libvips' SIMD code generator, segfaults when several
+    // workers generate code at once (seen here under load: a crash in liborc).
+    // libvips' plain C paths are used instead.
+    // SAFETY: a global flag setter of libvips, after vips_init.
+    unsafe { vips_vector_set_enabled(0) };
     // SAFETY: plain setters of libvips' global operation flags, called with valid
     // NUL-terminated class names after vips_init.
     unsafe {
@@ -161,34 +171,64 @@ impl Image {
     }
 
     /// libvips' shrink-on-load thumbnail of `buf`, fitting `width`×`height`, never
-    /// upscaled, turned upright by EXIF orientation; a source with an embedded ICC
-    /// profile (CMYK, Adobe RGB, ...) is converted to sRGB. No import profile is
-    /// forced: assuming sRGB would fail on greyscale sources. A truncated or corrupt
-    /// source is an error (when the pixels are read, i.e. at save).
-    pub fn thumbnail(buf: &[u8], width: c_int, height: c_int) -> Result<Image, String> {
+    /// upscaled, turned upright by EXIF orientation. With `to_srgb` (a source with an
+    /// embedded ICC profile, or CMYK) it is converted to sRGB; an untagged RGB source
+    /// already is sRGB, and asking libvips 8.14 for an export profile anyway builds an
+    /// lcms transform per call (a third of a small thumbnail's CPU). No import
+    /// profile is forced: assuming sRGB would fail on greyscale sources. A truncated
+    /// or corrupt source is an error (when the pixels are read, i.e. at save).
+    pub fn thumbnail(
+        buf: &[u8],
+        width: c_int,
+        height: c_int,
+        to_srgb: bool,
+    ) -> Result<Image, String> {
         let mut out = null_mut();
-        // SAFETY: valid buffer and out-pointer; name/value pairs of the right C
-        // types, NULL-terminated.
-        let status = unsafe {
-            bindings::vips_thumbnail_buffer(
-                buf.as_ptr() as *mut c_void,
-                buf.len() as _,
-                &mut out,
-                width,
-                c"height".as_ptr(),
-                height,
-                c"size".as_ptr(),
-                bindings::VipsSize_VIPS_SIZE_DOWN as c_int,
-                c"export_profile".as_ptr(),
-                c"srgb".as_ptr(),
-                c"fail_on".as_ptr(),
-                bindings::VipsFailOn_VIPS_FAIL_ON_TRUNCATED as c_int,
-                // 8.14's thumbnail_buffer does not hand `fail_on` to the loader;
-                // the loader's own option string does.
-                c"option_string".as_ptr(),
-                c"fail_on=truncated".as_ptr(),
-                null_mut::<c_void>(),
-            )
+        let size = bindings::VipsSize_VIPS_SIZE_DOWN as c_int;
+        let fail_on = bindings::VipsFailOn_VIPS_FAIL_ON_TRUNCATED as c_int;
+        // 8.14's thumbnail_buffer does not hand `fail_on` to the loader; the loader's
+        // own option string does.
+        let loader_options = c"fail_on=truncated";
+        // SAFETY (both calls): valid buffer and out-pointer; name/value pairs of the
+        // right C types, NULL-terminated.
+        let status = if to_srgb {
+            unsafe {
+                bindings::vips_thumbnail_buffer(
+                    buf.as_ptr() as *mut c_void,
+                    buf.len() as _,
+                    &mut out,
+                    width,
+                    c"height".as_ptr(),
+                    height,
+                    c"size".as_ptr(),
+                    size,
+                    c"export_profile".as_ptr(),
+                    c"srgb".as_ptr(),
+                    c"fail_on".as_ptr(),
+                    fail_on,
+                    c"option_string".as_ptr(),
+                    loader_options.as_ptr(),
+                    null_mut::<c_void>(),
+                )
+            }
+        } else {
+            unsafe {
+                bindings::vips_thumbnail_buffer(
+                    buf.as_ptr() as *mut c_void,
+                    buf.len() as _,
+                    &mut out,
+                    width,
+                    c"height".as_ptr(),
+                    height,
+                    c"size".as_ptr(),
+                    size,
+                    c"fail_on".as_ptr(),
+                    fail_on,
+                    c"option_string".as_ptr(),
+                    loader_options.as_ptr(),
+                    null_mut::<c_void>(),
+                )
+            }
         };
         checked_op(status, out)
     }
@@ -260,6 +300,18 @@ impl Image {
     pub fn page_height(&self) -> i64 {
         // SAFETY: live image.
         i64::from(unsafe { bindings::vips_image_get_page_height(self.ptr) })
+    }
+
+    /// Whether the source needs colour management to become sRGB: it carries an
+    /// ICC profile, or it is CMYK.
+    pub fn needs_colour_management(&self) -> bool {
+        // SAFETY: live image; the field name is a NUL-terminated string.
+        let has_profile =
+            unsafe { bindings::vips_image_get_typeof(self.ptr, c"icc-profile-data".as_ptr()) } != 0;
+        // SAFETY: live image.
+        let cmyk = unsafe { bindings::vips_image_get_interpretation(self.ptr) }
+            == bindings::VipsInterpretation_VIPS_INTERPRETATION_CMYK;
+        has_profile || cmyk
     }
 
     /// Pages (frames) the source holds, from its header.
