@@ -107,6 +107,10 @@ pub struct ServerSection {
     /// After the grace period, how long blocking work (transforms) may take to stop.
     #[serde(with = "humantime_serde")]
     pub graceful_shutdown_timeout: Duration,
+    /// Let the listener's threads steal each other's tasks. Off, each connection
+    /// stays on one thread (no cross-thread wake-ups per request), which served
+    /// cache hits faster here (BENCHMARKS.md).
+    pub work_stealing: bool,
 }
 
 impl Default for ServerSection {
@@ -116,6 +120,7 @@ impl Default for ServerSection {
             pid_file: "/tmp/filegate.pid".into(),
             grace_period: Duration::from_secs(60),
             graceful_shutdown_timeout: Duration::from_secs(5),
+            work_stealing: false,
         }
     }
 }

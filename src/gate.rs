@@ -102,6 +102,7 @@ pub struct FileGate {
     metrics: Arc<Metrics>,
     media: Media,
     cache: DerivedCache,
+    verified: crate::auth::verified::VerifiedTokens,
 }
 
 impl FileGate {
@@ -115,6 +116,7 @@ impl FileGate {
             metrics,
             media,
             cache,
+            verified: crate::auth::verified::VerifiedTokens::new(),
         }
     }
 
@@ -236,6 +238,7 @@ impl FileGate {
                 path: &path,
                 query: &query,
             },
+            &self.verified,
         )?;
         ctx.principal = Some(actor.describe());
         let request_headers = RequestHeaders::from_map(headers);
@@ -295,6 +298,9 @@ impl FileGate {
         let elapsed = ctx.started.elapsed();
         self.metrics
             .observe_request(ctx.route, status, elapsed.as_secs_f64());
+        if !crate::access_log::enabled() {
+            return;
+        }
         crate::access_log::write(&crate::access_log::AccessRecord {
             method: session.req_header().method.as_str(),
             path: session.req_header().uri.path(),
