@@ -1,7 +1,7 @@
 # The README's two commands: `make run` and `make test`. Both install what is missing.
 CARGO ?= cargo
 
-.PHONY: setup build run test lint unit bench soak fuzz clean
+.PHONY: setup build run test lint unit bench bench-smoke soak fuzz clean
 
 setup:
 	bash scripts/setup.sh
@@ -18,9 +18,22 @@ lint:
 	$(CARGO) clippy --all-targets -- -D warnings
 
 # Every test: unit tests, then end-to-end tests against the real binary, a real S3
-# server (s3s-fs) and headless Chromium.
+# server (s3s-fs) and headless Chromium; then a few seconds of each benchmark row so
+# the harness cannot rot (its figures mean nothing).
 test: setup lint
 	$(CARGO) test --all-targets
+	$(MAKE) bench-smoke
+
+bench-smoke:
+	python3 benches/load/bench.py --smoke --binary target/debug/filegate
+
+# The load benchmark against nginx and thumbor (about 6 minutes), then the micro
+# benchmarks. Loopback only. BENCHMARKS.md holds a run.
+bench: setup
+	bash scripts/setup.sh bench
+	$(CARGO) build --release
+	python3 benches/load/bench.py
+	$(CARGO) bench --bench micro
 
 clean:
 	$(CARGO) clean

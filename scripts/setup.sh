@@ -23,9 +23,11 @@ packages=(
   # tests: real tools that make real fixtures, and a real browser
   ffmpeg libvips-tools espeak-ng libopencore-amrnb-dev chromium chromium-driver
   curl jq python3-venv procps
+  # the benchmark's peers and load tool (make bench; its smoke runs in make test)
+  nginx-light libnginx-mod-http-image-filter wrk
 )
 if [ "$want_bench" = 1 ]; then
-  packages+=(nginx-light libnginx-mod-http-image-filter wrk valgrind)
+  packages+=(valgrind linux-perf)
 fi
 
 missing=()

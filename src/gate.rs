@@ -31,7 +31,8 @@ pub struct GateCtx {
     started: Instant,
     route: &'static str,
     app: Option<String>,
-    principal: Option<String>,
+    /// Who called, formatted for the access log only when it is written.
+    principal: Option<crate::auth::Actor>,
     status: u16,
     answered: bool,
     _in_flight: Option<InFlight>,
@@ -240,7 +241,7 @@ impl FileGate {
             },
             &self.verified,
         )?;
-        ctx.principal = Some(actor.describe());
+        ctx.principal = Some(actor.clone());
         let request_headers = RequestHeaders::from_map(headers);
 
         let route = Route::parse(&method, &path, &query)?;
@@ -309,7 +310,7 @@ impl FileGate {
             bytes: session.body_bytes_sent() as u64,
             duration: elapsed,
             app: ctx.app.as_deref(),
-            principal: ctx.principal.as_deref(),
+            principal: ctx.principal.as_ref().map(|a| a.describe()).as_deref(),
             client: session.client_addr().map(|a| a.to_string()),
             error: error.map(|e| e.etype().as_str()),
         });

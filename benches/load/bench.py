@@ -161,12 +161,22 @@ def voice(path, seconds, work):
 
 
 def make_fixtures(fixtures, work):
+    """The inputs every system gets; made once and kept in bench-out/fixtures."""
     os.makedirs(fixtures, exist_ok=True)
-    photo(os.path.join(fixtures, "photo1600.jpg"), 1600, 1200)
-    photo(os.path.join(fixtures, "photo4000.jpg"), 4000, 3000)
-    with open(os.path.join(fixtures, "blob.bin"), "wb") as f:
-        f.write(os.urandom(1_600_000))
-    voice(os.path.join(fixtures, "voice60.amr"), 60, work)
+    made = [
+        ("photo1600.jpg", lambda p: photo(p, 1600, 1200)),
+        ("photo4000.jpg", lambda p: photo(p, 4000, 3000)),
+        ("blob.bin", lambda p: open(p, "wb").write(os.urandom(1_600_000))),
+        ("voice60.amr", lambda p: voice(p, 60, work)),
+    ]
+    for name, make in made:
+        path = os.path.join(fixtures, name)
+        if not os.path.exists(path):
+            # Made under a temporary name with the same extension (vips picks the
+            # format by it), then renamed: an interrupted run leaves no half file.
+            partial = os.path.join(fixtures, "partial-" + name)
+            make(partial)
+            os.rename(partial, path)
 
 
 # --- filegate ----------------------------------------------------------------------
@@ -335,8 +345,10 @@ def start_thumbor(started, work, fixtures):
 # --- load ----------------------------------------------------------------------------
 
 WRK_SIZES = r"""
--- A fresh box size per request: {W} in the path becomes first + tid*span + n % span,
--- so no two requests in flight ask for the same thing and no cache helps.
+-- A box never asked for before, per request: {W} is first + tid*span + n % span (a
+-- thumbnail 100-250 px wide) and {H} walks 200..1999 from hbase, so (W, H) never
+-- repeats within a run or across runs (hbase differs) and no cache can help; H stays
+-- above 3/4 W, so the width decides the output and the work per request is equal.
 local threads = 0
 function setup(thread)
   thread:set("tid", threads)
@@ -347,11 +359,15 @@ function init(args)
   template = args[1]
   span = tonumber(args[2])
   first = tonumber(args[3])
+  hbase = tonumber(args[4])
 end
 function request()
   counter = counter + 1
   local w = first + tid * span + (counter % span)
-  return wrk.format("GET", (string.gsub(template, "{W}", tostring(w))))
+  local h = 200 + (hbase + math.floor(counter / span)) % 1800
+  local path = string.gsub(template, "{W}", tostring(w))
+  path = string.gsub(path, "{H}", tostring(h))
+  return wrk.format("GET", path)
 end
 """
 
@@ -369,8 +385,8 @@ def wrk(url, seconds, conns, threads=2, sizes=None):
     parsed = urllib.parse.urlsplit(url)
     args.append(f"{parsed.scheme}://{parsed.netloc}/")
     if sizes is not None:
-        template, span, first = sizes
-        args += ["--", template, str(span), str(first)]
+        template, span, first, hbase = sizes
+        args += ["--", template, str(span), str(first), str(hbase)]
     else:
         args[-1] = url
     out = subprocess.run(args, check=True, capture_output=True, text=True).stdout
@@ -386,13 +402,7 @@ def wrk(url, seconds, conns, threads=2, sizes=None):
     return rps, latency, bad
 
 
-def measure(label, runs, fn):
-    values, notes = [], []
-    for _ in range(runs):
-        value, note = fn()
-        values.append(value)
-        if note:
-            notes.extend(note)
+def summarize(label, values, notes):
     med = statistics.median(values)
     print(f"  {label}: median {med:,.1f} (runs {', '.join(f'{v:,.1f}' for v in values)})"
           + (f"  !! {'; '.join(sorted(set(notes)))}" if notes else ""), flush=True)
@@ -400,15 +410,30 @@ def measure(label, runs, fn):
             "errors": sorted(set(notes))}
 
 
+def interleaved(runs, systems):
+    """Runs each system once per round, rounds `runs` times: drift of a shared
+    machine then touches every system alike. `systems` maps a label to a function
+    of the round number returning (value, notes)."""
+    values = {name: [] for name in systems}
+    notes = {name: [] for name in systems}
+    for r in range(runs):
+        for name, fn in systems.items():
+            value, note = fn(r)
+            values[name].append(value)
+            notes[name].extend(note or [])
+    return {name: summarize(name, values[name], notes[name]) for name in systems}
+
+
 def throughput(url, seconds, conns, sizes=None):
-    def once():
-        rps, _latency, bad = wrk(url, seconds, conns, sizes=sizes)
+    """A round's requests/s; `sizes(round)` gives the wrk size-script arguments."""
+    def once(r):
+        rps, _latency, bad = wrk(url, seconds, conns, sizes=sizes(r) if sizes else None)
         return rps, bad
     return once
 
 
 def latency_of(fn):
-    def once():
+    def once(_r):
         started = time.perf_counter()
         fn()
         return (time.perf_counter() - started) * 1000.0, []
@@ -432,107 +457,104 @@ def main():
 
     os.makedirs(args.out, exist_ok=True)
     work = tempfile.mkdtemp(prefix="run-", dir=args.out)
-    fixtures = os.path.join(work, "fixtures")
+    fixtures = os.path.join(args.out, "fixtures")
     started = Started()
     results = {}
     try:
         print(f"bench: fixtures in {fixtures}", flush=True)
         make_fixtures(fixtures, work)
-        warm = Filegate(started, args.binary, work, "filegate", f"{CACHE_BUDGET_MIB} MiB", True)
-        cold = Filegate(started, args.binary, work, "filegate-cold", "1 KiB", False)
+        fg = Filegate(started, args.binary, work, "filegate", f"{CACHE_BUDGET_MIB} MiB", True)
         nginx = start_nginx(started, work, fixtures)
         thumbor = start_thumbor(started, work, fixtures)
         conns = args.connections
-        print(f"bench: wrk -t2 -c{conns}, {args.seconds}s a run, {args.runs} runs a figure",
-              flush=True)
+        print(f"bench: wrk -t2 -c{conns}, {args.seconds}s a run, {args.runs} runs a figure,"
+              " systems interleaved run by run", flush=True)
+        photos = {
+            size: upload(fg.base, fg.token, "/file/upload/avatar/user",
+                         os.path.join(fixtures, f"photo{size}.jpg"), f"photo{size}.jpg",
+                         "image/jpeg")["object_name"]
+            for size in (1600, 4000)
+        }
 
         # 1. cache hits of a 200x200 thumbnail.
-        grants = {}
-        for fg in (warm, cold):
-            grants[fg.dir] = {
-                size: upload(fg.base, fg.token, "/file/upload/avatar/user",
-                             os.path.join(fixtures, f"photo{size}.jpg"), f"photo{size}.jpg",
-                             "image/jpeg")["object_name"]
-                for size in (1600, 4000)
-            }
-        hit_fg = warm.avatar_url(grants[warm.dir][1600],
-                                 "&image_type=2&w=200&h=200&thumbnail_strategy=2")
+        hit_fg = fg.avatar_url(photos[1600], "&image_type=2&w=200&h=200&thumbnail_strategy=2")
         hit_nginx = f"{nginx}/cached/200x200/photo1600.jpg"
         for url in (hit_fg, hit_nginx):
             for _ in range(2):
                 http("GET", url)
         print("row 1: cache-hit 200x200 thumbnail (requests/s)", flush=True)
-        results["cache_hit"] = {
-            "filegate": measure("filegate", args.runs, throughput(hit_fg, args.seconds, conns)),
-            "peer": measure("nginx proxy_cache", args.runs, throughput(hit_nginx, args.seconds, conns)),
-            "peer_name": "nginx proxy_cache", "unit": "req/s", "higher_is_better": True,
-        }
+        r1 = interleaved(args.runs, {
+            "filegate": throughput(hit_fg, args.seconds, conns),
+            "nginx proxy_cache": throughput(hit_nginx, args.seconds, conns),
+        })
+        results["cache_hit"] = {"filegate": r1["filegate"], "peer": r1["nginx proxy_cache"]}
 
-        # 2. cold thumbnails, a fresh box per request (filegate with its cache off).
-        offset = 100
+        # 2. cold thumbnails: a box never asked for before, per request.
         for size in (1600, 4000):
-            template_fg = urllib.parse.urlsplit(cold.avatar_url(grants[cold.dir][size],
-                                                                "&image_type=2&w={W}&h={W}&thumbnail_strategy=2"))
-            path_fg = template_fg.path + "?" + template_fg.query
+            url = urllib.parse.urlsplit(fg.avatar_url(
+                photos[size], "&image_type=2&w={W}&h={H}&thumbnail_strategy=2"))
             rows = {
-                "filegate": (cold.base, path_fg),
-                "nginx image_filter": (nginx, f"/resize/{{W}}x{{W}}/photo{size}.jpg"),
-                "thumbor": (thumbor, f"/unsafe/fit-in/{{W}}x{{W}}/photo{size}.jpg"),
+                "filegate": (fg.base, url.path + "?" + url.query),
+                "nginx image_filter": (nginx, f"/resize/{{W}}x{{H}}/photo{size}.jpg"),
+                "thumbor": (thumbor, f"/unsafe/fit-in/{{W}}x{{H}}/photo{size}.jpg"),
             }
+            for base, template in rows.values():
+                http("GET", base + template.replace("{W}", "99").replace("{H}", "99"))
             print(f"row 2: cold thumbnails of the {size} JPEG (requests/s)", flush=True)
-            figures = {}
-            for name, (base, template) in rows.items():
-                http("GET", base + template.replace("{W}", "150"))
-                figures[name] = measure(name, args.runs, throughput(
-                    base + "/", args.seconds, conns, sizes=(template, 50, offset)))
-                offset += 0
-            results[f"cold_{size}"] = figures
+            results[f"cold_{size}"] = interleaved(args.runs, {
+                name: throughput(base + "/", args.seconds, conns,
+                                 sizes=lambda r, t=template: (t, 50, 100, r * 613 + (size // 1000) * 7))
+                for name, (base, template) in rows.items()
+            })
 
         # 3. original download of a 1.6 MB object.
-        sign = upload(warm.base, warm.token, "/file/upload/chat?file_type=100&to_id=1",
+        sign = upload(fg.base, fg.token, "/file/upload/chat?file_type=100&to_id=1",
                       os.path.join(fixtures, "blob.bin"), "blob.bin",
                       "application/octet-stream")["file_sign"]
-        orig_fg = warm.chat_url(sign)
+        orig_fg = fg.chat_url(sign)
         orig_nginx = f"{nginx}/static/blob.bin"
         print("row 3: original download of 1.6 MB (requests/s)", flush=True)
-        results["original"] = {
-            "filegate": measure("filegate", args.runs, throughput(orig_fg, args.seconds, conns)),
-            "peer": measure("nginx static", args.runs, throughput(orig_nginx, args.seconds, conns)),
-            "peer_name": "nginx static", "unit": "req/s", "higher_is_better": True,
-        }
+        r3 = interleaved(args.runs, {
+            "filegate": throughput(orig_fg, args.seconds, conns),
+            "nginx static": throughput(orig_nginx, args.seconds, conns),
+        })
+        results["original"] = {"filegate": r3["filegate"], "peer": r3["nginx static"]}
 
-        # 4. AMR -> MP3 of 60 s: a cold request to a fresh copy each time vs the CLI.
+        # 4. AMR -> MP3 of 60 s: a cold request to a fresh copy each time vs the CLI
+        # at its default settings and at filegate's (LAME quality 7).
         amr = os.path.join(fixtures, "voice60.amr")
-        signs = [upload(warm.base, warm.token, "/file/upload/chat?file_type=101&to_id=1", amr,
+        signs = [upload(fg.base, fg.token, "/file/upload/chat?file_type=101&to_id=1", amr,
                         "voice.amr", "audio/amr")["file_sign"] for _ in range(amr_runs)]
         pending = list(signs)
 
         def filegate_mp3():
-            status, body = http("GET", warm.chat_url(pending.pop(), "&format=mp3"))
+            status, body = http("GET", fg.chat_url(pending.pop(), "&format=mp3"))
             if status != 200 or len(body) < 1000:
                 raise RuntimeError("mp3 request failed")
 
         out_mp3 = os.path.join(work, "cli.mp3")
 
-        def cli_mp3():
-            run(["ffmpeg", "-v", "error", "-y", "-i", amr, "-ar", "16000", "-ac", "1",
-                 "-c:a", "libmp3lame", "-b:a", "32k", out_mp3])
+        def cli_mp3(extra):
+            def go():
+                run(["ffmpeg", "-v", "error", "-y", "-i", amr, "-ar", "16000", "-ac", "1",
+                     "-c:a", "libmp3lame", "-b:a", "32k", *extra, out_mp3])
+            return go
 
         print("row 4: AMR->MP3 of 60 s (ms, one at a time)", flush=True)
-        results["amr"] = {
-            "filegate": measure("filegate (cold)", amr_runs, latency_of(filegate_mp3)),
-            "peer": measure("ffmpeg CLI", amr_runs, latency_of(cli_mp3)),
-            "peer_name": "ffmpeg CLI", "unit": "ms", "higher_is_better": False,
-        }
-        hit_mp3 = warm.chat_url(signs[0], "&format=mp3")
-        results["amr_cached"] = measure("filegate (cached)", amr_runs, latency_of(lambda: http("GET", hit_mp3)))
+        r4 = interleaved(amr_runs, {
+            "filegate (cold)": latency_of(filegate_mp3),
+            "ffmpeg CLI, same settings": latency_of(cli_mp3(["-compression_level", "7"])),
+            "ffmpeg CLI, its defaults": latency_of(cli_mp3([])),
+        })
+        results["amr"] = {"filegate": r4["filegate (cold)"], "peer": r4["ffmpeg CLI, same settings"],
+                          "peer_default": r4["ffmpeg CLI, its defaults"]}
+        hit_mp3 = fg.chat_url(signs[0], "&format=mp3")
+        results["amr_cached"] = interleaved(amr_runs, {
+            "filegate (cached)": latency_of(lambda: http("GET", hit_mp3))})["filegate (cached)"]
 
-        # 5. peak RSS against the cache budget.
-        peak = {}
-        for fg, budget in ((warm, CACHE_BUDGET_MIB), (cold, 0)):
-            _, hwm = rss_kib(fg.proc.pid)
-            peak[os.path.basename(fg.dir)] = {"peak_mib": hwm / 1024, "budget_mib": budget}
-        results["rss"] = peak
+        # 5. peak RSS of the one filegate that served every row, against its budget.
+        _, hwm = rss_kib(fg.proc.pid)
+        results["rss"] = {"filegate": {"peak_mib": hwm / 1024, "budget_mib": CACHE_BUDGET_MIB}}
     finally:
         started.stop_all()
 
@@ -570,15 +592,17 @@ def report(results, args, work):
     row("cache_hit", "cache-hit 200x200 thumbnail", r["cache_hit"]["filegate"], r["cache_hit"]["peer"],
         "nginx proxy_cache", "req/s", True, "cache_hit")
     for size, label in ((1600, "1600x1200"), (4000, "4000x3000")):
-        c = r[f"cold_{size}"]
+        c = r[f"cold_{size}"]  # noqa: keyed by system name
         row(f"cold_{size}", f"cold thumbnails {label}", c["filegate"], c["thumbor"], "thumbor",
             "req/s", True, "cold_vs_thumbor")
         row(f"cold_{size}", f"cold thumbnails {label}", c["filegate"], c["nginx image_filter"],
             "nginx image_filter", "req/s", True, "cold_vs_image_filter")
     row("original", "original 1.6 MB download", r["original"]["filegate"], r["original"]["peer"],
         "nginx static", "req/s", True, "original")
-    row("amr", "AMR->MP3 60 s (latency)", r["amr"]["filegate"], r["amr"]["peer"], "ffmpeg CLI",
-        "ms", False, "amr")
+    row("amr", "AMR->MP3 60 s (latency)", r["amr"]["filegate"], r["amr"]["peer"],
+        "ffmpeg CLI, same settings", "ms", False, "amr")
+    row("amr", "AMR->MP3 60 s (latency)", r["amr"]["filegate"], r["amr"]["peer_default"],
+        "ffmpeg CLI, its defaults", "ms", False, "amr")
     lines.append("")
     lines.append(f"AMR->MP3 served from filegate's cache: {r['amr_cached']['median']:,.1f} ms median.")
     for name, p in r["rss"].items():
