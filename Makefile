@@ -35,5 +35,12 @@ bench: setup
 	python3 benches/load/bench.py
 	$(CARGO) bench --bench micro
 
+# Bounded mixed load while the store is stopped and restarted (default 10 minutes;
+# SOAK_SECONDS=N to change). Passes when only the injected 502/504 appear and RSS
+# stays flat after warm-up.
+soak: setup
+	$(CARGO) build --release
+	python3 tests/soak/soak.py --seconds $${SOAK_SECONDS:-600}
+
 clean:
 	$(CARGO) clean

@@ -25,6 +25,10 @@ use crate::storage::{GetOutcome, GetRequest, ObjectMeta, ObjectStore, StoreError
 
 /// Bytes counted for an entry besides its body (key, metadata, moka's bookkeeping).
 const ENTRY_OVERHEAD: usize = 256;
+/// Sources whose last metadata is remembered for stale-if-error.
+const LAST_KNOWN_SOURCES: u64 = 50_000;
+/// How long a source's last metadata may stand in for a failing store.
+const LAST_KNOWN_TTL: std::time::Duration = std::time::Duration::from_secs(24 * 3600);
 
 /// A derived result.
 #[derive(Debug)]
@@ -69,6 +73,9 @@ pub fn derived_etag(digest: &[u8; 32]) -> String {
 pub struct DerivedCache {
     results: Cache<[u8; 32], Arc<Derived>>,
     sources: Option<Cache<ObjectKey, ObjectMeta>>,
+    /// The last metadata seen of each source, kept past `source_ttl`: when the store
+    /// fails, derived results of that version are still served (stale-if-error).
+    last_known: Cache<ObjectKey, ObjectMeta>,
     write_back: bool,
     metrics: Arc<Metrics>,
 }
@@ -99,24 +106,47 @@ impl DerivedCache {
         DerivedCache {
             results,
             sources,
+            last_known: Cache::builder()
+                .max_capacity(LAST_KNOWN_SOURCES)
+                .time_to_live(LAST_KNOWN_TTL)
+                .build(),
             write_back: config.write_back,
             metrics,
         }
     }
 
     /// The source's metadata: from memory within `cache.source_ttl`, else one store
-    /// `HEAD` shared by concurrent callers.
+    /// `HEAD` shared by concurrent callers. When the store fails (not "no such
+    /// object"), the last metadata seen is used, so results already made keep being
+    /// served through a store outage.
     pub async fn source_meta(
         &self,
         store: &dyn ObjectStore,
         key: &ObjectKey,
     ) -> Result<ObjectMeta, ApiError> {
-        match &self.sources {
-            None => Ok(store.head(key).await?),
+        let fetched = match &self.sources {
+            None => store.head(key).await,
             Some(sources) => sources
                 .try_get_with_by_ref(key, store.head(key))
                 .await
-                .map_err(|e: Arc<StoreError>| ApiError::from((*e).clone())),
+                .map_err(|e: Arc<StoreError>| (*e).clone()),
+        };
+        match fetched {
+            Ok(meta) => {
+                self.last_known.insert(key.clone(), meta.clone()).await;
+                Ok(meta)
+            }
+            Err(StoreError::NotFound) => {
+                self.last_known.invalidate(key).await;
+                Err(StoreError::NotFound.into())
+            }
+            Err(e) => match self.last_known.get(key).await {
+                Some(meta) => {
+                    log::debug!("store failing ({e}); using the last metadata seen of {key}");
+                    Ok(meta)
+                }
+                None => Err(e.into()),
+            },
         }
     }
 

@@ -187,12 +187,7 @@ pub async fn serve_object(
     let outcome = match store.get(key, request).await {
         Ok(o) => o,
         Err(crate::storage::StoreError::RangeNotSatisfiable { size }) => {
-            let mut resp = ResponseHeader::build(StatusCode::RANGE_NOT_SATISFIABLE, Some(4))?;
-            resp.insert_header("Content-Range", format!("bytes */{size}"))?;
-            resp.insert_header("Content-Type", "application/json; charset=utf-8")?;
-            let err = ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable");
-            write_small(session, resp, crate::envelope::error_body(&err)).await?;
-            return Ok(416);
+            return Ok(write_unsatisfiable(session, size).await?);
         }
         Err(e) => return Err(ApiError::from(e).into()),
     };
@@ -245,12 +240,7 @@ pub async fn serve_bytes(
             Some((first, last)),
         ),
         Some(None) => {
-            let mut resp = ResponseHeader::build(StatusCode::RANGE_NOT_SATISFIABLE, Some(4))?;
-            resp.insert_header("Content-Range", format!("bytes */{size}"))?;
-            resp.insert_header("Content-Type", "application/json; charset=utf-8")?;
-            let err = ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable");
-            write_small(session, resp, crate::envelope::error_body(&err)).await?;
-            return Ok(416);
+            return Ok(write_unsatisfiable(session, size).await?);
         }
         None => (StatusCode::OK, bytes, None),
     };
@@ -279,6 +269,16 @@ pub async fn redirect(
     resp.insert_header("Cache-Control", format!("private, max-age={max_age_secs}"))?;
     write_small(session, resp, Bytes::new()).await?;
     Ok(302)
+}
+
+/// 416 with `Content-Range: bytes */size` and the error envelope.
+async fn write_unsatisfiable(session: &mut Session, size: u64) -> pingora_core::Result<u16> {
+    let mut resp = ResponseHeader::build(StatusCode::RANGE_NOT_SATISFIABLE, Some(4))?;
+    resp.insert_header("Content-Range", format!("bytes */{size}"))?;
+    resp.insert_header("Content-Type", "application/json; charset=utf-8")?;
+    let err = ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable");
+    write_small(session, resp, crate::envelope::error_body(&err)).await?;
+    Ok(416)
 }
 
 async fn write_header_only(

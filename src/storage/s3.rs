@@ -260,17 +260,8 @@ impl ObjectStore for S3Store {
         ttl: Duration,
         download_name: Option<&str>,
     ) -> Result<String, StoreError> {
-        let mut url = self.object_url(&self.public_base, key);
-        if let Some(name) = download_name {
-            let disposition = crate::delivery::content_disposition(false, name);
-            url.push_str("?response-content-disposition=");
-            url.extend(
-                form_urlencoded::byte_serialize(disposition.as_bytes())
-                    .map(|s| s.replace('+', "%20")),
-            );
-        }
         self.signer
-            .presign("GET", &url, &[], ttl, SystemTime::now())
+            .presign_download(&self.object_url(&self.public_base, key), ttl, download_name)
             .map_err(StoreError::Internal)
     }
 

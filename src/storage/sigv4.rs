@@ -183,6 +183,27 @@ impl S3Signer {
         Ok(out)
     }
 
+    /// A presigned GET of `object_url` for `ttl`; with `download_name`, the store is
+    /// asked (`response-content-disposition`, signed too) to answer as an attachment
+    /// of that name.
+    pub fn presign_download(
+        &self,
+        object_url: &str,
+        ttl: Duration,
+        download_name: Option<&str>,
+    ) -> Result<String, String> {
+        let mut url = object_url.to_string();
+        if let Some(name) = download_name {
+            let disposition = crate::delivery::content_disposition(false, name);
+            url.push_str("?response-content-disposition=");
+            url.extend(
+                form_urlencoded::byte_serialize(disposition.as_bytes())
+                    .map(|s| s.replace('+', "%20")),
+            );
+        }
+        self.presign("GET", &url, &[], ttl, SystemTime::now())
+    }
+
     /// Headers (`authorization`, `x-amz-date`, `x-amz-content-sha256`) that sign a
     /// request whose payload hash is `payload_sha256_hex` (or UNSIGNED-PAYLOAD).
     pub fn sign_headers(

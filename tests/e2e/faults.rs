@@ -251,3 +251,56 @@ fn client_gone_mid_upload_stores_nothing() {
         200
     );
 }
+
+#[test]
+fn derived_results_are_served_through_a_store_outage() {
+    let mut s3 = S3Server::start();
+    let mut setup = s3_setup(&s3, "1s");
+    setup.extra = "cache:\n  source_ttl: 1s\n".into();
+    let fg = Filegate::start_with(setup);
+    let name = upload_avatar(&fg, "demo", 7);
+    let url = fg.url(&format!(
+        "/file/download/avatar?app_id=demo&object_name={name}&image_type=2&w=20&thumbnail_strategy=2"
+    ));
+    let t = token("demo", 7, TokenKind::User);
+    let first = client()
+        .get(&url)
+        .header("access-token", &t)
+        .send()
+        .unwrap();
+    assert_eq!(first.status(), 200);
+    let thumb = first.bytes().unwrap();
+
+    // The source's metadata is now older than source_ttl and the store is gone: the
+    // thumbnail made of the version last seen is still served.
+    std::thread::sleep(Duration::from_millis(1200));
+    s3.kill();
+    let during = client()
+        .get(&url)
+        .header("access-token", &t)
+        .send()
+        .unwrap();
+    assert_eq!(during.status(), 200, "{:?}", during.text());
+    assert_eq!(during.bytes().unwrap(), thumb);
+    // A size never made needs the source: the store's failure shows.
+    let other = url.replace("w=20", "w=21");
+    expect_envelope(
+        client()
+            .get(&other)
+            .header("access-token", &t)
+            .send()
+            .unwrap(),
+        502,
+        10009,
+    );
+    s3.restart();
+    assert_eq!(
+        client()
+            .get(&other)
+            .header("access-token", &t)
+            .send()
+            .unwrap()
+            .status(),
+        200
+    );
+}

@@ -20,6 +20,7 @@ import argparse
 import base64
 import hashlib
 import hmac
+import http.client
 import json
 import os
 import random
@@ -147,7 +148,9 @@ class Stats:
         with self.lock:
             self.by_kind[kind][status] += 1
             if not ok:
-                if in_outage and status in (502, 504):
+                # 502/504 from filegate, or a connection cut mid-body (status 0),
+                # while the store is down are the injected faults.
+                if in_outage and status in (0, 502, 504):
                     self.outage_errors[status] += 1
                 else:
                     self.unexpected.append((round(time.time()), kind, status, detail[:200]))
@@ -296,8 +299,18 @@ cache:
             except RuntimeError as e:
                 # A grant refused by the store being down, for instance.
                 stats.record(kind, 599, False, in_outage(), str(e))
-            except (urllib.error.URLError, ConnectionError, TimeoutError, socket.timeout) as e:
-                stats.record(kind, 0, False, False, f"connection: {e}")
+            except http.client.IncompleteRead as e:
+                # The store failed mid-body: the head was out, so filegate cut the
+                # connection (the only honest thing left to do).
+                stats.record(kind, 0, False, in_outage(), f"cut mid-body: {e}")
+            except (urllib.error.URLError, ConnectionError, TimeoutError, socket.timeout,
+                    http.client.HTTPException) as e:
+                # Uploads go straight to the store: refused there while it is down is
+                # the injected fault. Any failed connection to filegate is a failure.
+                to_store = f":{store.port}" in str(getattr(e, "filename", "") or "") or (
+                    kind in ("upload", "transcode") and in_outage())
+                stats.record(kind, 0 if not to_store else 502, False, to_store and in_outage(),
+                             f"connection: {e}")
 
         mix = ["hit"] * 40 + ["cold"] * 15 + ["original"] * 15 + ["upload"] * 10 + ["transcode"] * 5 + ["bad"] * 15
 
@@ -335,8 +348,9 @@ cache:
                 samples.append((round(time.time() - started), rss_mib(fg.pid)))
                 time.sleep(5)
 
-        threads = [threading.Thread(target=worker) for _ in range(args.workers)]
-        threads += [threading.Thread(target=chaos), threading.Thread(target=sampler)]
+        # Daemon threads: an interrupted run ends with its process, never spinning on.
+        threads = [threading.Thread(target=worker, daemon=True) for _ in range(args.workers)]
+        threads += [threading.Thread(target=chaos, daemon=True), threading.Thread(target=sampler, daemon=True)]
         print(f"soak: {args.seconds}s, {args.workers} workers, filegate pid {fg.pid}, store port {store.port}",
               flush=True)
         for t in threads:

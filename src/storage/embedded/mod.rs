@@ -247,17 +247,8 @@ impl ObjectStore for EmbeddedStore {
         ttl: Duration,
         download_name: Option<&str>,
     ) -> Result<String, StoreError> {
-        let mut url = self.url_of(key);
-        if let Some(name) = download_name {
-            let disposition = crate::delivery::content_disposition(false, name);
-            url.push_str("?response-content-disposition=");
-            url.extend(
-                form_urlencoded::byte_serialize(disposition.as_bytes())
-                    .map(|s| s.replace('+', "%20")),
-            );
-        }
         self.signer
-            .presign("GET", &url, &[], ttl, SystemTime::now())
+            .presign_download(&self.url_of(key), ttl, download_name)
             .map_err(StoreError::Internal)
     }
 
