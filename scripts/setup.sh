@@ -52,4 +52,11 @@ if [ ! -x "$tools/bin/s3s-fs" ]; then
   echo "setup: building s3s-fs 0.14.1 into .tools/ (about 5 minutes, once)"
   cargo install --quiet --root "$tools" --locked --features binary s3s-fs@0.14.1
 fi
+# cargo-fuzz: builds and runs the libFuzzer targets in fuzz/ (`make fuzz`, and the
+# short smoke in `make test`). The stable toolchain takes its -Z flags with
+# RUSTC_BOOTSTRAP=1 (the Makefile sets it); no nightly toolchain is needed.
+if [ ! -x "$tools/bin/cargo-fuzz" ]; then
+  echo "setup: building cargo-fuzz 0.13.2 into .tools/ (about 2 minutes, once)"
+  cargo install --quiet --root "$tools" --locked cargo-fuzz@0.13.2
+fi
 echo "setup: project tools ready"
