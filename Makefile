@@ -15,12 +15,23 @@ run: build
 
 lint:
 	$(CARGO) fmt --all -- --check
+	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
 # Every test: unit tests, then end-to-end tests against the real binary, a real S3
-# server (s3s-fs) and headless Chromium.
+# server (s3s-fs) and headless Chromium; then a short smoke of every fuzz target.
 test: setup lint
 	$(CARGO) test --all-targets
+	bash scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
+
+# cargo-fuzz (docs/fuzzing.md): builds the targets in fuzz/ once, then runs each for
+# FUZZ_SECONDS; FUZZ_TARGETS picks some ("jwt range"). Fails on any crash.
+FUZZ_SECONDS ?= 60
+FUZZ_SMOKE_SECONDS ?= 5
+FUZZ_TARGETS ?=
+fuzz: setup
+	bash scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
 clean:
 	$(CARGO) clean
+	rm -rf fuzz/target

@@ -85,10 +85,7 @@ fuzz_target!(|input: Input| {
             } else {
                 "access-token"
             };
-            claims
-                .mint(&Secret::new(SECRET_A))
-                .ok()
-                .map(|t| (name, t))
+            claims.mint(&Secret::new(SECRET_A)).ok().map(|t| (name, t))
         }
         Token::SdkSign { expires_in } => {
             // Signed over the query as it stands; the sign itself is left out of it.
@@ -121,11 +118,10 @@ fuzz_target!(|input: Input| {
             return;
         }
     };
-    for (name, got) in NAMES.iter().zip([
-        &creds.access_token,
-        &creds.store_token,
-        &creds.sdk_sign,
-    ]) {
+    for (name, got) in NAMES
+        .iter()
+        .zip([&creds.access_token, &creds.store_token, &creds.sdk_sign])
+    {
         let from_header = header_value(&headers, name);
         let from_query = query
             .get(name)

@@ -156,7 +156,11 @@ fuzz_target!(|input: Input| match input {
             size: None,
             expires_in: std::time::Duration::from_secs(900),
         };
-        let dialect = if s3 { PostDialect::S3 } else { PostDialect::Oss };
+        let dialect = if s3 {
+            PostDialect::S3
+        } else {
+            PostDialect::Oss
+        };
         let mut fields: Vec<(String, String)> =
             form_fields(&req, dialect, &signer(), None, SystemTime::now())
                 .into_iter()
@@ -212,7 +216,10 @@ fuzz_target!(|input: Input| match input {
 
         match run(BOUNDARY.to_string(), body, chunk) {
             Ok(a) => {
-                assert!(!must_refuse, "accepted without its key, policy or signature");
+                assert!(
+                    !must_refuse,
+                    "accepted without its key, policy or signature"
+                );
                 assert_eq!(a.key, key, "accepted for another key");
                 assert!(a.size >= 1 && a.size <= max, "size {} of {max}", a.size);
                 let admitted = match &type_rule {

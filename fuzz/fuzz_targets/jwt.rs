@@ -171,7 +171,10 @@ fuzz_target!(|input: Input| match input {
         // Expiry, away from the edges the clock may cross while this runs.
         let ttl = i64::from(ttl);
         if ttl < -(jwt::LEEWAY_SECS as i64) - 5 {
-            assert!(access.is_err() && store.is_err(), "an expired token verified");
+            assert!(
+                access.is_err() && store.is_err(),
+                "an expired token verified"
+            );
             return;
         }
         if ttl <= -(jwt::LEEWAY_SECS as i64) + 5 {
@@ -192,7 +195,10 @@ fuzz_target!(|input: Input| match input {
             }
         }
         if other_app != app {
-            assert_eq!(verify_all(&token, &other_app, &rotated()), (false, false, false));
+            assert_eq!(
+                verify_all(&token, &other_app, &rotated()),
+                (false, false, false)
+            );
         }
         check_flip(&token, &app, flip);
     }

@@ -233,7 +233,11 @@ fuzz_target!(|input: Input| match input {
             size: None,
             expires_in: Duration::from_secs(u64::from(expires_in) + 1),
         };
-        let dialect = if s3 { PostDialect::S3 } else { PostDialect::Oss };
+        let dialect = if s3 {
+            PostDialect::S3
+        } else {
+            PostDialect::Oss
+        };
         let now = SystemTime::now();
         let s = signer();
         let mut fields: BTreeMap<String, String> = form_fields(&req, dialect, &s, None, now)
@@ -278,8 +282,14 @@ fuzz_target!(|input: Input| match input {
                 assert!(admits(&type_rule, changed.get("content-type")));
             }
             assert!(
-                !["key", "policy", "signature", "ossaccesskeyid", "x-amz-signature"]
-                    .contains(&target.as_str()),
+                ![
+                    "key",
+                    "policy",
+                    "signature",
+                    "ossaccesskeyid",
+                    "x-amz-signature"
+                ]
+                .contains(&target.as_str()),
                 "changed {target:?} and still passed"
             );
         }

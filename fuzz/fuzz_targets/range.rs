@@ -26,7 +26,10 @@ fn check_resolve(r: ByteRange, size: u64) {
     let Some((first, last)) = r.resolve(size) else {
         return;
     };
-    assert!(first <= last && last < size, "{r:?} in {size}: {first}-{last}");
+    assert!(
+        first <= last && last < size,
+        "{r:?} in {size}: {first}-{last}"
+    );
     match r {
         ByteRange::Bounded(a, b) => assert_eq!((first, last), (a, b.min(size - 1))),
         ByteRange::From(a) => assert_eq!((first, last), (a, size - 1)),

@@ -76,7 +76,9 @@ fuzz_target!(|input: Input| {
         canonical.split('&').count()
     };
     assert_eq!(pieces, kept);
-    assert!(canonical.split('&').all(|p| p.is_empty() || p.matches('=').count() == 1));
+    assert!(canonical
+        .split('&')
+        .all(|p| p.is_empty() || p.matches('=').count() == 1));
 
     // Order does not matter; the decoded pairs survive re-encoding.
     let mut reversed = q.pairs().to_vec();
@@ -102,7 +104,14 @@ fuzz_target!(|input: Input| {
     let edge = input.expires.saturating_add(LEEWAY_SECS);
     assert!(verify(&s, &input.path, &input.app, &q, &rotated(), edge));
     if edge < u64::MAX {
-        assert!(!verify(&s, &input.path, &input.app, &q, &rotated(), edge + 1));
+        assert!(!verify(
+            &s,
+            &input.path,
+            &input.app,
+            &q,
+            &rotated(),
+            edge + 1
+        ));
     }
     let other_path = format!("{}x", input.path);
     assert!(!verify(&s, &other_path, &input.app, &q, &rotated(), now));

@@ -12,7 +12,7 @@
 use std::time::{Duration, SystemTime};
 
 use filegate::config::Secret;
-use filegate::storage::sigv4::{PresignError, S3Signer};
+use filegate::storage::sigv4::{request_url, PresignError, S3Signer};
 use filegate_fuzz::segment;
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
@@ -61,7 +61,9 @@ fuzz_target!(|input: Input| match input {
         } else {
             SystemTime::now() + Duration::from_secs(u64::from(at.unsigned_abs()))
         };
-        assert!(signer().verify_presigned(&method, &url, &lookup, now).is_err());
+        assert!(signer()
+            .verify_presigned(&method, &url, &lookup, now)
+            .is_err());
     }
     Input::Presigned {
         put,
@@ -74,15 +76,23 @@ fuzz_target!(|input: Input| match input {
         after,
     } => {
         let method = if put { "PUT" } else { "GET" };
-        let path = format!("/demo/{}/{}.jpg", segment(&key.0, "a"), segment(&key.1, "b"));
+        let path = format!(
+            "/demo/{}/{}.jpg",
+            segment(&key.0, "a"),
+            segment(&key.1, "b")
+        );
         let host = host.unwrap_or_else(|| "127.0.0.1:8080".to_string());
-        let mut base = format!("http://{host}{path}");
+        let mut path_and_query = path.clone();
         if let Some((k, v)) = &query {
             let pair: String = form_urlencoded::Serializer::new(String::new())
                 .append_pair(&format!("q{}", segment(k, "k")), v)
                 .finish();
-            base = format!("{base}?{}", pair.replace('+', "%20"));
+            path_and_query = format!("{path}?{}", pair.replace('+', "%20"));
         }
+        // As the store builds it from the Host header and the request target.
+        let Ok(base) = request_url(&host, &path_and_query) else {
+            return;
+        };
         // One value per signed header name, as the store looks them up.
         let mut signed: Vec<(&str, &str)> = Vec::new();
         for (k, v) in content_type
@@ -124,6 +134,12 @@ fuzz_target!(|input: Input| match input {
         let other_key = url.replacen(&path, &format!("{path}x"), 1);
         assert!(verify(method, &other_key, headers, now).is_err());
         assert!(verify(method, &format!("{url}&extra=1"), headers, now).is_err());
+        // The same query under another path, sent with any Host: never valid.
+        let query_part = url.split_once('?').map(|(_, q)| q).unwrap_or("");
+        let moved = format!("{host}{path}#");
+        let forged = format!("http://{moved}/demo/other.jpg?{query_part}");
+        assert!(verify(method, &forged, headers, now).is_err());
+        assert!(request_url(&moved, "/demo/other.jpg").is_err());
         if let Some(t) = &content_type {
             let wrong = |name: &str| match name {
                 "content-type" => Some(format!("{t}x")),

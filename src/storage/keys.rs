@@ -178,7 +178,12 @@ mod tests {
     // component, but the grammar now says exactly what the spec does.
     #[test]
     fn no_double_dot_anywhere() {
-        for bad in ["demo/a..b", "demo/...", "demo/avatar/user/1/x..jpg", "..a/b"] {
+        for bad in [
+            "demo/a..b",
+            "demo/...",
+            "demo/avatar/user/1/x..jpg",
+            "..a/b",
+        ] {
             assert_eq!(ObjectKey::parse(bad), Err(KeyError::Grammar), "{bad:?}");
         }
         assert!(ObjectKey::parse("demo/a.b.c").is_ok());
