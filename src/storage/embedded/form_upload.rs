@@ -388,6 +388,67 @@ async fn write_success(session: &mut Session, stored: &Stored) -> pingora_core::
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{PostDialect, Secret, UploadMethod};
+    use crate::storage::post_policy::form_fields;
+    use crate::storage::{TypeRule, UploadRequest};
+
+    fn signer() -> S3Signer {
+        S3Signer::new("AK", Secret::new("secret-secret-secret"), "us-east-1")
+    }
+
+    /// The form filegate hands out for a 10-byte-limit upload, with `file` last.
+    fn form(file: &[u8]) -> multer::Multipart<'static> {
+        let req = UploadRequest {
+            key: ObjectKey::parse("demo/avatar/user/1/a.jpg").unwrap(),
+            method: UploadMethod::Post,
+            content_type: "image/jpeg".into(),
+            type_rule: TypeRule::Exact("image/jpeg".into()),
+            max_size: 10,
+            size: None,
+            expires_in: std::time::Duration::from_secs(60),
+        };
+        let mut body = Vec::new();
+        let fields = form_fields(&req, PostDialect::Oss, &signer(), None, SystemTime::now());
+        for (k, v) in fields {
+            body.extend_from_slice(
+                format!("--B\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                    .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n",
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(b"\r\n--B--\r\n");
+        let stream = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from(body))]);
+        multer::Multipart::new(stream, "B")
+    }
+
+    async fn read_all(file: &[u8]) -> Result<(CheckedForm, Vec<u8>), S3Refusal> {
+        let mut checked = check_form(form(file), &signer(), SystemTime::now).await?;
+        let mut got = Vec::new();
+        while let Some(chunk) = checked.next_chunk().await? {
+            got.extend_from_slice(&chunk);
+        }
+        checked.check_size()?;
+        Ok((checked, got))
+    }
+
+    #[test]
+    fn checked_form_streams_within_the_policy() {
+        futures::executor::block_on(async {
+            let (checked, got) = read_all(b"0123456789").await.unwrap();
+            assert_eq!(checked.key.as_str(), "demo/avatar/user/1/a.jpg");
+            assert_eq!(checked.content_type, "image/jpeg");
+            assert_eq!(checked.file_name.as_deref(), Some("a.jpg"));
+            assert_eq!(checked.success_status, 200);
+            assert_eq!(got, b"0123456789");
+            let too_large = read_all(b"0123456789a").await.err().unwrap();
+            assert_eq!(too_large.code, "EntityTooLarge");
+            let empty = read_all(b"").await.err().unwrap();
+            assert_eq!(empty.code, "EntityTooSmall");
+        });
+    }
 
     #[test]
     fn content_type_resolution() {
