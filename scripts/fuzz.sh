@@ -61,8 +61,11 @@ done
 
 if [ "${#failed[@]}" -gt 0 ]; then
   for t in "${failed[@]}"; do
-    echo "--- fuzz: $t failed; the end of $logs/$t.log:" >&2
-    tail -n 40 "$logs/$t.log" >&2
+    echo "--- fuzz: $t failed (full log: $logs/$t.log):" >&2
+    # The panic message, then the input as the target saw it (its Debug form).
+    sed -n '/panicked at/,/stack backtrace/p' "$logs/$t.log" | head -n 20 >&2
+    sed -n '/^Failing input/,/^Reproduce with/p' "$logs/$t.log" | head -n 60 >&2
+    grep -E '^(ERROR|SUMMARY): ' "$logs/$t.log" | head -n 5 >&2 || true
     echo "--- reproduce: RUSTC_BOOTSTRAP=1 $cargo_fuzz fuzz run ${flags[*]} $t fuzz/artifacts/$t/<file>" >&2
   done
   exit 1
