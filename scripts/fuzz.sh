@@ -59,6 +59,7 @@ for t in "${targets[@]}"; do
   printf '%-12s %6s %12s %10s %s\n' "$t" "$(( $(date +%s) - t0 ))" "${runs:--}" "${rate:--}" "$result"
 done
 
+passed=$(( ${#targets[@]} - ${#failed[@]} ))
 if [ "${#failed[@]}" -gt 0 ]; then
   for t in "${failed[@]}"; do
     echo "--- fuzz: $t failed (full log: $logs/$t.log):" >&2
@@ -68,6 +69,8 @@ if [ "${#failed[@]}" -gt 0 ]; then
     grep -E '^(ERROR|SUMMARY): ' "$logs/$t.log" | head -n 5 >&2 || true
     echo "--- reproduce: RUSTC_BOOTSTRAP=1 $cargo_fuzz fuzz run ${flags[*]} $t fuzz/artifacts/$t/<file>" >&2
   done
+  echo "fuzz: $passed passed, ${#failed[@]} failed"
   exit 1
 fi
-echo "fuzz: ${#targets[@]} targets ran ${seconds} s each, no crash"
+echo "fuzz: each target ran ${seconds} s, no crash"
+echo "fuzz: $passed passed, 0 failed"

@@ -221,8 +221,6 @@ pub struct CheckedForm {
     pub file_name: Option<String>,
     /// The status a success answers: 200 unless the form asks for 201 or 204.
     pub success_status: u16,
-    /// Every text field before `file`, by lower-case name.
-    pub fields: BTreeMap<String, String>,
     policy: Policy,
     max: u64,
     received: u64,
@@ -302,7 +300,6 @@ pub async fn check_form(
             content_type,
             file_name,
             success_status,
-            fields,
             policy,
             max,
             received: 0,
