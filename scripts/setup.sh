@@ -56,7 +56,7 @@ fi
 # short smoke in `make test`). The stable toolchain takes its -Z flags with
 # RUSTC_BOOTSTRAP=1 (the Makefile sets it); no nightly toolchain is needed.
 if [ ! -x "$tools/bin/cargo-fuzz" ]; then
-  echo "setup: building cargo-fuzz 0.13.2 into .tools/ (about 2 minutes, once)"
+  echo "setup: building cargo-fuzz 0.13.2 into .tools/ (about a minute, once)"
   cargo install --quiet --root "$tools" --locked cargo-fuzz@0.13.2
 fi
 echo "setup: project tools ready"
