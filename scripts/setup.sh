@@ -52,6 +52,26 @@ if [ ! -x "$tools/bin/s3s-fs" ]; then
   echo "setup: building s3s-fs 0.14.1 into .tools/ (about 5 minutes, once)"
   cargo install --quiet --root "$tools" --locked --features binary s3s-fs@0.14.1
 fi
+# schemathesis: tests the server against docs/openapi.yaml (pinned, own venv).
+if [ ! -x "$tools/venv-schemathesis/bin/schemathesis" ]; then
+  echo "setup: installing schemathesis into .tools/venv-schemathesis"
+  python3 -m venv "$tools/venv-schemathesis"
+  "$tools/venv-schemathesis/bin/pip" install --quiet "schemathesis==4.32.5"
+fi
+
+# Python tools for the media tests, in a project-local venv: PyAV (its wheel bundles an
+# FFmpeg with the libopencore_amrnb encoder that Debian's FFmpeg lacks: AMR fixtures)
+# and thumbor (a real third-party image processor for thumbnail_strategy=1).
+venv="$tools/venv"
+# Wheels only: a source build of av needs FFmpeg 7, not Debian's 5.1.
+py_pins=("av==15.1.0" "thumbor==7.8.0")
+if [ ! -f "$venv/.pins" ] || [ "$(cat "$venv/.pins")" != "${py_pins[*]}" ]; then
+  echo "setup: installing ${py_pins[*]} into .tools/venv"
+  python3 -m venv "$venv"
+  "$venv/bin/pip" install --quiet --disable-pip-version-check --only-binary=av "${py_pins[@]}"
+  echo "${py_pins[*]}" > "$venv/.pins"
+fi
+
 # cargo-fuzz: builds and runs the libFuzzer targets in fuzz/ (`make fuzz`, and the
 # short smoke in `make test`). The stable toolchain takes its -Z flags with
 # RUSTC_BOOTSTRAP=1 (the Makefile sets it); no nightly toolchain is needed.

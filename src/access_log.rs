@@ -36,11 +36,15 @@ fn as_millis<S: serde::Serializer>(d: &Duration, s: S) -> Result<S::Ok, S::Error
     s.serialize_f64((d.as_secs_f64() * 1e6).round() / 1e3)
 }
 
+/// Whether access lines are logged (`RUST_LOG` may turn them off): callers skip
+/// building the record when not.
+pub fn enabled() -> bool {
+    log::log_enabled!(target: "filegate::access", log::Level::Info)
+}
+
 /// Writes the line.
 pub fn write(record: &AccessRecord<'_>) {
-    if log::log_enabled!(target: "filegate::access", log::Level::Info) {
-        if let Ok(line) = serde_json::to_string(record) {
-            log::info!(target: "filegate::access", "{line}");
-        }
+    if let Ok(line) = serde_json::to_string(record) {
+        log::info!(target: "filegate::access", "{line}");
     }
 }

@@ -66,6 +66,10 @@ pub struct Config {
     pub apps: BTreeMap<String, AppConfig>,
     /// Request limits.
     pub limits: RequestLimits,
+    /// Thumbnails, covers and voice transcodes: limits and the transform pool.
+    pub media: MediaConfig,
+    /// The derived-result cache.
+    pub cache: CacheConfig,
 }
 
 impl Default for Config {
@@ -82,6 +86,8 @@ impl Default for Config {
             store: StoreConfig::default(),
             apps,
             limits: RequestLimits::default(),
+            media: MediaConfig::default(),
+            cache: CacheConfig::default(),
         }
     }
 }
@@ -101,6 +107,10 @@ pub struct ServerSection {
     /// After the grace period, how long blocking work (transforms) may take to stop.
     #[serde(with = "humantime_serde")]
     pub graceful_shutdown_timeout: Duration,
+    /// Let the listener's threads steal each other's tasks. Off, each connection
+    /// stays on one thread (no cross-thread wake-ups per request), which served
+    /// cache hits faster here (BENCHMARKS.md).
+    pub work_stealing: bool,
 }
 
 impl Default for ServerSection {
@@ -110,6 +120,7 @@ impl Default for ServerSection {
             pid_file: "/tmp/filegate.pid".into(),
             grace_period: Duration::from_secs(60),
             graceful_shutdown_timeout: Duration::from_secs(5),
+            work_stealing: false,
         }
     }
 }
@@ -256,6 +267,9 @@ pub struct AppConfig {
     pub redirect_ttl: Duration,
     /// Largest upload per kind of file.
     pub max_upload: UploadSizeLimits,
+    /// The third-party image processor used for `thumbnail_strategy=1`; none: filegate
+    /// makes those thumbnails itself.
+    pub thumbnail_processor: Option<ProcessorConfig>,
 }
 
 impl Default for AppConfig {
@@ -268,6 +282,7 @@ impl Default for AppConfig {
             upload_expiry: Duration::from_secs(15 * 60),
             redirect_ttl: Duration::from_secs(30 * 60),
             max_upload: UploadSizeLimits::default(),
+            thumbnail_processor: None,
         }
     }
 }
@@ -334,6 +349,210 @@ impl Default for RequestLimits {
             max_query_bytes: ByteSize::kib(8),
             header_timeout: Duration::from_secs(10),
             keepalive_timeout: Duration::from_secs(60),
+        }
+    }
+}
+
+/// A third-party image processor (imgproxy, thumbor, an OSS-style image service).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct ProcessorConfig {
+    /// URL template. `{w}` and `{h}`: the box (0 when absent); `{source_url}`: a
+    /// short-lived presigned URL of the original, percent-encoded; `{source_url_raw}`:
+    /// the same URL as is; `{key}`: the object key.
+    pub url: String,
+    /// Whole-request timeout of one fetch from the processor.
+    #[serde(with = "humantime_serde")]
+    pub timeout: Duration,
+    /// Lifetime of the presigned source URL handed to the processor.
+    #[serde(with = "humantime_serde")]
+    pub source_url_ttl: Duration,
+}
+
+impl Default for ProcessorConfig {
+    fn default() -> Self {
+        ProcessorConfig {
+            url: String::new(),
+            timeout: Duration::from_secs(10),
+            source_url_ttl: Duration::from_secs(5 * 60),
+        }
+    }
+}
+
+/// Limits of the media transforms and the pool that runs them (SPEC §7).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct MediaConfig {
+    /// Transforms running at once; 0 means one per core.
+    pub workers: usize,
+    /// Transforms that may wait for a worker; past it, 503 with `Retry-After`.
+    pub queue: usize,
+    /// `Retry-After` of that 503.
+    #[serde(with = "humantime_serde")]
+    pub retry_after: Duration,
+    /// Box edge of a thumbnail when neither `w` nor `h` is given.
+    pub default_size: u32,
+    /// Largest `w` / `h`; larger values are clamped to it.
+    pub max_size: u32,
+    /// Largest image or voice source read for a transform.
+    pub max_source_bytes: ByteSize,
+    /// Largest video source read for a cover (held in memory while it is made).
+    pub max_video_bytes: ByteSize,
+    /// Largest source picture (width × height, from the header before decoding).
+    pub max_pixels: u64,
+    /// Most frames (pages) of an animated source.
+    pub max_frames: u32,
+    /// Longest voice source transcoded to MP3.
+    #[serde(with = "humantime_serde")]
+    pub max_audio_duration: Duration,
+    /// Largest derived result.
+    pub max_output_bytes: ByteSize,
+    /// Longest a transform may take; longer → 422.
+    #[serde(with = "humantime_serde")]
+    pub transform_timeout: Duration,
+    /// Video covers: the first keyframe at or after this offset (frame 0 when the
+    /// clip is shorter).
+    #[serde(with = "humantime_serde")]
+    pub cover_offset: Duration,
+    /// JPEG quality (1-100) of thumbnails and covers.
+    pub jpeg_quality: u8,
+    /// WebP quality (1-100).
+    pub webp_quality: u8,
+    /// AVIF quality (1-100).
+    pub avif_quality: u8,
+    /// Offer AVIF to clients that accept it, when this libvips can encode it.
+    pub avif: bool,
+}
+
+impl Default for MediaConfig {
+    fn default() -> Self {
+        MediaConfig {
+            workers: 0,
+            queue: 64,
+            retry_after: Duration::from_secs(2),
+            default_size: 200,
+            max_size: 2048,
+            max_source_bytes: ByteSize::mib(32),
+            max_video_bytes: ByteSize::mib(128),
+            max_pixels: 50_000_000,
+            max_frames: 1000,
+            max_audio_duration: Duration::from_secs(5 * 60),
+            max_output_bytes: ByteSize::mib(8),
+            transform_timeout: Duration::from_secs(20),
+            cover_offset: Duration::from_secs(1),
+            jpeg_quality: 82,
+            webp_quality: 80,
+            avif_quality: 55,
+            avif: true,
+        }
+    }
+}
+
+impl MediaConfig {
+    /// Workers after the "0 = one per core" default.
+    pub fn worker_count(&self) -> usize {
+        if self.workers > 0 {
+            self.workers
+        } else {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        }
+    }
+
+    fn validate(&self) -> Result<(), ConfigError> {
+        if self.workers > 256 {
+            return Err(ConfigError::new("media.workers", "at most 256"));
+        }
+        if self.queue > 100_000 {
+            return Err(ConfigError::new("media.queue", "at most 100000"));
+        }
+        if !(1..=10_000).contains(&self.max_size) {
+            return Err(ConfigError::new("media.max_size", "between 1 and 10000"));
+        }
+        if self.default_size == 0 || self.default_size > self.max_size {
+            return Err(ConfigError::new(
+                "media.default_size",
+                "between 1 and media.max_size",
+            ));
+        }
+        let sizes = [
+            ("media.max_source_bytes", self.max_source_bytes),
+            ("media.max_video_bytes", self.max_video_bytes),
+            ("media.max_output_bytes", self.max_output_bytes),
+        ];
+        for (key, size) in sizes {
+            if size.as_u64() == 0 || size.as_u64() > 4 * 1024 * 1024 * 1024 {
+                return Err(ConfigError::new(key, "between 1 byte and 4 GiB"));
+            }
+        }
+        if self.max_output_bytes.as_u64() > u64::from(u32::MAX) {
+            return Err(ConfigError::new("media.max_output_bytes", "below 4 GiB"));
+        }
+        if self.max_pixels == 0 || self.max_pixels > 1_000_000_000 {
+            return Err(ConfigError::new(
+                "media.max_pixels",
+                "between 1 and 1000000000",
+            ));
+        }
+        if self.max_frames == 0 {
+            return Err(ConfigError::new("media.max_frames", "at least 1"));
+        }
+        if self.max_audio_duration.is_zero() {
+            return Err(ConfigError::new(
+                "media.max_audio_duration",
+                "must be above 0",
+            ));
+        }
+        if self.transform_timeout.is_zero() {
+            return Err(ConfigError::new(
+                "media.transform_timeout",
+                "must be above 0",
+            ));
+        }
+        let qualities = [
+            ("media.jpeg_quality", self.jpeg_quality),
+            ("media.webp_quality", self.webp_quality),
+            ("media.avif_quality", self.avif_quality),
+        ];
+        for (key, q) in qualities {
+            if !(1..=100).contains(&q) {
+                return Err(ConfigError::new(key, "between 1 and 100"));
+            }
+        }
+        Ok(())
+    }
+}
+
+/// The derived-result cache (SPEC §6).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct CacheConfig {
+    /// Bytes of derived results held in memory.
+    pub memory: ByteSize,
+    /// Longest an entry stays in memory.
+    #[serde(with = "humantime_serde")]
+    pub ttl: Duration,
+    /// An entry unused this long leaves memory.
+    #[serde(with = "humantime_serde")]
+    pub tti: Duration,
+    /// Write derived results to the store under `<app>/_derived/` and look there on
+    /// a miss, so restarts and other nodes reuse them. `redirect` mode needs it.
+    pub write_back: bool,
+    /// How long a source's ETag is trusted before the store is asked again. Cache
+    /// hits within it need no store round trip; 0 asks every time.
+    #[serde(with = "humantime_serde")]
+    pub source_ttl: Duration,
+}
+
+impl Default for CacheConfig {
+    fn default() -> Self {
+        CacheConfig {
+            memory: ByteSize::mib(256),
+            ttl: Duration::from_secs(24 * 3600),
+            tti: Duration::from_secs(3600),
+            write_back: true,
+            source_ttl: Duration::from_secs(60),
         }
     }
 }
@@ -462,6 +681,21 @@ impl Config {
         if self.limits.keepalive_timeout.as_secs() == 0 {
             return Err(ConfigError::new("limits.keepalive_timeout", "at least 1s"));
         }
+        self.media.validate()?;
+        if self.cache.ttl.is_zero() {
+            return Err(ConfigError::new("cache.ttl", "must be above 0"));
+        }
+        if self.cache.tti.is_zero() {
+            return Err(ConfigError::new("cache.tti", "must be above 0"));
+        }
+        for (id, app) in &self.apps {
+            if app.download_mode == DownloadMode::Redirect && !self.cache.write_back {
+                return Err(ConfigError::new(
+                    "cache.write_back",
+                    format!("app `{id}` uses redirect mode, which serves derived results from the store: keep write_back on"),
+                ));
+            }
+        }
         Ok(())
     }
 
@@ -553,6 +787,9 @@ impl AppConfig {
                 "between 10 seconds and 7 days",
             ));
         }
+        if let Some(p) = &self.thumbnail_processor {
+            validate_processor(&format!("{key}.thumbnail_processor"), p)?;
+        }
         let limits = [
             ("avatar", self.max_upload.avatar),
             ("picture", self.max_upload.picture),
@@ -570,6 +807,53 @@ impl AppConfig {
         }
         Ok(())
     }
+}
+
+fn validate_processor(key: &str, p: &ProcessorConfig) -> Result<(), ConfigError> {
+    // The query may hold placeholders and OSS-style processing; the base must be a URL.
+    validate_base_url(&format!("{key}.url"), p.url.split('?').next().unwrap_or(""))?;
+    let known = ["{w}", "{h}", "{source_url}", "{source_url_raw}", "{key}"];
+    let mut rest = p.url.as_str();
+    while let Some(start) = rest.find('{') {
+        let tail = &rest[start..];
+        let end = tail.find('}').ok_or_else(|| {
+            ConfigError::new(format!("{key}.url"), "an unclosed `{` in the template")
+        })?;
+        if !known.contains(&&tail[..=end]) {
+            return Err(ConfigError::new(
+                format!("{key}.url"),
+                format!(
+                    "unknown placeholder `{}` (known: {})",
+                    &tail[..=end],
+                    known.join(" ")
+                ),
+            ));
+        }
+        rest = &tail[end + 1..];
+    }
+    if !p.url.contains("{source_url}")
+        && !p.url.contains("{source_url_raw}")
+        && !p.url.contains("{key}")
+    {
+        return Err(ConfigError::new(
+            format!("{key}.url"),
+            "the template must name the source: {source_url}, {source_url_raw} or {key}",
+        ));
+    }
+    if p.timeout.is_zero() {
+        return Err(ConfigError::new(
+            format!("{key}.timeout"),
+            "must be above 0",
+        ));
+    }
+    let ttl = p.source_url_ttl.as_secs();
+    if !(10..=24 * 3600).contains(&ttl) {
+        return Err(ConfigError::new(
+            format!("{key}.source_url_ttl"),
+            "between 10 seconds and 1 day",
+        ));
+    }
+    Ok(())
 }
 
 /// The environment variable that overrides an app's secrets.
@@ -712,6 +996,42 @@ mod tests {
         assert_eq!(cfg.validate().unwrap_err().key, "store.access_key_id");
         let cfg = Config::from_yaml("apps:\n  file:\n    secrets: [0123456789abcdef]\n").unwrap();
         assert_eq!(cfg.validate().unwrap_err().key, "apps.file");
+    }
+
+    #[test]
+    fn media_cache_and_processor_keys_are_named() {
+        let cases = [
+            ("media:\n  max_size: 0\n", "media.max_size"),
+            ("media:\n  default_size: 5000\n", "media.default_size"),
+            ("media:\n  jpeg_quality: 0\n", "media.jpeg_quality"),
+            ("media:\n  transform_timeout: 0s\n", "media.transform_timeout"),
+            ("cache:\n  ttl: 0s\n", "cache.ttl"),
+            (
+                "cache:\n  write_back: false\napps:\n  demo:\n    secrets: [0123456789abcdef]\n    download_mode: redirect\n",
+                "cache.write_back",
+            ),
+            (
+                "apps:\n  demo:\n    secrets: [0123456789abcdef]\n    thumbnail_processor:\n      url: http://t/{width}/{source_url}\n",
+                "apps.demo.thumbnail_processor.url",
+            ),
+            (
+                "apps:\n  demo:\n    secrets: [0123456789abcdef]\n    thumbnail_processor:\n      url: http://t/fit-in/{w}x{h}/\n",
+                "apps.demo.thumbnail_processor.url",
+            ),
+            (
+                "apps:\n  demo:\n    secrets: [0123456789abcdef]\n    thumbnail_processor:\n      url: ftp://t/{source_url}\n",
+                "apps.demo.thumbnail_processor.url",
+            ),
+        ];
+        for (yaml, key) in cases {
+            let cfg = Config::from_yaml(yaml).unwrap();
+            assert_eq!(cfg.validate().unwrap_err().key, key, "{yaml}");
+        }
+        let ok = Config::from_yaml(
+            "apps:\n  demo:\n    secrets: [0123456789abcdef]\n    thumbnail_processor:\n      url: https://cdn/{key}?x-oss-process=image/resize,m_lfit,w_{w},h_{h}\n",
+        )
+        .unwrap();
+        ok.validate().unwrap();
     }
 
     #[test]

@@ -13,10 +13,12 @@ use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::Session;
 
 use crate::auth::{self, Access, Credentials, SignedRequest};
+use crate::cache::DerivedCache;
 use crate::config::{AppConfig, Config};
 use crate::delivery::Failure;
 use crate::envelope::{success_body, write_error, write_json, write_small};
 use crate::error::ApiError;
+use crate::media::Media;
 use crate::metrics::Metrics;
 use crate::query::Query;
 use crate::routes::{self, Call, RequestHeaders, Route};
@@ -92,20 +94,29 @@ impl GateCtx {
     }
 }
 
-/// The `/file` component: configuration, store and metrics shared by all requests.
+/// The `/file` component: configuration, store, metrics, the media engine and the
+/// derived-result cache, shared by all requests.
 pub struct FileGate {
     config: Arc<Config>,
     store: Arc<dyn ObjectStore>,
     metrics: Arc<Metrics>,
+    media: Media,
+    cache: DerivedCache,
+    verified: crate::auth::verified::VerifiedTokens,
 }
 
 impl FileGate {
     /// Builds the component over a store.
     pub fn new(config: Arc<Config>, store: Arc<dyn ObjectStore>, metrics: Arc<Metrics>) -> Self {
+        let media = Media::new(&config.media, metrics.clone());
+        let cache = DerivedCache::new(&config.cache, metrics.clone());
         FileGate {
             config,
             store,
             metrics,
+            media,
+            cache,
+            verified: crate::auth::verified::VerifiedTokens::new(),
         }
     }
 
@@ -131,6 +142,16 @@ impl FileGate {
     /// The metrics registry.
     pub fn metrics(&self) -> &Arc<Metrics> {
         &self.metrics
+    }
+
+    /// The media engine (transform limits and pool).
+    pub fn media(&self) -> &Media {
+        &self.media
+    }
+
+    /// The derived-result cache.
+    pub fn cache(&self) -> &DerivedCache {
+        &self.cache
     }
 
     /// Answers a `/file` request and returns `Ok(true)`, or returns `Ok(false)` for any
@@ -217,6 +238,7 @@ impl FileGate {
                 path: &path,
                 query: &query,
             },
+            &self.verified,
         )?;
         ctx.principal = Some(actor.describe());
         let request_headers = RequestHeaders::from_map(headers);
@@ -276,6 +298,9 @@ impl FileGate {
         let elapsed = ctx.started.elapsed();
         self.metrics
             .observe_request(ctx.route, status, elapsed.as_secs_f64());
+        if !crate::access_log::enabled() {
+            return;
+        }
         crate::access_log::write(&crate::access_log::AccessRecord {
             method: session.req_header().method.as_str(),
             path: session.req_header().uri.path(),

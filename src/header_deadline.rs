@@ -4,7 +4,7 @@
 //! waits for the first byte up to the keep-alive timeout (closing idle connections at
 //! shutdown), then for the complete head (an empty line) within `header_timeout` of
 //! that first byte and `max_head` bytes. A client too slow or too large gets a 408 or
-//! 431 envelope and is disconnected. The bytes read are handed back to the stream
+//! 414/431 envelope and is disconnected. The bytes read are handed back to the stream
 //! (`rewind`) and pingora parses them as usual.
 
 use std::sync::Arc;
@@ -105,10 +105,15 @@ impl<A> HeaderDeadline<A> {
         while !head_complete(&buf, scanned) {
             if buf.len() >= self.limits.max_head {
                 self.closed.with_label_values(&["head_too_large"]).inc();
-                let err = ApiError::new(
-                    http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
-                    "request headers too large",
-                );
+                // No line end yet: the request line itself (the URL) is too long.
+                let err = if buf.contains(&b'\n') {
+                    ApiError::new(
+                        http::StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,
+                        "request headers too large",
+                    )
+                } else {
+                    ApiError::new(http::StatusCode::URI_TOO_LONG, "request URL too long")
+                };
                 refuse(&mut stream, err).await;
                 return Head::Closed;
             }

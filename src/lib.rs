@@ -11,6 +11,9 @@
 //! - [`auth`]: access tokens, store tokens, file_sign, sdk_sign, acting identity.
 //! - [`storage`]: the embedded store, the S3 client, object keys, POST policies.
 //! - [`delivery`]: writing objects to clients (ranges, 304, 302).
+//! - [`media`]: thumbnails (libvips), video covers and AMR→MP3 (FFmpeg), third-party
+//!   processors, limits and the transform pool; [`cache`]: derived results, single
+//!   flight, write-back to `<app>/_derived/`.
 //! - [`error`], [`envelope`]: the error model and the JSON envelope.
 //! - [`admin`], [`metrics`], [`access_log`]: what operators see.
 //! - [`cli`]: `filegate serve | check | token | sign`.
@@ -18,6 +21,7 @@
 pub mod access_log;
 pub mod admin;
 pub mod auth;
+pub mod cache;
 pub mod cli;
 pub mod config;
 pub mod delivery;
@@ -29,6 +33,7 @@ pub mod file_type;
 pub mod gate;
 pub mod header_deadline;
 pub mod logging;
+pub mod media;
 pub mod metrics;
 pub mod passthrough;
 pub mod proxy;

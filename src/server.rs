@@ -4,6 +4,7 @@
 
 use std::sync::Arc;
 
+use pingora_core::listeners::{L4BufferSettings, ListenerConfig};
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
 use pingora_core::services::listening::Service;
@@ -20,6 +21,11 @@ use crate::storage::embedded::EmbeddedStore;
 use crate::storage::metered::MeteredStore;
 use crate::storage::s3::S3Store;
 use crate::storage::ObjectStore;
+
+/// Read buffer of downstream connections (pingora's default).
+const RESPONSE_READ_BUFFER: usize = 64 * 1024;
+/// Write buffer of downstream connections: a head and a small body in one send.
+const RESPONSE_WRITE_BUFFER: usize = 16 * 1024;
 
 /// Options of `filegate serve` beyond the config.
 #[derive(Debug, Clone, Default)]
@@ -72,6 +78,7 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
     };
     let conf = ServerConf {
         threads: config.worker_threads(),
+        work_stealing: config.server.work_stealing,
         daemon: options.daemon,
         upgrade_sock: config.server.upgrade_sock.clone(),
         pid_file: config.server.pid_file.clone(),
@@ -91,7 +98,11 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
     let guarded = HeaderDeadline::new(proxy, limits, metrics.connections_closed.clone());
     let in_flight = metrics.requests_in_flight.clone();
     let mut proxy = Service::new("filegate".to_string(), guarded);
-    proxy.add_tcp(&config.listen);
+    // A write buffer that holds a response head and a small body, so a cache hit
+    // leaves in one send (pingora's default of one MSS splits them in two).
+    proxy.add_listener(ListenerConfig::tcp(config.listen.clone()).l4_buffer(
+        L4BufferSettings::new(RESPONSE_READ_BUFFER, RESPONSE_WRITE_BUFFER),
+    ));
     let mut admin = Service::new("filegate admin".to_string(), AdminApp::new(metrics));
     admin.add_tcp(&config.admin_listen);
     server.add_service(proxy);

@@ -9,13 +9,19 @@
 //! - an accepted actor obeys the acting-identity rules: only an admin acts for a group
 //!   (one it administers), a user or store token sets `user_id` only to its own `sub`,
 //!   an sdk_sign carries no identity;
-//! - every refusal is a 400, 401 or 403.
+//! - every refusal is a 400, 401 or 403;
+//! - the verified-token cache changes no answer: a repeated request, tokens swapped
+//!   between `access-token` and `store_token`, or sent for another app.
 #![no_main]
 
 use filegate::auth::claims::{TokenClaims, TokenKind};
 use filegate::auth::jwt::now_secs;
-use filegate::auth::{authenticate, sdk_sign, Access, Credentials, Principal, SignedRequest};
+use filegate::auth::verified::VerifiedTokens;
+use filegate::auth::{
+    authenticate, sdk_sign, Access, Actor, Credentials, Principal, SignedRequest,
+};
 use filegate::config::{AppConfig, Secret};
+use filegate::error::ApiError;
 use filegate::query::Query;
 use filegate_fuzz::{rotated, SECRET_A};
 use http::{HeaderMap, HeaderName, HeaderValue};
@@ -150,11 +156,33 @@ fuzz_target!(|input: Input| {
     } else {
         Access::Download
     };
-    let request = SignedRequest {
-        path: PATH,
-        query: &query,
+    let run = |app_id: &str, creds: &Credentials, verified: &VerifiedTokens| {
+        let request = SignedRequest {
+            path: PATH,
+            query: &query,
+        };
+        authenticate(app_id, &app, creds, access, request, verified)
     };
-    match authenticate(APP, &app, &creds, access, request) {
+    let verified = VerifiedTokens::new();
+    let result = run(APP, &creds, &verified);
+    // The verified-token cache changes nothing: the same request again (a hit when it
+    // passed), the tokens swapped between access-token and store_token, or sent for
+    // another app with the same secrets, answer as without the cache.
+    assert_eq!(outcome(&run(APP, &creds, &verified)), outcome(&result));
+    let swapped = Credentials {
+        access_token: creds.store_token.clone(),
+        store_token: creds.access_token.clone(),
+        ..creds.clone()
+    };
+    assert_eq!(
+        outcome(&run(APP, &swapped, &verified)),
+        outcome(&run(APP, &swapped, &VerifiedTokens::new()))
+    );
+    assert_eq!(
+        outcome(&run("other", &creds, &verified)),
+        outcome(&run("other", &creds, &VerifiedTokens::new()))
+    );
+    match result {
         Ok(actor) => {
             match &actor.principal {
                 Principal::Admin { groups, .. } => {
@@ -192,3 +220,11 @@ fuzz_target!(|input: Input| {
         }
     }
 });
+
+/// What a client sees of an answer: the actor, or the status and body code.
+fn outcome(r: &Result<Actor, ApiError>) -> Result<Actor, (u16, u32)> {
+    match r {
+        Ok(a) => Ok(a.clone()),
+        Err(e) => Err((e.status().as_u16(), e.code())),
+    }
+}

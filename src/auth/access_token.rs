@@ -12,6 +12,15 @@ pub fn verify_access_token(
     app_id: &str,
     secrets: &[Secret],
 ) -> Result<Principal, ApiError> {
+    verify_access_token_claims(token, app_id, secrets).map(|(p, _)| p)
+}
+
+/// Like [`verify_access_token`], also returning the token's `exp`.
+pub fn verify_access_token_claims(
+    token: &str,
+    app_id: &str,
+    secrets: &[Secret],
+) -> Result<(Principal, u64), ApiError> {
     let claims: TokenClaims = jwt::verify(token, secrets, Expiry::Required)
         .map_err(|e| ApiError::invalid_credential(e.describe("access-token")))?;
     if claims.app != app_id {
@@ -20,11 +29,14 @@ pub fn verify_access_token(
         ));
     }
     match claims.kind {
-        TokenKind::User => Ok(Principal::User { sub: claims.sub }),
-        TokenKind::Admin => Ok(Principal::Admin {
-            sub: claims.sub,
-            groups: claims.groups,
-        }),
+        TokenKind::User => Ok((Principal::User { sub: claims.sub }, claims.exp)),
+        TokenKind::Admin => Ok((
+            Principal::Admin {
+                sub: claims.sub,
+                groups: claims.groups,
+            },
+            claims.exp,
+        )),
         TokenKind::Store => Err(ApiError::invalid_credential(
             "access-token holds a store token; send it as store_token",
         )),

@@ -10,6 +10,7 @@ pub mod file_sign;
 pub mod jwt;
 pub mod sdk_sign;
 pub mod store_token;
+pub mod verified;
 
 use http::HeaderMap;
 
@@ -17,6 +18,7 @@ use crate::config::AppConfig;
 use crate::error::ApiError;
 use crate::query::Query;
 pub use acting::Actor;
+use verified::{TokenUse, VerifiedTokens};
 
 /// A verified credential.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -120,19 +122,21 @@ pub fn header_or_query(
     }
 }
 
+/// An int64 identity header; present but empty or repeated is malformed.
 fn int64_header(headers: &HeaderMap, name: &str) -> Result<Option<i64>, ApiError> {
-    match headers.get(name) {
-        None => Ok(None),
-        Some(v) => {
-            let text = v.to_str().unwrap_or("").trim();
-            if text.is_empty() {
-                return Ok(None);
-            }
-            text.parse()
-                .map(Some)
-                .map_err(|_| ApiError::bad_param(name, "must be an int64"))
-        }
+    let mut values = headers.get_all(name).iter();
+    let Some(v) = values.next() else {
+        return Ok(None);
+    };
+    if values.next().is_some() {
+        return Err(ApiError::bad_param(name, "given more than once"));
     }
+    v.to_str()
+        .unwrap_or("")
+        .trim()
+        .parse()
+        .map(Some)
+        .map_err(|_| ApiError::bad_param(name, "must be an int64"))
 }
 
 impl Credentials {
@@ -156,6 +160,23 @@ pub struct SignedRequest<'a> {
     pub query: &'a Query,
 }
 
+/// A token's principal: remembered from an earlier verification, else verified now
+/// (and remembered when valid).
+fn remembered(
+    verified: &VerifiedTokens,
+    token: &str,
+    app_id: &str,
+    used_as: TokenUse,
+    verify: impl FnOnce() -> Result<(Principal, u64), ApiError>,
+) -> Result<Principal, ApiError> {
+    if let Some(principal) = verified.get(token, app_id, used_as) {
+        return Ok(principal);
+    }
+    let (principal, exp) = verify()?;
+    verified.insert(token, app_id, used_as, principal.clone(), exp);
+    Ok(principal)
+}
+
 /// Verifies the credential a route takes and applies the acting-identity rules.
 /// Where several credentials are sent, the first of access token, store token and
 /// sdk_sign decides; an invalid one is never skipped for the next.
@@ -165,15 +186,20 @@ pub fn authenticate(
     creds: &Credentials,
     access: Access,
     request: SignedRequest<'_>,
+    verified: &VerifiedTokens,
 ) -> Result<Actor, ApiError> {
     let principal = if let Some(token) = &creds.access_token {
-        access_token::verify_access_token(token, app_id, &app.secrets)?
+        remembered(verified, token, app_id, TokenUse::Access, || {
+            access_token::verify_access_token_claims(token, app_id, &app.secrets)
+        })?
     } else if access == Access::AccessToken {
         return Err(ApiError::no_credential(
             "access-token is required (header or query parameter)",
         ));
     } else if let Some(token) = &creds.store_token {
-        store_token::verify_store_token(token, app_id, &app.secrets)?
+        remembered(verified, token, app_id, TokenUse::Store, || {
+            store_token::verify_store_token_claims(token, app_id, &app.secrets)
+        })?
     } else if let Some(sign) = &creds.sdk_sign {
         sdk_sign::verify_sdk_sign(
             sign,

@@ -13,6 +13,15 @@ pub fn verify_store_token(
     app_id: &str,
     secrets: &[Secret],
 ) -> Result<Principal, ApiError> {
+    verify_store_token_claims(token, app_id, secrets).map(|(p, _)| p)
+}
+
+/// Like [`verify_store_token`], also returning the token's `exp`.
+pub fn verify_store_token_claims(
+    token: &str,
+    app_id: &str,
+    secrets: &[Secret],
+) -> Result<(Principal, u64), ApiError> {
     let claims: TokenClaims = jwt::verify(token, secrets, Expiry::Required)
         .map_err(|e| ApiError::invalid_credential(e.describe("store_token")))?;
     if claims.app != app_id {
@@ -25,10 +34,13 @@ pub fn verify_store_token(
             "store_token is not a store token (kind must be \"store\")",
         ));
     }
-    Ok(Principal::Store {
-        sub: claims.sub,
-        obj: claims.obj,
-    })
+    Ok((
+        Principal::Store {
+            sub: claims.sub,
+            obj: claims.obj,
+        },
+        claims.exp,
+    ))
 }
 
 /// Whether a store token's `obj` scope covers `key` (a full object key).

@@ -2,6 +2,7 @@
 //! the original, a thumbnail, a video cover or an MP3 of a voice file (SPEC §5), in
 //! `serve` or `redirect` mode (SPEC §4).
 
+use bytes::Bytes;
 use pingora_proxy::Session;
 
 use crate::auth::file_sign::verify_file_sign;
@@ -12,9 +13,11 @@ use crate::delivery::{self, Failure, Presentation, DOWNLOAD_CACHE_CONTROL};
 use crate::error::ApiError;
 use crate::file_type::{Family, FileType};
 use crate::gate::FileGate;
+use crate::media::pipeline;
 use crate::query::Query;
 use crate::routes::Call;
 use crate::storage::keys::ObjectKey;
+use crate::storage::ObjectMeta;
 
 /// What the download names.
 #[derive(Debug, Clone)]
@@ -252,12 +255,95 @@ pub async fn download(
                 delivery::redirect(session, &url, ttl.as_secs() / 2).await
             }
         },
-        _ => Err(ApiError::new(
-            http::StatusCode::NOT_IMPLEMENTED,
-            "derived downloads (thumbnails, covers, mp3) are not available yet",
-        )
-        .into()),
+        derived => serve_derived(gate, session, call, params, &object, derived, presentation).await,
     }
+}
+
+/// A thumbnail, cover or MP3: planned from the source's metadata (a matching
+/// `If-None-Match` is answered 304 right there), then taken from the cache or made,
+/// and served from memory or (redirect mode) from its copy under `_derived/`.
+async fn serve_derived(
+    gate: &FileGate,
+    session: &mut Session,
+    call: &Call<'_>,
+    params: &DownloadParams,
+    object: &ResolvedObject,
+    wanted: Wanted,
+    mut presentation: Presentation,
+) -> Result<u16, Failure> {
+    let plan = pipeline::plan(
+        gate,
+        call.app_id,
+        call.app,
+        &object.key,
+        wanted,
+        params.strategy,
+        call.headers.accept.as_deref(),
+    )
+    .await?;
+    let redirect = call.app.download_mode == DownloadMode::Redirect;
+    if !redirect {
+        if let Some(inm) = call.headers.if_none_match.as_deref() {
+            if delivery::etag_matches(inm, &plan.etag) {
+                let meta = ObjectMeta {
+                    size: 0,
+                    etag: plan.etag.clone(),
+                    content_type: plan.transform.content_type().unwrap_or("").to_string(),
+                    original_name: None,
+                    last_modified: None,
+                };
+                return delivery::serve_bytes(
+                    session,
+                    &meta,
+                    Bytes::new(),
+                    None,
+                    Some(inm),
+                    &presentation,
+                )
+                .await;
+            }
+        }
+    }
+    let derived = pipeline::obtain(gate, call.app, &plan).await?;
+    let extension = derived_extension(&derived.meta.content_type);
+    presentation.file_name = object.name.as_deref().map(|n| renamed(n, extension));
+    presentation.default_name = Some(renamed(object.key.file_name(), extension));
+    if redirect {
+        gate.cache().ensure_stored(gate.store(), &derived).await?;
+        let ttl = call.app.redirect_ttl;
+        let name = presentation.file_name.as_deref();
+        let url = gate
+            .store()
+            .presign_get(&derived.key, ttl, name)
+            .map_err(ApiError::from)?;
+        return delivery::redirect(session, &url, ttl.as_secs() / 2).await;
+    }
+    delivery::serve_bytes(
+        session,
+        &derived.meta,
+        derived.bytes.clone(),
+        call.headers.range.as_deref(),
+        call.headers.if_none_match.as_deref(),
+        &presentation,
+    )
+    .await
+}
+
+fn derived_extension(content_type: &str) -> &'static str {
+    match content_type {
+        "image/png" => "png",
+        "image/webp" => "webp",
+        "image/gif" => "gif",
+        "image/avif" => "avif",
+        "audio/mpeg" => "mp3",
+        _ => "jpg",
+    }
+}
+
+/// `voice.amr` → `voice.mp3`: the offered name matches what is served.
+fn renamed(name: &str, extension: &str) -> String {
+    let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
+    format!("{stem}.{extension}")
 }
 
 fn unsupported(message: &'static str) -> ApiError {

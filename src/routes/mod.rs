@@ -24,18 +24,23 @@ pub enum Route {
     Demo,
 }
 
+/// Every `/file` path filegate serves, with its metric label and log name.
+pub const ROUTE_PATHS: [(&str, &str); 7] = [
+    ("/file/upload/avatar/user", "upload_avatar_user"),
+    ("/file/upload/avatar/group", "upload_avatar_group"),
+    ("/file/upload/chat", "upload_chat"),
+    ("/file/upload/forward", "upload_forward"),
+    ("/file/download/avatar", "download_avatar"),
+    ("/file/download/chat", "download_chat"),
+    ("/file/demo", "demo"),
+];
+
 /// The metric label and log name of a path, or `None` for an unknown `/file` path.
 pub fn route_name(path: &str) -> Option<&'static str> {
-    Some(match path {
-        "/file/upload/avatar/user" => "upload_avatar_user",
-        "/file/upload/avatar/group" => "upload_avatar_group",
-        "/file/upload/chat" => "upload_chat",
-        "/file/upload/forward" => "upload_forward",
-        "/file/download/avatar" => "download_avatar",
-        "/file/download/chat" => "download_chat",
-        "/file/demo" => "demo",
-        _ => return None,
-    })
+    ROUTE_PATHS
+        .iter()
+        .find(|(p, _)| *p == path)
+        .map(|(_, name)| *name)
 }
 
 /// Methods every route takes: all six are GET (and so HEAD).

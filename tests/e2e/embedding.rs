@@ -8,6 +8,15 @@ use filegate::auth::claims::TokenKind;
 
 use crate::harness::*;
 
+struct KillOnDrop(std::process::Child);
+
+impl Drop for KillOnDrop {
+    fn drop(&mut self) {
+        let _ = self.0.kill();
+        let _ = self.0.wait();
+    }
+}
+
 #[test]
 fn host_proxy_example_mounts_the_component() {
     let dir = tempfile::tempdir().unwrap();
@@ -23,13 +32,16 @@ fn host_proxy_example_mounts_the_component() {
     let mut last = String::new();
     for _ in 0..3 {
         let port = free_port();
-        let mut child = Command::new(built_binary("host_proxy"))
-            .arg(format!("127.0.0.1:{port}"))
-            .arg(&config)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null())
-            .spawn()
-            .expect("spawn example");
+        // Stopped by PID when the guard drops, even if an assertion fails first.
+        let mut child = KillOnDrop(
+            Command::new(built_binary("host_proxy"))
+                .arg(format!("127.0.0.1:{port}"))
+                .arg(&config)
+                .stdout(Stdio::null())
+                .stderr(Stdio::null())
+                .spawn()
+                .expect("spawn example"),
+        );
         let base = format!("http://127.0.0.1:{port}");
         let deadline = Instant::now() + Duration::from_secs(15);
         let mut up = false;
@@ -38,14 +50,12 @@ fn host_proxy_example_mounts_the_component() {
                 up = true;
                 break;
             }
-            if let Ok(Some(_)) = child.try_wait() {
+            if let Ok(Some(_)) = child.0.try_wait() {
                 break;
             }
             std::thread::sleep(Duration::from_millis(50));
         }
         if !up {
-            let _ = child.kill();
-            let _ = child.wait();
             last = format!("example did not start on {port}");
             continue;
         }
@@ -82,8 +92,7 @@ fn host_proxy_example_mounts_the_component() {
         let other = client().get(format!("{base}/elsewhere")).send().unwrap();
         assert_eq!(other.status(), 404);
         assert_eq!(other.text().unwrap(), "not on this host\n");
-        let _ = child.kill();
-        let _ = child.wait();
+        drop(child);
         return;
     }
     panic!("{last}");

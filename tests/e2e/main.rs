@@ -4,10 +4,13 @@
 mod abuse;
 mod browser;
 mod cli_admin;
+mod contract;
 mod credentials;
 mod embedding;
 mod faults;
+mod fixtures;
 mod harness;
 mod large_files;
 mod lifecycle;
+mod media;
 mod storage_suite;

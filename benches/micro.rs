@@ -1,0 +1,282 @@
+//! Micro benchmarks (criterion): credential verification of each kind, sdk_sign
+//! canonicalization, a 4000x3000 JPEG -> 200x200 thumbnail, a 60 s AMR -> MP3
+//! transcode, and a derived-cache hit. `cargo bench --bench micro`.
+//! Fixtures are made once by real tools (vips, espeak-ng, ffmpeg, PyAV) under
+//! `target/bench-fixtures/`.
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use bytes::Bytes;
+use criterion::{criterion_group, criterion_main, Criterion};
+use filegate::auth::access_token::verify_access_token;
+use filegate::auth::claims::{TokenClaims, TokenKind};
+use filegate::auth::file_sign::{verify_file_sign, FileSign};
+use filegate::auth::sdk_sign;
+use filegate::auth::store_token::verify_store_token;
+use filegate::cache::DerivedCache;
+use filegate::config::{CacheConfig, Config, MediaConfig, Secret};
+use filegate::media::limits::{Deadline, Limits};
+use filegate::media::{Fit, ImageFormat, Qualities};
+use filegate::metrics::Metrics;
+use filegate::query::Query;
+use filegate::storage::embedded::EmbeddedStore;
+use filegate::storage::keys::ObjectKey;
+
+const SECRET: &str = "bench-secret-0123456789abcdef";
+
+fn fixtures() -> PathBuf {
+    let dir = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/bench-fixtures");
+    std::fs::create_dir_all(&dir).expect("fixture dir");
+    dir
+}
+
+fn run(program: &str, args: &[&str]) {
+    let status = Command::new(program)
+        .args(args)
+        .status()
+        .unwrap_or_else(|e| panic!("{program}: {e}"));
+    assert!(status.success(), "{program} {args:?} failed");
+}
+
+/// A 4000x3000 photo-like JPEG made by libvips' CLI.
+fn photo() -> Vec<u8> {
+    let path = fixtures().join("photo4000.jpg");
+    if !path.exists() {
+        let d = fixtures();
+        let v = |n: &str| d.join(n).to_string_lossy().into_owned();
+        for b in ["r", "g", "b"] {
+            run(
+                "vips",
+                &[
+                    "gaussnoise",
+                    &v(&format!("{b}.v")),
+                    "4000",
+                    "3000",
+                    "--sigma",
+                    "60",
+                    "--mean",
+                    "128",
+                ],
+            );
+        }
+        run(
+            "vips",
+            &[
+                "bandjoin",
+                &format!("{} {} {}", v("r.v"), v("g.v"), v("b.v")),
+                &v("rgb.v"),
+            ],
+        );
+        run("vips", &["gaussblur", &v("rgb.v"), &v("smooth.v"), "2"]);
+        run("vips", &["cast", &v("smooth.v"), &v("cast.v"), "uchar"]);
+        run(
+            "vips",
+            &[
+                "copy",
+                &v("cast.v"),
+                &format!("{}[Q=85]", path.display()),
+                "--interpretation",
+                "srgb",
+            ],
+        );
+    }
+    std::fs::read(path).expect("photo")
+}
+
+/// 60 s of AMR-NB speech (espeak-ng, ffmpeg, and PyAV's libopencore_amrnb encoder).
+fn voice() -> Vec<u8> {
+    let path = fixtures().join("voice60.amr");
+    if !path.exists() {
+        let d = fixtures();
+        let speech = d.join("speech.wav").to_string_lossy().into_owned();
+        let looped = d.join("looped.wav").to_string_lossy().into_owned();
+        run(
+            "espeak-ng",
+            &[
+                "-w",
+                &speech,
+                "Hello, this is a voice message sent through filegate.",
+            ],
+        );
+        run(
+            "ffmpeg",
+            &[
+                "-v",
+                "error",
+                "-y",
+                "-stream_loop",
+                "-1",
+                "-i",
+                &speech,
+                "-t",
+                "60",
+                "-ar",
+                "8000",
+                "-ac",
+                "1",
+                &looped,
+            ],
+        );
+        let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/venv/bin/python");
+        let script = r#"
+import sys, av
+with av.open(sys.argv[1]) as i, av.open(sys.argv[2], "w", format="amr") as o:
+    s = o.add_stream("libopencore_amrnb", rate=8000, layout="mono"); s.bit_rate = 12200
+    r = av.AudioResampler(format="s16", layout="mono", rate=8000)
+    for f in i.decode(audio=0):
+        for g in r.resample(f):
+            for p in s.encode(g): o.mux(p)
+    for p in s.encode(None): o.mux(p)
+"#;
+        run(
+            python.to_str().expect("path"),
+            &["-c", script, &looped, &path.to_string_lossy()],
+        );
+    }
+    std::fs::read(path).expect("voice")
+}
+
+fn credentials(c: &mut Criterion) {
+    let secrets = vec![
+        Secret::new(SECRET),
+        Secret::new("old-secret-0123456789abcdef"),
+    ];
+    let access = TokenClaims::new("demo", 42, TokenKind::User, 3600)
+        .mint(&secrets[0])
+        .expect("mint");
+    let store = TokenClaims::new("demo", 42, TokenKind::Store, 3600)
+        .mint(&secrets[0])
+        .expect("mint");
+    let sign = FileSign {
+        app: "demo".into(),
+        key: "demo/chat/1/42/20261125/1a2b3c4d5e6f708192a3b4c5d6.jpg".into(),
+        ft: 102,
+        tt: 1,
+        ti: 42,
+        fr: 7,
+        name: Some("photo.jpg".into()),
+        size: Some(123_456),
+        mime: Some("image/jpeg".into()),
+        iat: 1_767_225_600,
+    }
+    .mint(&secrets[0])
+    .expect("mint");
+    // The same, signed with the second (still listed) secret: one failed MAC first.
+    let rotated = TokenClaims::new("demo", 42, TokenKind::User, 3600)
+        .mint(&secrets[1])
+        .expect("mint");
+    let query = Query::parse("object_name=avatar/user/42/1a2b3c4d5e6f708192a3b4c5d6.jpg&image_type=2&w=200&h=200&thumbnail_strategy=2");
+    let expires = filegate::auth::jwt::now_secs() + 3600;
+    let sdk = sdk_sign::sign(
+        "/file/download/avatar",
+        "demo",
+        &query,
+        expires,
+        &secrets[0],
+    );
+
+    let mut g = c.benchmark_group("credentials");
+    g.bench_function("access_token", |b| {
+        b.iter(|| verify_access_token(&access, "demo", &secrets).expect("valid"))
+    });
+    g.bench_function("access_token_second_secret", |b| {
+        b.iter(|| verify_access_token(&rotated, "demo", &secrets).expect("valid"))
+    });
+    g.bench_function("store_token", |b| {
+        b.iter(|| verify_store_token(&store, "demo", &secrets).expect("valid"))
+    });
+    g.bench_function("file_sign", |b| {
+        b.iter(|| verify_file_sign(&sign, "demo", &secrets).expect("valid"))
+    });
+    g.bench_function("sdk_sign", |b| {
+        b.iter(|| {
+            sdk_sign::verify_sdk_sign(
+                &sdk,
+                "/file/download/avatar",
+                "demo",
+                &query,
+                &secrets,
+                expires - 10,
+            )
+            .expect("valid")
+        })
+    });
+    g.bench_function("sdk_sign_canonical_string", |b| {
+        b.iter(|| sdk_sign::canonical_string("/file/download/avatar", "demo", &query, expires))
+    });
+    g.finish();
+}
+
+fn media(c: &mut Criterion) {
+    let config = MediaConfig::default();
+    let limits = Limits::from_config(&config);
+    let photo = photo();
+    let voice = Bytes::from(voice());
+    let qualities = Qualities {
+        jpeg: 82,
+        webp: 80,
+        avif: 55,
+    };
+    let deadline = || Deadline(Instant::now() + Duration::from_secs(60));
+    let mut g = c.benchmark_group("media");
+    g.sample_size(20);
+    g.bench_function("thumbnail_4000x3000_to_200x200", |b| {
+        b.iter(|| {
+            filegate::media::thumbnail::render_thumbnail(
+                &photo,
+                Fit {
+                    w: Some(200),
+                    h: Some(200),
+                },
+                ImageFormat::Jpeg,
+                qualities,
+                &limits,
+                deadline(),
+            )
+            .expect("thumbnail")
+        })
+    });
+    g.bench_function("amr_60s_to_mp3", |b| {
+        b.iter(|| {
+            filegate::media::voice::render_mp3(voice.clone(), &limits, deadline()).expect("mp3")
+        })
+    });
+    g.finish();
+}
+
+fn cache_hit(c: &mut Criterion) {
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .expect("runtime");
+    let dir = tempfile::tempdir().expect("tmp");
+    let mut config = Config::default();
+    config.store.dir = dir.path().to_path_buf();
+    let store = EmbeddedStore::open(&config).expect("store");
+    let metrics = Arc::new(Metrics::new());
+    let cache = DerivedCache::new(&CacheConfig::default(), metrics);
+    let key = ObjectKey::parse("demo/_derived/abc.jpg").expect("key");
+    let digest = [7u8; 32];
+    let make = || async {
+        Ok(filegate::media::Rendered {
+            bytes: vec![0u8; 4096],
+            content_type: "image/jpeg",
+        })
+    };
+    runtime
+        .block_on(cache.get_or_make(&store, digest, &key, make))
+        .expect("first make");
+    c.bench_function("derived_cache_hit", |b| {
+        b.iter(|| {
+            runtime
+                .block_on(cache.get_or_make(&store, digest, &key, make))
+                .expect("hit")
+        })
+    });
+}
+
+criterion_group!(benches, credentials, media, cache_hit);
+criterion_main!(benches);

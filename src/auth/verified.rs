@@ -1,0 +1,110 @@
+//! Tokens that already verified. An SDK sends the same access or store token with
+//! every request until it expires; checking its HS256 signature each time costs more
+//! than the rest of a cache hit's credential work (benches/micro.rs). Entries are
+//! keyed by the whole token (never a hash alone, so nothing forged can collide into
+//! a valid entry), remember the app they were verified for, end at the token's own
+//! `exp` (plus leeway) and hold only successes.
+
+use std::time::Duration;
+
+use moka::sync::Cache;
+
+use crate::auth::jwt::{now_secs, LEEWAY_SECS};
+use crate::auth::Principal;
+
+/// Most tokens remembered (each a few hundred bytes).
+const CAPACITY: u64 = 20_000;
+/// Longest a verification is reused, whatever the token's `exp`.
+const REUSE: Duration = Duration::from_secs(300);
+
+/// Which header the token came in.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum TokenUse {
+    /// `access-token`.
+    Access,
+    /// `store_token`.
+    Store,
+}
+
+#[derive(Clone)]
+struct Verified {
+    app: String,
+    used_as: TokenUse,
+    principal: Principal,
+    valid_until: u64,
+}
+
+/// Verified access and store tokens.
+pub struct VerifiedTokens {
+    cache: Cache<String, Verified>,
+}
+
+impl Default for VerifiedTokens {
+    fn default() -> Self {
+        VerifiedTokens::new()
+    }
+}
+
+impl VerifiedTokens {
+    /// An empty cache.
+    pub fn new() -> Self {
+        VerifiedTokens {
+            cache: Cache::builder()
+                .max_capacity(CAPACITY)
+                .time_to_live(REUSE)
+                .build(),
+        }
+    }
+
+    /// The principal of `token` if it verified for `app` as `used_as` and has not
+    /// expired since.
+    pub fn get(&self, token: &str, app: &str, used_as: TokenUse) -> Option<Principal> {
+        let hit = self.cache.get(token)?;
+        (hit.app == app && hit.used_as == used_as && now_secs() <= hit.valid_until)
+            .then_some(hit.principal)
+    }
+
+    /// Remembers a token that just verified, until `exp`.
+    pub fn insert(
+        &self,
+        token: &str,
+        app: &str,
+        used_as: TokenUse,
+        principal: Principal,
+        exp: u64,
+    ) {
+        self.cache.insert(
+            token.to_string(),
+            Verified {
+                app: app.to_string(),
+                used_as,
+                principal,
+                valid_until: exp.saturating_add(LEEWAY_SECS),
+            },
+        );
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn bound_to_app_use_and_expiry() {
+        let v = VerifiedTokens::new();
+        let p = Principal::User { sub: 1 };
+        v.insert("t1", "demo", TokenUse::Access, p.clone(), now_secs() + 60);
+        assert_eq!(v.get("t1", "demo", TokenUse::Access), Some(p.clone()));
+        assert_eq!(v.get("t1", "other", TokenUse::Access), None);
+        assert_eq!(v.get("t1", "demo", TokenUse::Store), None);
+        assert_eq!(v.get("t2", "demo", TokenUse::Access), None);
+        v.insert(
+            "t3",
+            "demo",
+            TokenUse::Access,
+            p,
+            now_secs() - LEEWAY_SECS - 1,
+        );
+        assert_eq!(v.get("t3", "demo", TokenUse::Access), None);
+    }
+}

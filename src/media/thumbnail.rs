@@ -1,0 +1,178 @@
+//! Thumbnails with libvips: the format checked by its magic bytes, pixels and frames
+//! checked from the header, then libvips' shrink-on-load thumbnail (never decode then
+//! resize), EXIF orientation applied, metadata stripped, no embedded profile.
+//! Runs whole on one pool worker: libvips images are not `Send`.
+
+use crate::error::ApiError;
+use crate::media::limits::{undecodable, unsupported, Deadline, Limits};
+use crate::media::sniff::{sniff, Sniffed};
+use crate::media::vips::{vips, Image, AVIF_SAVER, MAX_COORD};
+use crate::media::{Fit, ImageFormat, Qualities, Rendered};
+
+/// Makes a thumbnail of `source` that fits `fit`, in `format`.
+pub fn render_thumbnail(
+    source: &[u8],
+    fit: Fit,
+    format: ImageFormat,
+    qualities: Qualities,
+    limits: &Limits,
+    deadline: Deadline,
+) -> Result<Rendered, ApiError> {
+    check_image_format(sniff(source))?;
+    vips()?;
+    let header = Image::header(source)
+        .map_err(|e| undecodable("the image cannot be decoded").with_detail(e))?;
+    check_header(&header, limits)?;
+    let to_srgb = header.needs_colour_management();
+    drop(header);
+    deadline.check()?;
+    let thumb = Image::thumbnail(source, side(fit.w), side(fit.h), to_srgb)
+        .map_err(|e| undecodable("the image cannot be decoded").with_detail(e))?;
+    deadline.check()?;
+    // libvips decodes while it encodes: a damaged source fails here.
+    let bytes = thumb
+        .save(&saver(format, qualities))
+        .map_err(|e| undecodable("the image cannot be decoded").with_detail(e))?;
+    limits.check_output(bytes.len())?;
+    Ok(Rendered {
+        bytes,
+        content_type: format.content_type(),
+    })
+}
+
+fn side(v: Option<u32>) -> i32 {
+    v.map_or(MAX_COORD, |v| v.min(MAX_COORD as u32) as i32)
+}
+
+/// 415 for formats no thumbnail is made of, 422 for bytes that are no image at all.
+pub fn check_image_format(found: Sniffed) -> Result<(), ApiError> {
+    match found {
+        Sniffed::Jpeg | Sniffed::Png | Sniffed::Webp | Sniffed::Gif => Ok(()),
+        Sniffed::Unknown => Err(undecodable(
+            "the file is not an image in a known format (JPEG, PNG, WebP, GIF)",
+        )),
+        other => Err(unsupported(format!(
+            "thumbnails are made of JPEG, PNG, WebP and GIF images, not {}",
+            other.name()
+        ))),
+    }
+}
+
+/// Pixels and frames from the header, before anything is decoded.
+fn check_header(header: &Image, limits: &Limits) -> Result<(), ApiError> {
+    let width = u64::try_from(header.width()).unwrap_or(0);
+    let pages = u64::try_from(header.pages()).unwrap_or(1).max(1);
+    // Animated sources report one frame's height as the page height.
+    let page_height = u64::try_from(header.page_height()).unwrap_or(0);
+    let height = if page_height > 0 {
+        page_height
+    } else {
+        u64::try_from(header.height()).unwrap_or(0)
+    };
+    limits.check_pixels(width, height)?;
+    limits.check_frames(pages)
+}
+
+/// The saver and its options: metadata stripped, no embedded ICC profile (the
+/// pixels are sRGB already).
+fn saver(format: ImageFormat, q: Qualities) -> String {
+    match format {
+        ImageFormat::Jpeg => format!(".jpg[Q={},optimize_coding,strip,profile=none]", q.jpeg),
+        ImageFormat::Png => ".png[compression=6,strip,profile=none]".to_string(),
+        ImageFormat::Webp => format!(".webp[Q={},strip,profile=none]", q.webp),
+        ImageFormat::Gif => ".gif[strip]".to_string(),
+        ImageFormat::Avif => AVIF_SAVER.replace("effort=0", &format!("Q={},effort=2", q.avif)),
+    }
+}
+
+/// Scales decoded RGB pixels (a video frame) to fit `fit`, after turning them
+/// `quarter_turns` × 90° clockwise, and encodes a JPEG.
+pub fn encode_rgb_frame(
+    rgb: &[u8],
+    width: u32,
+    height: u32,
+    quarter_turns: u8,
+    fit: Fit,
+    qualities: Qualities,
+    limits: &Limits,
+) -> Result<Rendered, ApiError> {
+    vips()?;
+    let internal = |what: &str, e: String| ApiError::internal(format!("{what}: {e}"));
+    let frame = Image::from_rgb(rgb, width, height)
+        .and_then(|f| f.rotate(quarter_turns))
+        .map_err(|e| internal("frame to libvips", e))?;
+    let scaled = frame
+        .fit(side(fit.w), side(fit.h))
+        .map_err(|e| internal("scaling a frame", e))?;
+    let bytes = scaled
+        .save(&saver(ImageFormat::Jpeg, qualities))
+        .map_err(|e| internal("saving a cover", e))?;
+    limits.check_output(bytes.len())?;
+    Ok(Rendered {
+        bytes,
+        content_type: ImageFormat::Jpeg.content_type(),
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::config::MediaConfig;
+    use std::time::{Duration, Instant};
+
+    fn jpeg(w: u32, h: u32) -> Vec<u8> {
+        let dir = tempfile::tempdir().unwrap();
+        let v = dir.path().join("n.v");
+        let out = dir.path().join("n.jpg");
+        let run = |args: &[&str]| {
+            assert!(std::process::Command::new("vips")
+                .args(args)
+                .status()
+                .unwrap()
+                .success())
+        };
+        run(&[
+            "gaussnoise",
+            v.to_str().unwrap(),
+            &w.to_string(),
+            &h.to_string(),
+        ]);
+        run(&[
+            "copy",
+            v.to_str().unwrap(),
+            &format!("{}[Q=95]", out.to_str().unwrap()),
+        ]);
+        std::fs::read(out).unwrap()
+    }
+
+    fn limits() -> Limits {
+        Limits::from_config(&MediaConfig::default())
+    }
+
+    fn q() -> Qualities {
+        Qualities {
+            jpeg: 80,
+            webp: 80,
+            avif: 50,
+        }
+    }
+
+    fn soon() -> Deadline {
+        Deadline(Instant::now() + Duration::from_secs(30))
+    }
+
+    #[test]
+    fn greyscale_works_and_truncated_jpeg_is_422() {
+        let full = jpeg(1600, 1200);
+        let fit = Fit {
+            w: Some(100),
+            h: None,
+        };
+        let ok = render_thumbnail(&full, fit, ImageFormat::Jpeg, q(), &limits(), soon()).unwrap();
+        assert!(!ok.bytes.is_empty());
+        let cut = &full[..full.len() / 2];
+        let err =
+            render_thumbnail(cut, fit, ImageFormat::Jpeg, q(), &limits(), soon()).unwrap_err();
+        assert_eq!(err.status(), 422, "{err}");
+    }
+}

@@ -1,0 +1,361 @@
+//! The process-wide libvips runtime: started once, never shut down, loaders limited
+//! to the formats filegate names, and what this libvips can encode.
+//!
+//! libvips facts that shape this file (Debian 12, libvips 8.14, crate `libvips`
+//! 1.6.1): dropping any `VipsApp` shuts the library down and the next call crashes,
+//! so the one instance lives in a `static` that is never dropped; errors go to a
+//! process-wide buffer, read here for the log only.
+//!
+//! Operations go through the crate's raw `bindings` and the small [`Image`]
+//! wrapper below, not its generated `ops`: those pass every optional argument
+//! (some with values libvips 8.14 rejects, e.g. PNG `bitdepth: 0`) and build the
+//! output buffer before checking the result, so a failed save reads a null pointer.
+//! Here an error is checked first and every image is unreferenced exactly once.
+
+use std::ffi::{c_int, c_void, CStr, CString};
+use std::ptr::null_mut;
+use std::sync::OnceLock;
+
+use libvips::{bindings, VipsApp};
+
+use crate::error::ApiError;
+
+/// The loaders filegate lets libvips run (class names; subclasses follow).
+const ALLOWED_LOADERS: &[&str] = &[
+    "VipsForeignLoadJpeg",
+    "VipsForeignLoadPng",
+    "VipsForeignLoadWebp",
+    "VipsForeignLoadNsgif",
+];
+
+/// The running libvips and its abilities.
+pub struct Vips {
+    app: VipsApp,
+    avif: bool,
+}
+
+static VIPS: OnceLock<Result<Vips, String>> = OnceLock::new();
+
+extern "C" {
+    /// libvips 8.14 exports it (vector.h), the crate's bindings do not.
+    fn vips_vector_set_enabled(enabled: c_int);
+}
+
+/// libvips, started on first use. A start failure is a 500 whose detail is logged.
+pub fn vips() -> Result<&'static Vips, ApiError> {
+    VIPS.get_or_init(start)
+        .as_ref()
+        .map_err(|e| ApiError::internal(format!("libvips: {e}")))
+}
+
+fn start() -> Result<Vips, String> {
+    let app = VipsApp::new("filegate", false).map_err(|e| format!("init failed: {e:?}"))?;
+    // libvips' own operation cache would keep decoded sources around; filegate has
+    // its own cache of results.
+    app.cache_set_max(0);
+    app.cache_set_max_mem(0);
+    // Each transform runs on one pool worker; libvips' inner threads would multiply
+    // the CPU the pool allows.
+    app.concurrency_set(1);
+    // liborc 0.4.33 (Debian 12), libvips' SIMD code generator, segfaults when several
+    // workers generate code at once (seen here under load: a crash in liborc).
+    // libvips' plain C paths are used instead.
+    // SAFETY: a global flag setter of libvips, after vips_init.
+    unsafe { vips_vector_set_enabled(0) };
+    // SAFETY: plain setters of libvips' global operation flags, called with valid
+    // NUL-terminated class names after vips_init.
+    unsafe {
+        bindings::vips_block_untrusted_set(1);
+        let all = CString::new("VipsForeignLoad").map_err(|e| e.to_string())?;
+        bindings::vips_operation_block_set(all.as_ptr(), 1);
+        for name in ALLOWED_LOADERS {
+            let c = CString::new(*name).map_err(|e| e.to_string())?;
+            bindings::vips_operation_block_set(c.as_ptr(), 0);
+        }
+    }
+    let avif = can_encode_avif();
+    app.error_clear();
+    Ok(Vips { app, avif })
+}
+
+/// Encodes a tiny image as AVIF: Debian's libheif may lack an AV1 encoder.
+fn can_encode_avif() -> bool {
+    let pixels = [0u8; 16 * 16 * 3];
+    Image::from_rgb(&pixels, 16, 16)
+        .and_then(|image| image.save(AVIF_SAVER))
+        .is_ok_and(|b| !b.is_empty())
+}
+
+/// libvips 8.14 lists `.avif` for the file saver only; the buffer saver takes
+/// `.heif` with AV1 compression (which writes an AVIF file).
+pub const AVIF_SAVER: &str = ".heif[compression=av1,effort=0,strip]";
+
+/// libvips' largest coordinate: "no limit" on a side left open.
+pub const MAX_COORD: c_int = 10_000_000;
+
+/// One libvips image, unreferenced when dropped. Not `Send`: made, used and
+/// dropped on one worker.
+pub struct Image {
+    ptr: *mut bindings::VipsImage,
+    // The source buffer an image reads lazily must outlive it; the borrow checker
+    // cannot see through the pointer, so callers keep the buffer in scope.
+    _not_send: std::marker::PhantomData<*mut ()>,
+}
+
+impl Drop for Image {
+    fn drop(&mut self) {
+        // SAFETY: `ptr` is a live reference we own (checked non-null at creation).
+        unsafe { bindings::g_object_unref(self.ptr as *mut c_void) }
+    }
+}
+
+fn checked(ptr: *mut bindings::VipsImage) -> Result<Image, String> {
+    if ptr.is_null() {
+        Err(error_text())
+    } else {
+        Ok(Image {
+            ptr,
+            _not_send: std::marker::PhantomData,
+        })
+    }
+}
+
+fn checked_op(status: c_int, out: *mut bindings::VipsImage) -> Result<Image, String> {
+    if status != 0 {
+        if !out.is_null() {
+            // SAFETY: a failed operation may still have set `out`; it is ours.
+            unsafe { bindings::g_object_unref(out as *mut c_void) };
+        }
+        return Err(error_text());
+    }
+    checked(out)
+}
+
+/// Takes libvips' error text (for the log) and clears it.
+pub fn error_text() -> String {
+    // SAFETY: vips_error_buffer returns a NUL-terminated string owned by libvips.
+    let text = unsafe {
+        let raw = bindings::vips_error_buffer();
+        if raw.is_null() {
+            String::new()
+        } else {
+            CStr::from_ptr(raw)
+                .to_string_lossy()
+                .trim()
+                .replace('\n', "; ")
+        }
+    };
+    // SAFETY: plain call.
+    unsafe { bindings::vips_error_clear() };
+    if text.is_empty() {
+        "libvips failed without a message".to_string()
+    } else {
+        text
+    }
+}
+
+impl Image {
+    /// The image in `buf`, header only (pixels are decoded on demand). `buf` must
+    /// outlive the image.
+    pub fn header(buf: &[u8]) -> Result<Image, String> {
+        // SAFETY: `buf` is valid for its length; the empty option string and the
+        // NULL terminator end the variadic list.
+        checked(unsafe {
+            bindings::vips_image_new_from_buffer(
+                buf.as_ptr() as *const c_void,
+                buf.len() as _,
+                c"".as_ptr(),
+                null_mut::<c_void>(),
+            )
+        })
+    }
+
+    /// libvips' shrink-on-load thumbnail of `buf`, fitting `width`×`height`, never
+    /// upscaled, turned upright by EXIF orientation. With `to_srgb` (a source with an
+    /// embedded ICC profile, or CMYK) it is converted to sRGB; an untagged RGB source
+    /// already is sRGB, and asking libvips 8.14 for an export profile anyway builds an
+    /// lcms transform per call (a third of a small thumbnail's CPU). No import
+    /// profile is forced: assuming sRGB would fail on greyscale sources. A truncated
+    /// or corrupt source is an error (when the pixels are read, i.e. at save).
+    pub fn thumbnail(
+        buf: &[u8],
+        width: c_int,
+        height: c_int,
+        to_srgb: bool,
+    ) -> Result<Image, String> {
+        let mut out = null_mut();
+        let size = bindings::VipsSize_VIPS_SIZE_DOWN as c_int;
+        let fail_on = bindings::VipsFailOn_VIPS_FAIL_ON_TRUNCATED as c_int;
+        // 8.14's thumbnail_buffer does not hand `fail_on` to the loader; the loader's
+        // own option string does.
+        let loader_options = c"fail_on=truncated";
+        // SAFETY (both calls): valid buffer and out-pointer; name/value pairs of the
+        // right C types, NULL-terminated.
+        let status = if to_srgb {
+            unsafe {
+                bindings::vips_thumbnail_buffer(
+                    buf.as_ptr() as *mut c_void,
+                    buf.len() as _,
+                    &mut out,
+                    width,
+                    c"height".as_ptr(),
+                    height,
+                    c"size".as_ptr(),
+                    size,
+                    c"export_profile".as_ptr(),
+                    c"srgb".as_ptr(),
+                    c"fail_on".as_ptr(),
+                    fail_on,
+                    c"option_string".as_ptr(),
+                    loader_options.as_ptr(),
+                    null_mut::<c_void>(),
+                )
+            }
+        } else {
+            unsafe {
+                bindings::vips_thumbnail_buffer(
+                    buf.as_ptr() as *mut c_void,
+                    buf.len() as _,
+                    &mut out,
+                    width,
+                    c"height".as_ptr(),
+                    height,
+                    c"size".as_ptr(),
+                    size,
+                    c"fail_on".as_ptr(),
+                    fail_on,
+                    c"option_string".as_ptr(),
+                    loader_options.as_ptr(),
+                    null_mut::<c_void>(),
+                )
+            }
+        };
+        checked_op(status, out)
+    }
+
+    /// An image of tightly packed 8-bit RGB pixels (copied).
+    pub fn from_rgb(rgb: &[u8], width: u32, height: u32) -> Result<Image, String> {
+        if rgb.len() as u64 != u64::from(width) * u64::from(height) * 3 {
+            return Err("RGB buffer size does not match its dimensions".into());
+        }
+        // SAFETY: the buffer holds width × height × 3 bytes; libvips copies it.
+        checked(unsafe {
+            bindings::vips_image_new_from_memory_copy(
+                rgb.as_ptr() as *const c_void,
+                rgb.len() as _,
+                width as c_int,
+                height as c_int,
+                3,
+                bindings::VipsBandFormat_VIPS_FORMAT_UCHAR,
+            )
+        })
+    }
+
+    /// Rotated by `quarter_turns` × 90° clockwise.
+    pub fn rotate(self, quarter_turns: u8) -> Result<Image, String> {
+        let angle = match quarter_turns % 4 {
+            0 => return Ok(self),
+            1 => bindings::VipsAngle_VIPS_ANGLE_D90,
+            2 => bindings::VipsAngle_VIPS_ANGLE_D180,
+            _ => bindings::VipsAngle_VIPS_ANGLE_D270,
+        };
+        let mut out = null_mut();
+        // SAFETY: live input image, valid out-pointer, NULL-terminated options.
+        let status = unsafe { bindings::vips_rot(self.ptr, &mut out, angle, null_mut::<c_void>()) };
+        checked_op(status, out)
+    }
+
+    /// Fits the image in `width`×`height`, never upscaling.
+    pub fn fit(&self, width: c_int, height: c_int) -> Result<Image, String> {
+        let mut out = null_mut();
+        // SAFETY: as for `thumbnail`.
+        let status = unsafe {
+            bindings::vips_thumbnail_image(
+                self.ptr,
+                &mut out,
+                width,
+                c"height".as_ptr(),
+                height,
+                c"size".as_ptr(),
+                bindings::VipsSize_VIPS_SIZE_DOWN as c_int,
+                null_mut::<c_void>(),
+            )
+        };
+        checked_op(status, out)
+    }
+
+    /// Width in pixels.
+    pub fn width(&self) -> i64 {
+        // SAFETY: live image.
+        i64::from(unsafe { bindings::vips_image_get_width(self.ptr) })
+    }
+
+    /// Height in pixels (all pages of an animation).
+    pub fn height(&self) -> i64 {
+        // SAFETY: live image.
+        i64::from(unsafe { bindings::vips_image_get_height(self.ptr) })
+    }
+
+    /// Height of one page (frame).
+    pub fn page_height(&self) -> i64 {
+        // SAFETY: live image.
+        i64::from(unsafe { bindings::vips_image_get_page_height(self.ptr) })
+    }
+
+    /// Whether the source needs colour management to become sRGB: it carries an
+    /// ICC profile, or it is CMYK.
+    pub fn needs_colour_management(&self) -> bool {
+        // SAFETY: live image; the field name is a NUL-terminated string.
+        let has_profile =
+            unsafe { bindings::vips_image_get_typeof(self.ptr, c"icc-profile-data".as_ptr()) } != 0;
+        // SAFETY: live image.
+        let cmyk = unsafe { bindings::vips_image_get_interpretation(self.ptr) }
+            == bindings::VipsInterpretation_VIPS_INTERPRETATION_CMYK;
+        has_profile || cmyk
+    }
+
+    /// Pages (frames) the source holds, from its header.
+    pub fn pages(&self) -> i64 {
+        // SAFETY: live image.
+        i64::from(unsafe { bindings::vips_image_get_n_pages(self.ptr) })
+    }
+
+    /// Encodes with a saver chosen by suffix and options, e.g. `.jpg[Q=82,strip]`.
+    pub fn save(&self, saver: &str) -> Result<Vec<u8>, String> {
+        let suffix = CString::new(saver).map_err(|e| e.to_string())?;
+        let mut buf: *mut c_void = null_mut();
+        let mut len = 0;
+        // SAFETY: live image, valid out-pointers, NULL-terminated options. On
+        // success libvips hands us a g_malloc'd buffer that we copy and g_free.
+        unsafe {
+            let status = bindings::vips_image_write_to_buffer(
+                self.ptr,
+                suffix.as_ptr(),
+                &mut buf,
+                &mut len,
+                null_mut::<c_void>(),
+            );
+            if status != 0 || buf.is_null() {
+                if !buf.is_null() {
+                    bindings::g_free(buf);
+                }
+                return Err(error_text());
+            }
+            let bytes = std::slice::from_raw_parts(buf as *const u8, len as usize).to_vec();
+            bindings::g_free(buf);
+            Ok(bytes)
+        }
+    }
+}
+
+impl Vips {
+    /// Whether AVIF output is available.
+    pub fn can_encode_avif(&self) -> bool {
+        self.avif
+    }
+
+    /// The libvips version, e.g. `8.14.1`.
+    pub fn version(&self) -> &str {
+        self.app.version_string().unwrap_or("unknown")
+    }
+}
