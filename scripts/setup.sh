@@ -73,4 +73,12 @@ if [ ! -f "$venv/.pins" ] || [ "$(cat "$venv/.pins")" != "${py_pins[*]}" ]; then
   "$venv/bin/pip" install --quiet --disable-pip-version-check --only-binary=av "${py_pins[@]}"
   echo "${py_pins[*]}" > "$venv/.pins"
 fi
+
+# cargo-fuzz: builds and runs the libFuzzer targets in fuzz/ (`make fuzz`, and the
+# short smoke in `make test`). The stable toolchain takes its -Z flags with
+# RUSTC_BOOTSTRAP=1 (the Makefile sets it); no nightly toolchain is needed.
+if [ ! -x "$tools/bin/cargo-fuzz" ]; then
+  echo "setup: building cargo-fuzz 0.13.2 into .tools/ (about a minute, once)"
+  cargo install --quiet --root "$tools" --locked cargo-fuzz@0.13.2
+fi
 echo "setup: project tools ready"

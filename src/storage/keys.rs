@@ -30,16 +30,15 @@ pub enum KeyError {
 
 impl ObjectKey {
     /// Checks the grammar: `/`-separated segments of `A-Z a-z 0-9 . _ -`, none empty,
-    /// none `.` or `..`, no leading `/`, at most 512 bytes.
+    /// none `.`, no `..` anywhere (SPEC §5), no leading `/`, at most 512 bytes.
     pub fn parse(name: &str) -> Result<ObjectKey, KeyError> {
-        if name.is_empty() || name.len() > MAX_KEY_LEN {
+        if name.is_empty() || name.len() > MAX_KEY_LEN || name.contains("..") {
             return Err(KeyError::Grammar);
         }
         for segment in name.split('/') {
             let ok = !segment.is_empty()
                 && segment.len() <= MAX_SEGMENT_LEN
                 && segment != "."
-                && segment != ".."
                 && segment
                     .bytes()
                     .all(|b| b.is_ascii_alphanumeric() || matches!(b, b'.' | b'_' | b'-'));
@@ -172,6 +171,28 @@ mod tests {
             assert_eq!(ObjectKey::parse(bad), Err(KeyError::Grammar), "{bad:?}");
         }
         assert!(ObjectKey::parse(&"a".repeat(600)).is_err());
+    }
+
+    // Found by the `object_key` fuzz target: `..` inside a segment (`a..b`, `...`)
+    // passed, though SPEC §5 says a key has no `..` at all. Harmless as a path
+    // component, but the grammar now says exactly what the spec does.
+    #[test]
+    fn no_double_dot_anywhere() {
+        for bad in [
+            "demo/a..b",
+            "demo/...",
+            "demo/avatar/user/1/x..jpg",
+            "..a/b",
+        ] {
+            assert_eq!(ObjectKey::parse(bad), Err(KeyError::Grammar), "{bad:?}");
+        }
+        assert!(ObjectKey::parse("demo/a.b.c").is_ok());
+        assert_eq!(
+            ObjectKey::from_avatar_object_name("demo", "avatar/user/1/a..jpg")
+                .unwrap_err()
+                .status(),
+            400
+        );
     }
 
     #[test]

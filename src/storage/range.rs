@@ -40,13 +40,14 @@ impl ByteRange {
     }
 
     /// The inclusive (first, last) within an object of `size` bytes, or `None` when
-    /// unsatisfiable (416).
+    /// unsatisfiable (416). Always `first <= last < size`, whatever the range holds
+    /// (a reversed `Bounded` is unsatisfiable, not a negative length).
     pub fn resolve(self, size: u64) -> Option<(u64, u64)> {
         if size == 0 {
             return None;
         }
         match self {
-            ByteRange::Bounded(a, b) if a < size => Some((a, b.min(size - 1))),
+            ByteRange::Bounded(a, b) if a < size && a <= b => Some((a, b.min(size - 1))),
             ByteRange::From(a) if a < size => Some((a, size - 1)),
             ByteRange::Suffix(n) if n > 0 => Some((size.saturating_sub(n), size - 1)),
             _ => None,
@@ -63,12 +64,14 @@ impl ByteRange {
     }
 }
 
-/// Parses a `Content-Range: bytes a-b/size` answer.
+/// Parses a `Content-Range: bytes a-b/size` answer; `None` unless `a <= b < size`, so
+/// the length served (`b - a + 1`) is never negative and never past the object.
 pub fn parse_content_range(value: &str) -> Option<(u64, u64, u64)> {
     let rest = value.trim().strip_prefix("bytes ")?;
     let (span, size) = rest.split_once('/')?;
     let (a, b) = span.split_once('-')?;
-    Some((a.parse().ok()?, b.parse().ok()?, size.parse().ok()?))
+    let (a, b, size): (u64, u64, u64) = (a.parse().ok()?, b.parse().ok()?, size.parse().ok()?);
+    (a <= b && b < size).then_some((a, b, size))
 }
 
 #[cfg(test)]
@@ -97,5 +100,32 @@ mod tests {
         assert_eq!(ByteRange::Suffix(500).resolve(10), Some((0, 9)));
         assert_eq!(ByteRange::Suffix(0).resolve(10), None);
         assert_eq!(parse_content_range("bytes 0-9/100"), Some((0, 9, 100)));
+    }
+
+    // Found by the `range` fuzz target: a reversed range resolved to first > last,
+    // and the embedded store then computed its length as `last - first + 1`.
+    #[test]
+    fn reversed_range_is_unsatisfiable() {
+        assert_eq!(ByteRange::Bounded(5, 2).resolve(10), None);
+        assert_eq!(
+            ByteRange::Bounded(u64::MAX - 216, u64::MAX >> 8).resolve(u64::MAX),
+            None
+        );
+        assert_eq!(ByteRange::Bounded(5, 5).resolve(10), Some((5, 5)));
+    }
+
+    // Found by the `range` fuzz target: a store's 206 answer with `bytes 5-2/10` (or a
+    // last byte at or past the size) was taken as is, and delivery computed the length
+    // as `last - first + 1`: an overflow panic in debug builds, a wrong length else.
+    #[test]
+    fn content_range_must_lie_within_the_object() {
+        assert_eq!(parse_content_range("bytes 5-2/10"), None);
+        assert_eq!(parse_content_range("bytes 0-10/10"), None);
+        assert_eq!(
+            parse_content_range(&format!("bytes 0-{}/{}", u64::MAX, u64::MAX)),
+            None
+        );
+        assert_eq!(parse_content_range("bytes 9-9/10"), Some((9, 9, 10)));
+        assert_eq!(parse_content_range(" bytes 0-0/1 "), Some((0, 0, 1)));
     }
 }

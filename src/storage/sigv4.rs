@@ -56,11 +56,23 @@ pub fn amz_day(t: SystemTime) -> String {
     OffsetDateTime::from(t).format(AMZ_DAY).unwrap_or_default()
 }
 
-/// Parses `X-Amz-Date`.
+/// Parses `X-Amz-Date`: exactly `yyyymmddThhmmssZ` (no sign, no other spelling of
+/// the same time).
 pub fn parse_amz_date(s: &str) -> Option<SystemTime> {
-    PrimitiveDateTime::parse(s, AMZ_DATE)
-        .ok()
-        .map(|t| t.assume_utc().into())
+    let t = PrimitiveDateTime::parse(s, AMZ_DATE).ok()?.assume_utc();
+    (t.format(AMZ_DATE).ok()? == s).then(|| t.into())
+}
+
+/// The URL a request to the embedded store is verified as: `http://<host><path>`.
+/// `host` (the `Host` header) must be a bare authority: a `/`, `?` or `#` in it would
+/// move part of the request's path out of the URL that is checked, and a URL
+/// presigned for one key would verify for another.
+pub fn request_url(host: &str, path_and_query: &str) -> Result<String, PresignError> {
+    let authority: http::uri::Authority = host.parse().map_err(|_| PresignError::Malformed)?;
+    if !path_and_query.starts_with('/') || path_and_query.contains('#') {
+        return Err(PresignError::Malformed);
+    }
+    Ok(format!("http://{authority}{path_and_query}"))
 }
 
 impl S3Signer {
@@ -241,7 +253,9 @@ impl S3Signer {
     }
 
     /// Verifies a presigned request: `url` is the request as received (scheme, `Host`,
-    /// path and query), `header` looks up request headers by lower-case name.
+    /// path and query; see [`request_url`]), `header` looks up request headers by
+    /// lower-case name. A URL with a fragment is refused: no request has one, and the
+    /// signature would not cover what follows the `#`.
     pub fn verify_presigned(
         &self,
         method: &str,
@@ -249,6 +263,9 @@ impl S3Signer {
         header: &dyn Fn(&str) -> Option<String>,
         now: SystemTime,
     ) -> Result<(), PresignError> {
+        if url.contains('#') {
+            return Err(PresignError::Malformed);
+        }
         let (base, raw_query) = url.split_once('?').ok_or(PresignError::Missing)?;
         let mut kept = Vec::new();
         let mut amz = std::collections::HashMap::new();
@@ -390,6 +407,66 @@ mod tests {
             signer().verify_presigned("PUT", &other_key, &headers, now),
             Err(PresignError::BadSignature)
         );
+    }
+
+    // Found by the `sigv4` fuzz target: the store builds the URL it verifies from the
+    // Host header, and a Host ending in `#` (or holding a path) moved the request's
+    // real path out of the signed URL: a URL presigned for one key verified for any.
+    #[test]
+    fn a_signed_path_cannot_be_moved_into_the_host() {
+        let now = SystemTime::now();
+        let signed = signer()
+            .presign(
+                "PUT",
+                "http://127.0.0.1:8080/demo/a.jpg",
+                &[],
+                Duration::from_secs(60),
+                now,
+            )
+            .unwrap();
+        let query = signed.split_once('?').unwrap().1;
+        let none = |_: &str| None;
+        let path = format!("/demo/a.jpg?{query}");
+        let url = request_url("127.0.0.1:8080", &path).unwrap();
+        assert_eq!(signer().verify_presigned("PUT", &url, &none, now), Ok(()));
+        for host in [
+            "127.0.0.1:8080/demo/a.jpg#",
+            "127.0.0.1:8080/demo",
+            "a?",
+            "",
+        ] {
+            let path = format!("/demo/b.jpg?{query}");
+            assert_eq!(
+                request_url(host, &path),
+                Err(PresignError::Malformed),
+                "{host}"
+            );
+            let url = format!("http://{host}{path}");
+            assert!(
+                signer().verify_presigned("PUT", &url, &none, now).is_err(),
+                "{host}"
+            );
+        }
+        assert_eq!(
+            request_url("[::1]:8080", "/a").as_deref(),
+            Ok("http://[::1]:8080/a")
+        );
+        assert!(request_url("h", "a").is_err());
+    }
+
+    // Found by the `post_policy` fuzz target: `+20260101T000000Z` parsed as the same
+    // date (harmless, but a second spelling of a signed value).
+    #[test]
+    fn amz_date_has_one_spelling() {
+        assert!(parse_amz_date("20260101T000000Z").is_some());
+        for bad in [
+            "+20260101T000000Z",
+            "20260101T000000z",
+            "2026011T000000Z",
+            "",
+        ] {
+            assert_eq!(parse_amz_date(bad), None, "{bad}");
+        }
     }
 
     #[test]

@@ -15,7 +15,8 @@ use crate::metrics::Metrics;
 use crate::storage::embedded::server::{write_s3_error, S3Refusal};
 use crate::storage::embedded::EmbeddedStore;
 use crate::storage::keys::ObjectKey;
-use crate::storage::post_policy::{verify_form_signature, PolicyViolation};
+use crate::storage::post_policy::{verify_form_signature, Policy, PolicyViolation};
+use crate::storage::sigv4::S3Signer;
 use crate::storage::ObjectMeta;
 
 /// Most form fields before `file`.
@@ -179,8 +180,64 @@ async fn pump_body(
 
 async fn consume_form(
     store: &EmbeddedStore,
-    mut multipart: multer::Multipart<'static>,
+    multipart: multer::Multipart<'static>,
 ) -> Result<Stored, S3Refusal> {
+    let mut form = check_form(multipart, store.signer(), SystemTime::now).await?;
+    let mut writer = store
+        .begin_write(&form.key)
+        .await
+        .map_err(|e| S3Refusal::new(500, "InternalError", e.to_string()))?;
+    while let Some(chunk) = form.next_chunk().await? {
+        if chunk.is_empty() {
+            continue;
+        }
+        writer
+            .write(&chunk)
+            .await
+            .map_err(|e| S3Refusal::new(500, "InternalError", e.to_string()))?;
+    }
+    form.check_size()?;
+    let meta = writer
+        .commit(&form.content_type, form.file_name.take())
+        .await
+        .map_err(|e| S3Refusal::new(500, "InternalError", e.to_string()))?;
+    Ok(Stored {
+        key: form.key,
+        meta,
+        success_status: form.success_status,
+    })
+}
+
+/// A form whose fields passed its signed policy, positioned at its `file` part: what
+/// is left is to stream the file, which [`CheckedForm::next_chunk`] keeps within the
+/// policy's size limit. Parsing stops here, so it can be exercised without a disk
+/// (the `form_upload` fuzz target does).
+pub struct CheckedForm {
+    /// The key the form may write.
+    pub key: ObjectKey,
+    /// The stored content type (form field, else part type, else sniffed).
+    pub content_type: String,
+    /// The file part's file name, if it has one.
+    pub file_name: Option<String>,
+    /// The status a success answers: 200 unless the form asks for 201 or 204.
+    pub success_status: u16,
+    policy: Policy,
+    max: u64,
+    received: u64,
+    first: Option<Bytes>,
+    field: multer::Field<'static>,
+    // Kept alive while the file streams, as the parser's owner.
+    _multipart: multer::Multipart<'static>,
+}
+
+/// Reads a form's text fields up to its `file` part, then checks the signature (either
+/// dialect), the key's grammar and every policy condition at `now()` (read when the
+/// `file` part begins).
+pub async fn check_form(
+    mut multipart: multer::Multipart<'static>,
+    signer: &S3Signer,
+    now: impl Fn() -> SystemTime,
+) -> Result<CheckedForm, S3Refusal> {
     let mut fields: BTreeMap<String, String> = BTreeMap::new();
     while let Some(mut field) = multipart.next_field().await.map_err(malformed)? {
         let name = field.name().unwrap_or("").to_ascii_lowercase();
@@ -205,7 +262,7 @@ async fn consume_form(
             continue;
         }
 
-        let policy = verify_form_signature(&fields, store.signer())?;
+        let policy = verify_form_signature(&fields, signer)?;
         let key = fields.get("key").ok_or_else(|| {
             S3Refusal::new(
                 400,
@@ -228,34 +285,9 @@ async fn consume_form(
         );
         let mut checked = fields.clone();
         checked.insert("content-type".into(), content_type.clone());
-        policy.check_fields(&checked, SystemTime::now())?;
+        policy.check_fields(&checked, now())?;
 
         let max = policy.max_size().unwrap_or(MAX_UNBOUNDED);
-        let mut writer = store
-            .begin_write(&key)
-            .await
-            .map_err(|e| S3Refusal::new(500, "InternalError", e.to_string()))?;
-        let mut chunk = first;
-        loop {
-            if writer.size() + chunk.len() as u64 > max {
-                return Err(PolicyViolation::TooLarge.into());
-            }
-            if !chunk.is_empty() {
-                writer
-                    .write(&chunk)
-                    .await
-                    .map_err(|e| S3Refusal::new(500, "InternalError", e.to_string()))?;
-            }
-            match field.chunk().await.map_err(malformed)? {
-                Some(next) => chunk = next,
-                None => break,
-            }
-        }
-        policy.check_size(writer.size())?;
-        let meta = writer
-            .commit(&content_type, file_name)
-            .await
-            .map_err(|e| S3Refusal::new(500, "InternalError", e.to_string()))?;
         // OSS and S3 answer 204 by default; the product's server-side client sends no
         // success_action_status and checks for 200, so 200 is this store's default.
         let success_status = match fields.get("success_action_status").map(String::as_str) {
@@ -263,10 +295,17 @@ async fn consume_form(
             Some("204") => 204,
             _ => 200,
         };
-        return Ok(Stored {
+        return Ok(CheckedForm {
             key,
-            meta,
+            content_type,
+            file_name,
             success_status,
+            policy,
+            max,
+            received: 0,
+            first: Some(first),
+            field,
+            _multipart: multipart,
         });
     }
     Err(S3Refusal::new(
@@ -274,6 +313,35 @@ async fn consume_form(
         "InvalidArgument",
         "POST requires exactly one file upload per request.",
     ))
+}
+
+impl CheckedForm {
+    /// The file's next chunk (`None` at its end); `EntityTooLarge` as soon as the bytes
+    /// so far pass the policy's limit.
+    pub async fn next_chunk(&mut self) -> Result<Option<Bytes>, S3Refusal> {
+        let chunk = match self.first.take() {
+            Some(first) => first,
+            None => match self.field.chunk().await.map_err(malformed)? {
+                Some(next) => next,
+                None => return Ok(None),
+            },
+        };
+        if self.received + chunk.len() as u64 > self.max {
+            return Err(PolicyViolation::TooLarge.into());
+        }
+        self.received += chunk.len() as u64;
+        Ok(Some(chunk))
+    }
+
+    /// Bytes of the file handed out so far.
+    pub fn received(&self) -> u64 {
+        self.received
+    }
+
+    /// Once the file has ended: its size against `content-length-range`.
+    pub fn check_size(&self) -> Result<(), S3Refusal> {
+        Ok(self.policy.check_size(self.received)?)
+    }
 }
 
 /// The stored content type: the form's `Content-Type` field, else the file part's
@@ -317,6 +385,67 @@ async fn write_success(session: &mut Session, stored: &Stored) -> pingora_core::
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::config::{PostDialect, Secret, UploadMethod};
+    use crate::storage::post_policy::form_fields;
+    use crate::storage::{TypeRule, UploadRequest};
+
+    fn signer() -> S3Signer {
+        S3Signer::new("AK", Secret::new("secret-secret-secret"), "us-east-1")
+    }
+
+    /// The form filegate hands out for a 10-byte-limit upload, with `file` last.
+    fn form(file: &[u8]) -> multer::Multipart<'static> {
+        let req = UploadRequest {
+            key: ObjectKey::parse("demo/avatar/user/1/a.jpg").unwrap(),
+            method: UploadMethod::Post,
+            content_type: "image/jpeg".into(),
+            type_rule: TypeRule::Exact("image/jpeg".into()),
+            max_size: 10,
+            size: None,
+            expires_in: std::time::Duration::from_secs(60),
+        };
+        let mut body = Vec::new();
+        let fields = form_fields(&req, PostDialect::Oss, &signer(), None, SystemTime::now());
+        for (k, v) in fields {
+            body.extend_from_slice(
+                format!("--B\r\nContent-Disposition: form-data; name=\"{k}\"\r\n\r\n{v}\r\n")
+                    .as_bytes(),
+            );
+        }
+        body.extend_from_slice(
+            b"--B\r\nContent-Disposition: form-data; name=\"file\"; filename=\"a.jpg\"\r\nContent-Type: image/jpeg\r\n\r\n",
+        );
+        body.extend_from_slice(file);
+        body.extend_from_slice(b"\r\n--B--\r\n");
+        let stream = futures::stream::iter([Ok::<_, std::io::Error>(Bytes::from(body))]);
+        multer::Multipart::new(stream, "B")
+    }
+
+    async fn read_all(file: &[u8]) -> Result<(CheckedForm, Vec<u8>), S3Refusal> {
+        let mut checked = check_form(form(file), &signer(), SystemTime::now).await?;
+        let mut got = Vec::new();
+        while let Some(chunk) = checked.next_chunk().await? {
+            got.extend_from_slice(&chunk);
+        }
+        checked.check_size()?;
+        Ok((checked, got))
+    }
+
+    #[test]
+    fn checked_form_streams_within_the_policy() {
+        futures::executor::block_on(async {
+            let (checked, got) = read_all(b"0123456789").await.unwrap();
+            assert_eq!(checked.key.as_str(), "demo/avatar/user/1/a.jpg");
+            assert_eq!(checked.content_type, "image/jpeg");
+            assert_eq!(checked.file_name.as_deref(), Some("a.jpg"));
+            assert_eq!(checked.success_status, 200);
+            assert_eq!(got, b"0123456789");
+            let too_large = read_all(b"0123456789a").await.err().unwrap();
+            assert_eq!(too_large.code, "EntityTooLarge");
+            let empty = read_all(b"").await.err().unwrap();
+            assert_eq!(empty.code, "EntityTooSmall");
+        });
+    }
 
     #[test]
     fn content_type_resolution() {

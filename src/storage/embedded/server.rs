@@ -15,7 +15,7 @@ use crate::envelope::write_small;
 use crate::metrics::Metrics;
 use crate::storage::embedded::{form_upload, EmbeddedStore};
 use crate::storage::keys::ObjectKey;
-use crate::storage::sigv4::PresignError;
+use crate::storage::sigv4::{request_url, PresignError};
 
 /// An S3-style refusal: status, error code, message.
 #[derive(Debug, Clone)]
@@ -137,10 +137,10 @@ impl EmbeddedStoreServer {
             .and_then(|v| v.to_str().ok())
             .or_else(|| req.uri.authority().map(|a| a.as_str()))
             .unwrap_or("");
-        let url = format!(
-            "http://{host}{}",
-            req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/")
-        );
+        let url = request_url(
+            host,
+            req.uri.path_and_query().map(|p| p.as_str()).unwrap_or("/"),
+        )?;
         let header = |name: &str| {
             req.headers
                 .get(name)
