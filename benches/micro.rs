@@ -1,7 +1,8 @@
 //! Micro benchmarks (criterion): credential verification of each kind, sdk_sign
 //! canonicalization, a 4000x3000 JPEG -> 200x200 thumbnail, a 60 s AMR -> MP3
 //! transcode, and a derived-cache hit. `cargo bench --bench micro`.
-//! Fixtures are made once by real tools (vips, espeak-ng, ffmpeg, PyAV) under
+//! Fixtures are made once by real tools (vips, espeak-ng, ffmpeg, PyAV via
+//! scripts/amr-encode.py) under
 //! `target/bench-fixtures/`.
 
 use std::path::{Path, PathBuf};
@@ -121,19 +122,10 @@ fn voice() -> Vec<u8> {
             ],
         );
         let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/venv/bin/python");
-        let script = r#"
-import sys, av
-with av.open(sys.argv[1]) as i, av.open(sys.argv[2], "w", format="amr") as o:
-    s = o.add_stream("libopencore_amrnb", rate=8000, layout="mono"); s.bit_rate = 12200
-    r = av.AudioResampler(format="s16", layout="mono", rate=8000)
-    for f in i.decode(audio=0):
-        for g in r.resample(f):
-            for p in s.encode(g): o.mux(p)
-    for p in s.encode(None): o.mux(p)
-"#;
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/amr-encode.py");
         run(
             python.to_str().expect("path"),
-            &["-c", script, &looped, &path.to_string_lossy()],
+            &[&script.to_string_lossy(), &looped, &path.to_string_lossy()],
         );
     }
     std::fs::read(path).expect("voice")

@@ -133,22 +133,6 @@ def photo(path, w, h):
     shutil.rmtree(tmp)
 
 
-AMR_ENCODER = r"""
-import sys, av
-src, dst = sys.argv[1], sys.argv[2]
-with av.open(src) as inp, av.open(dst, "w", format="amr") as out:
-    st = out.add_stream("libopencore_amrnb", rate=8000, layout="mono")
-    st.bit_rate = 12200
-    rs = av.AudioResampler(format="s16", layout="mono", rate=8000)
-    for frame in inp.decode(audio=0):
-        for f in rs.resample(frame):
-            for p in st.encode(f):
-                out.mux(p)
-    for p in st.encode(None):
-        out.mux(p)
-"""
-
-
 def voice(path, seconds, work):
     speech = os.path.join(work, "speech.wav")
     run(["espeak-ng", "-w", speech,
@@ -157,7 +141,7 @@ def voice(path, seconds, work):
     looped = os.path.join(work, "looped.wav")
     run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", speech, "-t",
          str(seconds), "-ar", "8000", "-ac", "1", looped])
-    run([os.path.join(VENV, "python"), "-c", AMR_ENCODER, looped, path])
+    run([os.path.join(VENV, "python"), os.path.join(ROOT, "scripts", "amr-encode.py"), looped, path])
 
 
 def make_fixtures(fixtures, work):

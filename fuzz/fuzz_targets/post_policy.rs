@@ -21,6 +21,7 @@ use std::time::{Duration, SystemTime};
 use base64::Engine;
 use filegate::config::{PostDialect, Secret, UploadMethod};
 use filegate::storage::keys::ObjectKey;
+use filegate::storage::post_policy::EXEMPT_FIELDS as EXEMPT;
 use filegate::storage::post_policy::{
     form_fields, oss_signature, verify_form_signature, Condition, Policy, PolicyViolation,
 };
@@ -84,20 +85,6 @@ fn at(offset: i32) -> SystemTime {
         SystemTime::now() + d
     }
 }
-
-const EXEMPT: [&str; 11] = [
-    "policy",
-    "success_action_status",
-    "signature",
-    "ossaccesskeyid",
-    "callback",
-    "x-amz-signature",
-    "x-amz-algorithm",
-    "x-amz-credential",
-    "x-amz-date",
-    "content-type",
-    "file",
-];
 
 /// The properties of a parsed policy, against any fields and size.
 fn check_policy(policy: &Policy, fields: &BTreeMap<String, String>, now: SystemTime, size: u64) {

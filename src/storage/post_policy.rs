@@ -211,7 +211,7 @@ impl Policy {
 }
 
 /// Fields that sign the form rather than describe the object, never policy-checked.
-const EXEMPT_FIELDS: [&str; 11] = [
+pub const EXEMPT_FIELDS: [&str; 11] = [
     "policy",
     "success_action_status",
     "signature",

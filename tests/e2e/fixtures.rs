@@ -197,27 +197,6 @@ pub fn speech_wav(seconds: u32) -> Vec<u8> {
     })
 }
 
-/// PyAV script: any audio → AMR-NB 12.2 kbit/s, 8 kHz mono.
-const AMR_ENCODER: &str = r#"
-import sys
-import av
-
-src, dst = sys.argv[1], sys.argv[2]
-with av.open(src) as inp, av.open(dst, "w", format="amr") as out:
-    stream = out.add_stream("libopencore_amrnb", rate=8000, layout="mono")
-    stream.bit_rate = 12200
-    resampler = av.AudioResampler(format="s16", layout="mono", rate=8000)
-    for frame in inp.decode(audio=0):
-        for f in resampler.resample(frame):
-            for p in stream.encode(f):
-                out.mux(p)
-    for f in resampler.resample(None):
-        for p in stream.encode(f):
-            out.mux(p)
-    for p in stream.encode(None):
-        out.mux(p)
-"#;
-
 /// `seconds` of AMR-NB speech.
 pub fn amr_voice(seconds: u32) -> Vec<u8> {
     speech_wav(seconds);
@@ -225,8 +204,9 @@ pub fn amr_voice(seconds: u32) -> Vec<u8> {
         run(
             venv_bin("python"),
             &[
-                "-c",
-                AMR_ENCODER,
+                &Path::new(env!("CARGO_MANIFEST_DIR"))
+                    .join("scripts/amr-encode.py")
+                    .to_string_lossy(),
                 &path(&format!("speech-{seconds}.wav")),
                 p,
             ],

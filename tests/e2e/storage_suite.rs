@@ -119,6 +119,22 @@ fn chat_download(fg: &Filegate, app: &str, sign: &str) -> reqwest::blocking::Res
         .expect("download")
 }
 
+/// Asks for a grant and uploads `bytes` with it (HTTP 200 expected); returns the grant.
+fn uploaded(
+    fg: &Filegate,
+    app: &str,
+    token: &str,
+    query: &str,
+    name: &str,
+    content_type: &str,
+    bytes: &[u8],
+) -> Value {
+    let g = grant(fg, app, token, query);
+    let (status, body) = post_upload(&g, name, content_type, bytes.to_vec());
+    assert_eq!(status, 200, "upload: {body}");
+    g
+}
+
 fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     (0..len)
@@ -427,16 +443,15 @@ fn download_semantics(backend: Backend) {
     let env = Env::new(backend, |_| {});
     let fg = &env.fg;
     let t = user_token("demo");
-    let g = grant(
+    let bytes = pseudo_random(100_000, 3);
+    let g = uploaded(
         fg,
         "demo",
         &t,
         "/file/upload/chat?file_type=100&to_id=1&file_name=data.bin",
-    );
-    let bytes = pseudo_random(100_000, 3);
-    assert_eq!(
-        post_upload(&g, "data.bin", "application/octet-stream", bytes.clone()).0,
-        200
+        "data.bin",
+        "application/octet-stream",
+        &bytes,
     );
     let url = fg.url(&format!(
         "/file/download/chat?app_id=demo&file_sign={}",
@@ -502,16 +517,15 @@ fn redirect_mode(backend: Backend) {
     let env = Env::new(backend, |_| {});
     let fg = &env.fg;
     let t = user_token("redirect");
-    let g = grant(
+    let bytes = pseudo_random(50_000, 4);
+    let g = uploaded(
         fg,
         "redirect",
         &t,
         "/file/upload/chat?file_type=100&to_id=1&file_name=r.bin",
-    );
-    let bytes = pseudo_random(50_000, 4);
-    assert_eq!(
-        post_upload(&g, "r.bin", "application/octet-stream", bytes.clone()).0,
-        200
+        "r.bin",
+        "application/octet-stream",
+        &bytes,
     );
     let resp = chat_download(fg, "redirect", g["file_sign"].as_str().unwrap());
     assert_eq!(resp.status(), 302);
@@ -656,16 +670,15 @@ fn passthrough_serves_a_presigned_get(backend: Backend) {
     let env = Env::new(backend, |_| {});
     let fg = &env.fg;
     let t = user_token("redirect");
-    let g = grant(
+    let bytes = pseudo_random(70_000, 5);
+    let g = uploaded(
         fg,
         "redirect",
         &t,
         "/file/upload/chat?file_type=100&to_id=1",
-    );
-    let bytes = pseudo_random(70_000, 5);
-    assert_eq!(
-        post_upload(&g, "x.bin", "application/octet-stream", bytes.clone()).0,
-        200
+        "x.bin",
+        "application/octet-stream",
+        &bytes,
     );
     let resp = chat_download(fg, "redirect", g["file_sign"].as_str().unwrap());
     let location = resp.headers()["location"].to_str().unwrap().to_string();

@@ -120,16 +120,8 @@ def make_fixtures(work):
     subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", speech, "-t", "20",
                     "-ar", "8000", "-ac", "1", looped], check=True)
     amr = os.path.join(work, "voice.amr")
-    script = ("import sys, av\n"
-              "with av.open(sys.argv[1]) as i, av.open(sys.argv[2], 'w', format='amr') as o:\n"
-              "    s = o.add_stream('libopencore_amrnb', rate=8000, layout='mono'); s.bit_rate = 12200\n"
-              "    r = av.AudioResampler(format='s16', layout='mono', rate=8000)\n"
-              "    for f in i.decode(audio=0):\n"
-              "        for g in r.resample(f):\n"
-              "            for p in s.encode(g): o.mux(p)\n"
-              "    for p in s.encode(None): o.mux(p)\n")
-    subprocess.run([os.path.join(ROOT, ".tools", "venv", "bin", "python"), "-c", script, looped, amr],
-                   check=True)
+    subprocess.run([os.path.join(ROOT, ".tools", "venv", "bin", "python"),
+                    os.path.join(ROOT, "scripts", "amr-encode.py"), looped, amr], check=True)
     with open(photo, "rb") as f:
         photo_bytes = f.read()
     with open(amr, "rb") as f:
@@ -228,7 +220,8 @@ cache:
         def upload(route, data, name, ctype):
             g = grant(route)
             body, ct = multipart(g["oss_body_param"], data, name, ctype)
-            status, _ = request("POST", g["upload_url"], {"Content-Type": ct}, body)
+            status, answer = request("POST", g["upload_url"], {"Content-Type": ct}, body)
+            g["answer"] = answer[:300].decode(errors="replace")
             return status, g
 
         _, avatar = upload("/file/upload/avatar/user?x=1", photo, "a.jpg", "image/jpeg")
@@ -267,8 +260,8 @@ cache:
                     status, _ = request("GET", blob["download_url"] + f"&access-token={qt}")
                     stats.record(kind, status, status == 200, in_outage())
                 elif kind == "upload":
-                    status, _ = upload("/file/upload/chat?file_type=102&to_id=2", photo, "p.jpg", "image/jpeg")
-                    stats.record(kind, status, status == 200, in_outage())
+                    status, g = upload("/file/upload/chat?file_type=102&to_id=2", photo, "p.jpg", "image/jpeg")
+                    stats.record(kind, status, status == 200, in_outage(), g["answer"])
                 elif kind == "transcode":
                     status, g = upload("/file/upload/chat?file_type=101&to_id=3", amr, "v.amr", "audio/amr")
                     if status != 200:
