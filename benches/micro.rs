@@ -1,8 +1,8 @@
 //! Micro benchmarks (criterion): credential verification of each kind, sdk_sign
 //! canonicalization, a 4000x3000 JPEG -> 200x200 thumbnail, a 60 s AMR -> MP3
 //! transcode, and a derived-cache hit. `cargo bench --bench micro`.
-//! Fixtures are made once by real tools (vips, espeak-ng, ffmpeg, PyAV via
-//! scripts/amr-encode.py) under
+//! Fixtures are made once by real tools (vips; espeak-ng, ffmpeg and PyAV via
+//! scripts/make-voice.sh) under
 //! `target/bench-fixtures/`.
 
 use std::path::{Path, PathBuf};
@@ -87,45 +87,14 @@ fn photo() -> Vec<u8> {
     std::fs::read(path).expect("photo")
 }
 
-/// 60 s of AMR-NB speech (espeak-ng, ffmpeg, and PyAV's libopencore_amrnb encoder).
+/// 60 s of AMR-NB speech (scripts/make-voice.sh: espeak-ng, ffmpeg, PyAV).
 fn voice() -> Vec<u8> {
     let path = fixtures().join("voice60.amr");
     if !path.exists() {
-        let d = fixtures();
-        let speech = d.join("speech.wav").to_string_lossy().into_owned();
-        let looped = d.join("looped.wav").to_string_lossy().into_owned();
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-voice.sh");
         run(
-            "espeak-ng",
-            &[
-                "-w",
-                &speech,
-                "Hello, this is a voice message sent through filegate.",
-            ],
-        );
-        run(
-            "ffmpeg",
-            &[
-                "-v",
-                "error",
-                "-y",
-                "-stream_loop",
-                "-1",
-                "-i",
-                &speech,
-                "-t",
-                "60",
-                "-ar",
-                "8000",
-                "-ac",
-                "1",
-                &looped,
-            ],
-        );
-        let python = Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/venv/bin/python");
-        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/amr-encode.py");
-        run(
-            python.to_str().expect("path"),
-            &[&script.to_string_lossy(), &looped, &path.to_string_lossy()],
+            script.to_str().expect("path"),
+            &["60", &path.to_string_lossy()],
         );
     }
     std::fs::read(path).expect("voice")

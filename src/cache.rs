@@ -124,6 +124,13 @@ impl DerivedCache {
         store: &dyn ObjectStore,
         key: &ObjectKey,
     ) -> Result<ObjectMeta, ApiError> {
+        // A fresh entry is the hot path: no store round trip and no write.
+        if let Some(meta) = match &self.sources {
+            Some(sources) => sources.get(key).await,
+            None => None,
+        } {
+            return Ok(meta);
+        }
         let fetched = match &self.sources {
             None => store.head(key).await,
             Some(sources) => sources

@@ -353,7 +353,7 @@ fn check_request_size(req: &RequestHeader, config: &Config) -> Result<(), ApiErr
         .iter()
         .map(|(k, v)| k.as_str().len() + v.len() + 4)
         .sum::<usize>()
-        + req.uri.to_string().len();
+        + req.uri.path_and_query().map_or(0, |p| p.as_str().len());
     if header_len as u64 > config.limits.max_header_bytes.as_u64() {
         return Err(ApiError::new(
             StatusCode::REQUEST_HEADER_FIELDS_TOO_LARGE,

@@ -133,15 +133,8 @@ def photo(path, w, h):
     shutil.rmtree(tmp)
 
 
-def voice(path, seconds, work):
-    speech = os.path.join(work, "speech.wav")
-    run(["espeak-ng", "-w", speech,
-         "Hello, this is a voice message sent through filegate. "
-         "The quick brown fox jumps over the lazy dog."])
-    looped = os.path.join(work, "looped.wav")
-    run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", speech, "-t",
-         str(seconds), "-ar", "8000", "-ac", "1", looped])
-    run([os.path.join(VENV, "python"), os.path.join(ROOT, "scripts", "amr-encode.py"), looped, path])
+def voice(path, seconds):
+    run([os.path.join(ROOT, "scripts", "make-voice.sh"), str(seconds), path])
 
 
 def make_fixtures(fixtures, work):
@@ -151,7 +144,7 @@ def make_fixtures(fixtures, work):
         ("photo1600.jpg", lambda p: photo(p, 1600, 1200)),
         ("photo4000.jpg", lambda p: photo(p, 4000, 3000)),
         ("blob.bin", lambda p: open(p, "wb").write(os.urandom(1_600_000))),
-        ("voice60.amr", lambda p: voice(p, 60, work)),
+        ("voice60.amr", lambda p: voice(p, 60)),
     ]
     for name, make in made:
         path = os.path.join(fixtures, name)

@@ -162,55 +162,11 @@ pub fn h264_mp4(w: u32, h: u32, seconds: f32) -> Vec<u8> {
     })
 }
 
-/// `seconds` of espeak-ng speech (looped), as 8 kHz mono WAV.
-pub fn speech_wav(seconds: u32) -> Vec<u8> {
-    made(&format!("speech-{seconds}.wav"), |p| {
-        let speech = path("speech.wav");
-        if !Path::new(&speech).exists() {
-            run(
-                "espeak-ng",
-                &[
-                    "-w", &speech,
-                    "Hello, this is a voice message sent through filegate. The quick brown fox jumps over the lazy dog.",
-                ],
-            );
-        }
-        run(
-            "ffmpeg",
-            &[
-                "-v",
-                "error",
-                "-y",
-                "-stream_loop",
-                "-1",
-                "-i",
-                &speech,
-                "-t",
-                &seconds.to_string(),
-                "-ar",
-                "8000",
-                "-ac",
-                "1",
-                p,
-            ],
-        );
-    })
-}
-
-/// `seconds` of AMR-NB speech.
+/// `seconds` of AMR-NB speech (scripts/make-voice.sh: espeak-ng, ffmpeg, PyAV).
 pub fn amr_voice(seconds: u32) -> Vec<u8> {
-    speech_wav(seconds);
     made(&format!("voice-{seconds}.amr"), |p| {
-        run(
-            venv_bin("python"),
-            &[
-                &Path::new(env!("CARGO_MANIFEST_DIR"))
-                    .join("scripts/amr-encode.py")
-                    .to_string_lossy(),
-                &path(&format!("speech-{seconds}.wav")),
-                p,
-            ],
-        );
+        let script = Path::new(env!("CARGO_MANIFEST_DIR")).join("scripts/make-voice.sh");
+        run(&script, &[&seconds.to_string(), p]);
     })
 }
 

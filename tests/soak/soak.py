@@ -115,14 +115,8 @@ def make_fixtures(work):
     photo = os.path.join(work, "photo.jpg")
     subprocess.run(["vips", "gaussnoise", os.path.join(work, "n.v"), "1600", "1200"], check=True)
     subprocess.run(["vips", "copy", os.path.join(work, "n.v"), photo + "[Q=85]"], check=True)
-    speech = os.path.join(work, "speech.wav")
-    subprocess.run(["espeak-ng", "-w", speech, "A short voice message for the soak test."], check=True)
-    looped = os.path.join(work, "looped.wav")
-    subprocess.run(["ffmpeg", "-v", "error", "-y", "-stream_loop", "-1", "-i", speech, "-t", "20",
-                    "-ar", "8000", "-ac", "1", looped], check=True)
     amr = os.path.join(work, "voice.amr")
-    subprocess.run([os.path.join(ROOT, ".tools", "venv", "bin", "python"),
-                    os.path.join(ROOT, "scripts", "amr-encode.py"), looped, amr], check=True)
+    subprocess.run([os.path.join(ROOT, "scripts", "make-voice.sh"), "20", amr], check=True)
     with open(photo, "rb") as f:
         photo_bytes = f.read()
     with open(amr, "rb") as f:
