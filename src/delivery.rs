@@ -5,12 +5,12 @@
 use bytes::Bytes;
 use futures::StreamExt;
 use http::StatusCode;
-use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
 use crate::envelope::{add_common_headers, write_small};
 use crate::error::ApiError;
+use crate::headers::{content_disposition, etag_matches, renders_safely_inline};
 use crate::storage::keys::ObjectKey;
 use crate::storage::ByteRange;
 use crate::storage::{GetOutcome, GetRequest, ObjectMeta, ObjectStore};
@@ -54,52 +54,6 @@ pub struct Presentation {
 /// Cache policy of downloads: keys are immutable (a new upload is a new key), but the
 /// URLs carry credentials, so only the client's own cache may keep them.
 pub const DOWNLOAD_CACHE_CONTROL: &str = "private, max-age=86400";
-
-/// Content types a browser may render inline; anything else (HTML, SVG, XML, scripts,
-/// unknown) is served as an attachment so it can never run on this origin.
-fn renders_safely_inline(content_type: &str) -> bool {
-    let essence = crate::file_type::essence(content_type);
-    matches!(
-        essence.as_str(),
-        "image/jpeg" | "image/png" | "image/gif" | "image/webp" | "image/avif"
-    ) || essence.starts_with("audio/")
-        || essence.starts_with("video/")
-}
-
-/// RFC 5987 `attr-char`: what may stand unencoded in `filename*`.
-const ATTR_CHAR: &AsciiSet = &NON_ALPHANUMERIC
-    .remove(b'!')
-    .remove(b'#')
-    .remove(b'$')
-    .remove(b'&')
-    .remove(b'+')
-    .remove(b'-')
-    .remove(b'.')
-    .remove(b'^')
-    .remove(b'_')
-    .remove(b'`')
-    .remove(b'|')
-    .remove(b'~');
-
-/// `Content-Disposition` per RFC 6266: an ASCII `filename` fallback and the exact
-/// UTF-8 name in `filename*`.
-pub fn content_disposition(inline: bool, name: &str) -> String {
-    let kind = if inline { "inline" } else { "attachment" };
-    let fallback: String = name
-        .chars()
-        .map(|c| {
-            if c.is_ascii_graphic() && c != '"' && c != '\\' || c == ' ' {
-                c
-            } else {
-                '_'
-            }
-        })
-        .collect();
-    format!(
-        "{kind}; filename=\"{fallback}\"; filename*=UTF-8''{}",
-        utf8_percent_encode(name, ATTR_CHAR)
-    )
-}
 
 fn object_headers(
     status: StatusCode,
@@ -145,15 +99,6 @@ fn object_headers(
         (None, true) => {}
     }
     Ok(resp)
-}
-
-/// Whether an `If-None-Match` value matches `etag` (weak comparison, RFC 9110 §13.1.2).
-pub fn etag_matches(if_none_match: &str, etag: &str) -> bool {
-    let bare = |t: &str| t.trim().trim_start_matches("W/").to_string();
-    let want = bare(etag);
-    if_none_match
-        .split(',')
-        .any(|t| t.trim() == "*" || bare(t) == want)
 }
 
 /// Serves a stored object: HEAD, `If-None-Match`, one `Range`, streamed body.
@@ -320,25 +265,4 @@ async fn stream_body(
     }
     session.write_response_body(None, true).await?;
     Ok(())
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn disposition_encodes_utf8_and_quotes() {
-        assert_eq!(
-            content_disposition(false, "報告 \"v2\".pdf"),
-            "attachment; filename=\"__ _v2_.pdf\"; filename*=UTF-8''%E5%A0%B1%E5%91%8A%20%22v2%22.pdf"
-        );
-    }
-
-    #[test]
-    fn etags() {
-        assert!(etag_matches("\"abc\"", "\"abc\""));
-        assert!(etag_matches("W/\"abc\", \"x\"", "\"abc\""));
-        assert!(etag_matches("*", "\"abc\""));
-        assert!(!etag_matches("\"abd\"", "\"abc\""));
-    }
 }

@@ -12,16 +12,16 @@ use http::{Method, StatusCode};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::Session;
 
-use crate::auth::{self, Access, Credentials, SignedRequest};
-use crate::cache::DerivedCache;
+use crate::auth::{self, Credentials, SignedRequest};
 use crate::config::{AppConfig, Config};
 use crate::delivery::Failure;
 use crate::envelope::{success_body, write_error, write_json, write_small};
 use crate::error::ApiError;
-use crate::media::Media;
+use crate::headers::RequestHeaders;
 use crate::metrics::Metrics;
 use crate::query::Query;
-use crate::routes::{self, Call, RequestHeaders, Route};
+use crate::routes::{self, Call, Route, RouteId};
+use crate::services::Services;
 use crate::storage::ObjectStore;
 
 /// Per-request state of the component; the host keeps one in its `CTX`
@@ -95,28 +95,23 @@ impl GateCtx {
     }
 }
 
-/// The `/file` component: configuration, store, metrics, the media engine and the
-/// derived-result cache, shared by all requests.
+/// The `/file` component: the shared [`Services`] and the credentials already
+/// verified.
 pub struct FileGate {
-    config: Arc<Config>,
-    store: Arc<dyn ObjectStore>,
-    metrics: Arc<Metrics>,
-    media: Media,
-    cache: DerivedCache,
+    services: Arc<Services>,
     verified: crate::auth::verified::VerifiedTokens,
 }
 
 impl FileGate {
     /// Builds the component over a store.
     pub fn new(config: Arc<Config>, store: Arc<dyn ObjectStore>, metrics: Arc<Metrics>) -> Self {
-        let media = Media::new(&config.media, metrics.clone());
-        let cache = DerivedCache::new(&config.cache, metrics.clone());
+        FileGate::with_services(Arc::new(Services::new(config, store, metrics)))
+    }
+
+    /// Builds the component over services shared with the host.
+    pub fn with_services(services: Arc<Services>) -> Self {
         FileGate {
-            config,
-            store,
-            metrics,
-            media,
-            cache,
+            services,
             verified: crate::auth::verified::VerifiedTokens::new(),
         }
     }
@@ -125,34 +120,14 @@ impl FileGate {
     /// `filegate_requests_in_flight` until it is dropped.
     pub fn new_ctx(&self) -> GateCtx {
         GateCtx {
-            _in_flight: Some(InFlight::new(&self.metrics.requests_in_flight)),
+            _in_flight: Some(InFlight::new(&self.services.metrics.requests_in_flight)),
             ..GateCtx::default()
         }
     }
 
-    /// The configuration.
-    pub fn config(&self) -> &Config {
-        &self.config
-    }
-
-    /// The store.
-    pub fn store(&self) -> &dyn ObjectStore {
-        self.store.as_ref()
-    }
-
-    /// The metrics registry.
-    pub fn metrics(&self) -> &Arc<Metrics> {
-        &self.metrics
-    }
-
-    /// The media engine (transform limits and pool).
-    pub fn media(&self) -> &Media {
-        &self.media
-    }
-
-    /// The derived-result cache.
-    pub fn cache(&self) -> &DerivedCache {
-        &self.cache
+    /// The services shared by every request.
+    pub fn services(&self) -> &Arc<Services> {
+        &self.services
     }
 
     /// Answers a `/file` request and returns `Ok(true)`, or returns `Ok(false)` for any
@@ -197,26 +172,25 @@ impl FileGate {
         let method = req.method.clone();
         let path = req.uri.path().to_string();
         let raw_query = req.uri.query().unwrap_or("").to_string();
-        check_request_size(req, &self.config)?;
+        check_request_size(req, &self.services.config)?;
 
-        let name = routes::route_name(&path);
-        ctx.route = name.unwrap_or("not_found");
-        let name = name.ok_or_else(|| ApiError::not_found(format!("no such route: {path}")))?;
+        let id = RouteId::from_path(&path);
+        ctx.route = id.as_ref().map_or("not_found", |id| id.name());
+        let id = id?;
         if method == Method::OPTIONS {
             return Ok(write_preflight(session).await?);
         }
-        if method != Method::GET && method != Method::HEAD {
-            return Err(ApiError::method_not_allowed(routes::ALLOWED_METHODS).into());
-        }
-        let query = Query::parse(&raw_query);
-        if name == "demo" {
+        id.check_method(&method)?;
+        let Some(access) = id.access() else {
             return self.demo_page(session).await;
-        }
+        };
+        let query = Query::parse(&raw_query);
 
         let headers = &session.req_header().headers;
         let app_id = auth::header_or_query(headers, &query, "app_id")?
             .ok_or_else(|| ApiError::bad_param("app_id", "required (header or query parameter)"))?;
         let app: &AppConfig = self
+            .services
             .config
             .apps
             .get(&app_id)
@@ -225,11 +199,6 @@ impl FileGate {
         *as_http_200 = app.errors_as_http_200;
 
         let creds = Credentials::extract(headers, &query)?;
-        let access = if name.starts_with("download_") {
-            Access::Download
-        } else {
-            Access::AccessToken
-        };
         let actor = auth::authenticate(
             &app_id,
             app,
@@ -244,7 +213,7 @@ impl FileGate {
         ctx.principal = Some(actor.clone());
         let request_headers = RequestHeaders::from_map(headers);
 
-        let route = Route::parse(&method, &path, &query)?;
+        let route = Route::parse_params(id, &query)?;
         let call = Call {
             app_id: &app_id,
             app,
@@ -255,7 +224,7 @@ impl FileGate {
         };
         match route {
             Route::Upload(params) => {
-                let answer = routes::upload::grant_upload(self, &call, &params)?;
+                let answer = routes::upload::grant_upload(&self.services, &call, &params)?;
                 Ok(write_success(session, &answer).await?)
             }
             Route::Forward(params) => {
@@ -263,14 +232,14 @@ impl FileGate {
                 Ok(write_success(session, &sign).await?)
             }
             Route::Download(params) => {
-                routes::download::download(self, session, &call, &params).await
+                routes::download::download(&self.services, session, &call, &params).await
             }
             Route::Demo => self.demo_page(session).await,
         }
     }
 
     async fn demo_page(&self, session: &mut Session) -> Result<u16, Failure> {
-        if !self.config.demo_page {
+        if !self.services.config.demo_page {
             return Err(ApiError::not_found("the demo page is off (demo_page: false)").into());
         }
         let mut resp = ResponseHeader::build(StatusCode::OK, Some(4))?;
@@ -297,7 +266,8 @@ impl FileGate {
                 .unwrap_or(if error.is_some() { 502 } else { 0 })
         };
         let elapsed = ctx.started.elapsed();
-        self.metrics
+        self.services
+            .metrics
             .observe_request(ctx.route, status, elapsed.as_secs_f64());
         if !crate::access_log::enabled() {
             return;

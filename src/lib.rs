@@ -1,19 +1,28 @@
 //! filegate: an edge proxy on pingora for an IM product's file API.
 //!
-//! Module map (find a route, a credential check or a transform by its file name):
+//! Module map (find a route, a credential check or a transform by its file name).
+//! A request reads top-down: listener ([`server`]) → host ([`proxy`]) → the `/file`
+//! component ([`gate`]) → route ([`routes`]) → credentials ([`auth`]) → cache
+//! ([`cache`]) → store or media ([`storage`], [`derived`], [`media`]) → delivery
+//! ([`delivery`]).
 //!
-//! - [`config`]: the YAML config, defaults, env overrides, `validate()`.
-//! - [`gate`]: [`gate::FileGate`], the `/file` component a pingora host mounts.
-//! - [`proxy`]: the binary's own host ([`proxy::FileGateProxy`]); [`passthrough`]
-//!   forwards everything else to the store; [`server`] starts it all.
-//! - [`routes`]: one file per route family: [`routes::upload`], [`routes::forward`],
-//!   [`routes::download`].
+//! - [`config`]: the YAML config, one file per section, defaults, env overrides,
+//!   `validate()`.
+//! - [`gate`]: [`gate::FileGate`], the `/file` component a pingora host mounts;
+//!   [`services::Services`] is what its handlers use.
+//! - [`proxy`]: the binary's own host ([`proxy::FileGateProxy`]); [`front`] answers
+//!   everything outside `/file/` (the embedded store's HTTP side, or the pass-through
+//!   to the S3 store); [`server`] starts it all.
+//! - [`routes`]: which route a path names ([`routes::RouteId`]) and one file per route
+//!   family: [`routes::upload`], [`routes::forward`], [`routes::download`].
 //! - [`auth`]: access tokens, store tokens, file_sign, sdk_sign, acting identity.
 //! - [`storage`]: the embedded store, the S3 client, object keys, POST policies.
-//! - [`delivery`]: writing objects to clients (ranges, 304, 302).
+//! - [`cache`]: cached results, single flight, write-back to `<app>/_derived/`;
+//!   [`derived`]: plan → cache → make for thumbnails, covers and MP3s.
+//! - [`delivery`]: writing objects to clients (ranges, 304, 302); [`headers`]: the
+//!   header values every layer shares.
 //! - [`media`]: thumbnails (libvips), video covers and AMR→MP3 (FFmpeg), third-party
-//!   processors, limits and the transform pool; [`cache`]: derived results, single
-//!   flight, write-back to `<app>/_derived/`.
+//!   processors, limits and the transform pool.
 //! - [`error`], [`envelope`]: the error model and the JSON envelope.
 //! - [`admin`], [`metrics`], [`access_log`]: what operators see.
 //! - [`cli`]: `filegate serve | check | token | sign`.
@@ -26,20 +35,23 @@ pub mod cli;
 pub mod config;
 pub mod delivery;
 pub mod demo;
+pub mod derived;
 pub mod drain;
 pub mod envelope;
 pub mod error;
 pub mod file_type;
+pub mod front;
 pub mod gate;
 pub mod header_deadline;
+pub mod headers;
 pub mod logging;
 pub mod media;
 pub mod metrics;
-pub mod passthrough;
 pub mod proxy;
 pub mod query;
 pub mod routes;
 pub mod server;
+pub mod services;
 pub mod storage;
 
 pub use gate::{FileGate, GateCtx};

@@ -12,17 +12,8 @@ use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
 use crate::envelope::write_error;
 use crate::error::ApiError;
+use crate::front::StoreFront;
 use crate::gate::{FileGate, GateCtx};
-use crate::passthrough::PassThrough;
-use crate::storage::embedded::server::EmbeddedStoreServer;
-
-/// What answers requests outside `/file/`.
-pub enum StoreFront {
-    /// The embedded store answers them itself.
-    Embedded(Arc<EmbeddedStoreServer>),
-    /// They are proxied to the S3 store.
-    Upstream(PassThrough),
-}
 
 /// The binary's proxy service.
 pub struct FileGateProxy {

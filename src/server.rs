@@ -11,12 +11,13 @@ use pingora_core::services::listening::Service;
 
 use crate::admin::AdminApp;
 use crate::config::{Config, StoreKind};
+use crate::front::embedded::EmbeddedStoreServer;
+use crate::front::passthrough::PassThrough;
+use crate::front::StoreFront;
 use crate::gate::FileGate;
 use crate::header_deadline::{HeadLimits, HeaderDeadline};
 use crate::metrics::Metrics;
-use crate::passthrough::PassThrough;
-use crate::proxy::{FileGateProxy, StoreFront};
-use crate::storage::embedded::server::EmbeddedStoreServer;
+use crate::proxy::FileGateProxy;
 use crate::storage::embedded::EmbeddedStore;
 use crate::storage::metered::MeteredStore;
 use crate::storage::s3::S3Store;

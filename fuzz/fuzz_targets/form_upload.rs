@@ -1,4 +1,4 @@
-//! The embedded store's POST form upload (`storage::embedded::form_upload`): the
+//! The embedded store's POST form upload (`front::form_upload`): the
 //! `Content-Type` boundary, multer over a body streamed in chunks, the text fields, the
 //! signature and policy at the `file` part, then the file kept within the policy's
 //! size. Everything but the disk write, which `check_form` leaves to its caller.
@@ -16,8 +16,8 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use filegate::config::{PostDialect, Secret, UploadMethod};
-use filegate::storage::embedded::form_upload::check_form;
-use filegate::storage::embedded::server::S3Refusal;
+use filegate::front::form_upload::check_form;
+use filegate::front::embedded::S3Refusal;
 use filegate::storage::keys::ObjectKey;
 use filegate::storage::post_policy::form_fields;
 use filegate::storage::sigv4::S3Signer;

@@ -2,8 +2,8 @@
 //! FFmpeg), AMR→MP3 ([`voice`], FFmpeg), and third-party processors
 //! ([`processor`]). [`limits`] holds the checks every transform makes, [`pool`] the
 //! bounded CPU pool they run in, [`sniff`] format detection by magic bytes,
-//! [`source`] the size-limited source read, [`pipeline`] the plan → cache → make
-//! sequence a download runs.
+//! [`source`] the size-limited source read (the plan → cache → make sequence a
+//! download runs is [`crate::derived`]).
 //!
 //! Every transform takes bytes and gives bytes: libvips images are not `Send`, so
 //! each runs whole on one pool worker.
@@ -11,7 +11,6 @@
 pub mod av;
 pub mod cover;
 pub mod limits;
-pub mod pipeline;
 pub mod pool;
 pub mod processor;
 pub mod sniff;

@@ -10,12 +10,12 @@ use crate::auth::store_token::scope_covers;
 use crate::auth::Principal;
 use crate::config::DownloadMode;
 use crate::delivery::{self, Failure, Presentation, DOWNLOAD_CACHE_CONTROL};
+use crate::derived;
 use crate::error::ApiError;
 use crate::file_type::{Family, FileType};
-use crate::gate::FileGate;
-use crate::media::pipeline;
 use crate::query::Query;
 use crate::routes::Call;
+use crate::services::Services;
 use crate::storage::keys::ObjectKey;
 use crate::storage::ObjectMeta;
 
@@ -220,7 +220,7 @@ pub fn wanted(params: &DownloadParams, file_type: FileType) -> Result<Wanted, Ap
 /// Answers a download: resolves and checks the object, then serves or redirects the
 /// representation asked for.
 pub async fn download(
-    gate: &FileGate,
+    services: &Services,
     session: &mut Session,
     call: &Call<'_>,
     params: &DownloadParams,
@@ -238,7 +238,7 @@ pub async fn download(
             DownloadMode::Serve => {
                 delivery::serve_object(
                     session,
-                    gate.store(),
+                    services.store(),
                     &object.key,
                     call.headers.range.as_deref(),
                     call.headers.if_none_match.as_deref(),
@@ -248,14 +248,25 @@ pub async fn download(
             }
             DownloadMode::Redirect => {
                 let ttl = call.app.redirect_ttl;
-                let url = gate
+                let url = services
                     .store()
                     .presign_get(&object.key, ttl, object.name.as_deref())
                     .map_err(crate::error::ApiError::from)?;
                 delivery::redirect(session, &url, ttl.as_secs() / 2).await
             }
         },
-        derived => serve_derived(gate, session, call, params, &object, derived, presentation).await,
+        derived => {
+            serve_derived(
+                services,
+                session,
+                call,
+                params,
+                &object,
+                derived,
+                presentation,
+            )
+            .await
+        }
     }
 }
 
@@ -263,7 +274,7 @@ pub async fn download(
 /// `If-None-Match` is answered 304 right there), then taken from the cache or made,
 /// and served from memory or (redirect mode) from its copy under `_derived/`.
 async fn serve_derived(
-    gate: &FileGate,
+    services: &Services,
     session: &mut Session,
     call: &Call<'_>,
     params: &DownloadParams,
@@ -271,8 +282,8 @@ async fn serve_derived(
     wanted: Wanted,
     mut presentation: Presentation,
 ) -> Result<u16, Failure> {
-    let plan = pipeline::plan(
-        gate,
+    let plan = derived::plan(
+        services,
         call.app_id,
         call.app,
         &object.key,
@@ -284,7 +295,7 @@ async fn serve_derived(
     let redirect = call.app.download_mode == DownloadMode::Redirect;
     if !redirect {
         if let Some(inm) = call.headers.if_none_match.as_deref() {
-            if delivery::etag_matches(inm, &plan.etag) {
+            if crate::headers::etag_matches(inm, &plan.etag) {
                 let meta = ObjectMeta {
                     size: 0,
                     etag: plan.etag.clone(),
@@ -304,15 +315,18 @@ async fn serve_derived(
             }
         }
     }
-    let derived = pipeline::obtain(gate, call.app, &plan).await?;
+    let derived = derived::obtain(services, call.app, &plan).await?;
     let extension = derived_extension(&derived.meta.content_type);
     presentation.file_name = object.name.as_deref().map(|n| renamed(n, extension));
     presentation.default_name = Some(renamed(object.key.file_name(), extension));
     if redirect {
-        gate.cache().ensure_stored(gate.store(), &derived).await?;
+        services
+            .cache
+            .ensure_stored(services.store(), &derived)
+            .await?;
         let ttl = call.app.redirect_ttl;
         let name = presentation.file_name.as_deref();
-        let url = gate
+        let url = services
             .store()
             .presign_get(&derived.key, ttl, name)
             .map_err(ApiError::from)?;

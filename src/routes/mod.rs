@@ -24,6 +24,79 @@ pub enum Route {
     Demo,
 }
 
+/// Which `/file` route a path names: the one place that decides route, method and
+/// the credential a route takes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum RouteId {
+    /// `/file/upload/avatar/user`.
+    UploadAvatarUser,
+    /// `/file/upload/avatar/group`.
+    UploadAvatarGroup,
+    /// `/file/upload/chat`.
+    UploadChat,
+    /// `/file/upload/forward`.
+    UploadForward,
+    /// `/file/download/avatar`.
+    DownloadAvatar,
+    /// `/file/download/chat`.
+    DownloadChat,
+    /// `/file/demo`.
+    Demo,
+}
+
+impl RouteId {
+    /// Every route, with its path.
+    pub const ALL: [(&'static str, RouteId); 7] = [
+        ("/file/upload/avatar/user", RouteId::UploadAvatarUser),
+        ("/file/upload/avatar/group", RouteId::UploadAvatarGroup),
+        ("/file/upload/chat", RouteId::UploadChat),
+        ("/file/upload/forward", RouteId::UploadForward),
+        ("/file/download/avatar", RouteId::DownloadAvatar),
+        ("/file/download/chat", RouteId::DownloadChat),
+        ("/file/demo", RouteId::Demo),
+    ];
+
+    /// The route a path names; 404 for any other `/file` path.
+    pub fn from_path(path: &str) -> Result<RouteId, ApiError> {
+        RouteId::ALL
+            .iter()
+            .find(|(p, _)| *p == path)
+            .map(|(_, id)| *id)
+            .ok_or_else(|| ApiError::not_found(format!("no such route: {path}")))
+    }
+
+    /// The metric label and log name.
+    pub fn name(self) -> &'static str {
+        match self {
+            RouteId::UploadAvatarUser => "upload_avatar_user",
+            RouteId::UploadAvatarGroup => "upload_avatar_group",
+            RouteId::UploadChat => "upload_chat",
+            RouteId::UploadForward => "upload_forward",
+            RouteId::DownloadAvatar => "download_avatar",
+            RouteId::DownloadChat => "download_chat",
+            RouteId::Demo => "demo",
+        }
+    }
+
+    /// Which credentials the route takes (`None`: none, the demo page).
+    pub fn access(self) -> Option<Access> {
+        match self {
+            RouteId::DownloadAvatar | RouteId::DownloadChat => Some(Access::Download),
+            RouteId::Demo => None,
+            _ => Some(Access::AccessToken),
+        }
+    }
+
+    /// Every route is `GET` (and so `HEAD`); anything else is 405 with `Allow`.
+    pub fn check_method(self, method: &Method) -> Result<(), ApiError> {
+        if method == Method::GET || method == Method::HEAD {
+            Ok(())
+        } else {
+            Err(ApiError::method_not_allowed(ALLOWED_METHODS))
+        }
+    }
+}
+
 /// Every `/file` path filegate serves, with its metric label and log name.
 pub const ROUTE_PATHS: [(&str, &str); 7] = [
     ("/file/upload/avatar/user", "upload_avatar_user"),
@@ -37,10 +110,7 @@ pub const ROUTE_PATHS: [(&str, &str); 7] = [
 
 /// The metric label and log name of a path, or `None` for an unknown `/file` path.
 pub fn route_name(path: &str) -> Option<&'static str> {
-    ROUTE_PATHS
-        .iter()
-        .find(|(p, _)| *p == path)
-        .map(|(_, name)| *name)
+    RouteId::from_path(path).ok().map(RouteId::name)
 }
 
 /// Methods every route takes: all six are GET (and so HEAD).
@@ -50,31 +120,28 @@ impl Route {
     /// Parses path, method and query; 404 for an unknown path, 405 for a wrong method,
     /// 400 naming the parameter at fault.
     pub fn parse(method: &Method, path: &str, query: &Query) -> Result<Route, ApiError> {
-        let name = route_name(path)
-            .ok_or_else(|| ApiError::not_found(format!("no such route: {path}")))?;
-        if method != Method::GET && method != Method::HEAD {
-            return Err(ApiError::method_not_allowed(ALLOWED_METHODS));
-        }
-        Ok(match name {
-            "upload_avatar_user" => Route::Upload(upload::UploadParams::parse_user_avatar(query)?),
-            "upload_avatar_group" => {
-                Route::Upload(upload::UploadParams::parse_group_avatar(query)?)
-            }
-            "upload_chat" => Route::Upload(upload::UploadParams::parse_chat(query)?),
-            "upload_forward" => Route::Forward(forward::ForwardParams::parse(query)?),
-            "download_avatar" => Route::Download(download::DownloadParams::parse_avatar(query)?),
-            "download_chat" => Route::Download(download::DownloadParams::parse_chat(query)?),
-            _ => Route::Demo,
-        })
+        let id = RouteId::from_path(path)?;
+        id.check_method(method)?;
+        Route::parse_params(id, query)
     }
 
-    /// Which credentials the route takes (`None`: no credential, the demo page).
-    pub fn access(&self) -> Option<Access> {
-        match self {
-            Route::Upload(_) | Route::Forward(_) => Some(Access::AccessToken),
-            Route::Download(_) => Some(Access::Download),
-            Route::Demo => None,
-        }
+    /// Parses the query of a route already identified.
+    pub fn parse_params(id: RouteId, query: &Query) -> Result<Route, ApiError> {
+        Ok(match id {
+            RouteId::UploadAvatarUser => {
+                Route::Upload(upload::UploadParams::parse_user_avatar(query)?)
+            }
+            RouteId::UploadAvatarGroup => {
+                Route::Upload(upload::UploadParams::parse_group_avatar(query)?)
+            }
+            RouteId::UploadChat => Route::Upload(upload::UploadParams::parse_chat(query)?),
+            RouteId::UploadForward => Route::Forward(forward::ForwardParams::parse(query)?),
+            RouteId::DownloadAvatar => {
+                Route::Download(download::DownloadParams::parse_avatar(query)?)
+            }
+            RouteId::DownloadChat => Route::Download(download::DownloadParams::parse_chat(query)?),
+            RouteId::Demo => Route::Demo,
+        })
     }
 }
 
@@ -101,6 +168,22 @@ impl ToType {
     }
 }
 
+/// What a handler knows of an authenticated request.
+pub struct Call<'a> {
+    /// The app_id.
+    pub app_id: &'a str,
+    /// The app's configuration.
+    pub app: &'a crate::config::AppConfig,
+    /// Who is calling, after the acting-identity rules.
+    pub actor: &'a crate::auth::Actor,
+    /// HEAD or GET.
+    pub method: &'a Method,
+    /// The decoded query.
+    pub query: &'a Query,
+    /// The request headers a handler may read.
+    pub headers: &'a crate::headers::RequestHeaders,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -118,50 +201,5 @@ mod tests {
         assert_eq!(e.status(), 405);
         assert_eq!(e.allow(), Some("GET, HEAD"));
         assert!(Route::parse(&Method::GET, "/file/upload/avatar/user", &q).is_ok());
-    }
-}
-
-/// What a handler knows of an authenticated request.
-pub struct Call<'a> {
-    /// The app_id.
-    pub app_id: &'a str,
-    /// The app's configuration.
-    pub app: &'a crate::config::AppConfig,
-    /// Who is calling, after the acting-identity rules.
-    pub actor: &'a crate::auth::Actor,
-    /// HEAD or GET.
-    pub method: &'a Method,
-    /// The decoded query.
-    pub query: &'a Query,
-    /// The request headers a handler may read.
-    pub headers: &'a RequestHeaders,
-}
-
-/// The few request headers handlers read, copied out of the session so a handler can
-/// write to it while holding them.
-#[derive(Debug, Clone, Default)]
-pub struct RequestHeaders {
-    /// `Range`.
-    pub range: Option<String>,
-    /// `If-None-Match`.
-    pub if_none_match: Option<String>,
-    /// `Accept`.
-    pub accept: Option<String>,
-}
-
-impl RequestHeaders {
-    /// Copies the headers out of a request.
-    pub fn from_map(headers: &http::HeaderMap) -> Self {
-        let text = |name: http::header::HeaderName| {
-            headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        RequestHeaders {
-            range: text(http::header::RANGE),
-            if_none_match: text(http::header::IF_NONE_MATCH),
-            accept: text(http::header::ACCEPT),
-        }
     }
 }

@@ -14,9 +14,9 @@ use crate::auth::jwt::now_secs;
 use crate::config::UploadMethod;
 use crate::error::ApiError;
 use crate::file_type::{extension_for, FileType};
-use crate::gate::FileGate;
 use crate::query::Query;
 use crate::routes::{Call, ToType};
+use crate::services::Services;
 use crate::storage::keys::{new_object_id, ObjectKey};
 use crate::storage::{TypeRule, UploadRequest};
 
@@ -139,7 +139,7 @@ pub struct UploadAnswer {
 
 /// Builds the signed upload.
 pub fn grant_upload(
-    gate: &FileGate,
+    services: &Services,
     call: &Call<'_>,
     params: &UploadParams,
 ) -> Result<UploadAnswer, ApiError> {
@@ -211,7 +211,7 @@ pub fn grant_upload(
         (None, []) => TypeRule::Any,
         (None, allowed) => TypeRule::OneOf(allowed.iter().map(|s| s.to_string()).collect()),
     };
-    let grant = gate.store().upload_grant(&UploadRequest {
+    let grant = services.store().upload_grant(&UploadRequest {
         key: key.clone(),
         method: call.app.upload_method,
         content_type: content_type.clone(),
@@ -221,7 +221,7 @@ pub fn grant_upload(
         expires_in: call.app.upload_expiry,
     })?;
 
-    let base = gate.config().public_base();
+    let base = services.config.public_base();
     let (download_url, object_name, file_sign) = match params.target {
         UploadTarget::Chat {
             file_type,

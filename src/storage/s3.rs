@@ -215,7 +215,7 @@ impl ObjectStore for S3Store {
         if req
             .if_none_match
             .as_deref()
-            .is_some_and(|inm| crate::delivery::etag_matches(inm, &meta.etag))
+            .is_some_and(|inm| crate::headers::etag_matches(inm, &meta.etag))
         {
             return Ok(GetOutcome::NotModified(meta));
         }

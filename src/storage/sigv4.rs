@@ -206,7 +206,7 @@ impl S3Signer {
     ) -> Result<String, String> {
         let mut url = object_url.to_string();
         if let Some(name) = download_name {
-            let disposition = crate::delivery::content_disposition(false, name);
+            let disposition = crate::headers::content_disposition(false, name);
             url.push_str("?response-content-disposition=");
             url.extend(
                 form_urlencoded::byte_serialize(disposition.as_bytes())

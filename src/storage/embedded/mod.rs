@@ -6,9 +6,7 @@
 //! start). Upload and download URLs are signed like S3's (SigV4 presigned PUT/GET,
 //! POST policies in both dialects) with the store's own key pair.
 
-pub mod form_upload;
 pub mod meta;
-pub mod server;
 pub mod writer;
 
 use std::path::{Path, PathBuf};
@@ -19,7 +17,7 @@ use bytes::{Bytes, BytesMut};
 use tokio::io::{AsyncReadExt, AsyncSeekExt};
 
 use crate::config::{Config, PostDialect, Secret, UploadMethod};
-use crate::delivery::etag_matches;
+use crate::headers::etag_matches;
 use crate::storage::keys::ObjectKey;
 use crate::storage::post_policy::form_fields;
 use crate::storage::sigv4::S3Signer;

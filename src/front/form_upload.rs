@@ -11,8 +11,8 @@ use bytes::Bytes;
 use pingora_proxy::Session;
 
 use crate::file_type::essence;
+use crate::front::embedded::{write_s3_error, S3Refusal};
 use crate::metrics::Metrics;
-use crate::storage::embedded::server::{write_s3_error, S3Refusal};
 use crate::storage::embedded::EmbeddedStore;
 use crate::storage::keys::ObjectKey;
 use crate::storage::post_policy::{verify_form_signature, Policy, PolicyViolation};

@@ -12,8 +12,9 @@ use pingora_proxy::Session;
 
 use crate::delivery::{self, Failure, Presentation};
 use crate::envelope::write_small;
+use crate::front::form_upload;
 use crate::metrics::Metrics;
-use crate::storage::embedded::{form_upload, EmbeddedStore};
+use crate::storage::embedded::EmbeddedStore;
 use crate::storage::keys::ObjectKey;
 use crate::storage::sigv4::{request_url, PresignError};
 
@@ -166,7 +167,7 @@ impl EmbeddedStoreServer {
             .ok()
             .flatten()
             .map(str::to_string);
-        let headers = crate::routes::RequestHeaders::from_map(&session.req_header().headers);
+        let headers = crate::headers::RequestHeaders::from_map(&session.req_header().headers);
         let presentation = Presentation {
             file_name: None,
             default_name: Some(key.file_name().to_string()),

@@ -8,11 +8,11 @@ use std::time::Instant;
 use crate::cache::{derived_digest, derived_etag, hex, Derived};
 use crate::config::AppConfig;
 use crate::error::ApiError;
-use crate::gate::FileGate;
 use crate::media::processor::{fetch_processed, processor_url};
 use crate::media::source::{check_source_size, fetch_source_limited};
 use crate::media::{Rendered, Transform};
 use crate::routes::download::{ThumbnailStrategy, Wanted};
+use crate::services::Services;
 use crate::storage::keys::ObjectKey;
 use crate::storage::ObjectMeta;
 
@@ -37,7 +37,7 @@ pub struct Plan {
 /// Decides what to make. 413 here when the source is over the size limit, before
 /// any byte of it is read.
 pub async fn plan(
-    gate: &FileGate,
+    services: &Services,
     app_id: &str,
     app: &AppConfig,
     source_key: &ObjectKey,
@@ -45,8 +45,11 @@ pub async fn plan(
     strategy: ThumbnailStrategy,
     accept: Option<&str>,
 ) -> Result<Plan, ApiError> {
-    let media = gate.media();
-    let source = gate.cache().source_meta(gate.store(), source_key).await?;
+    let media = &services.media;
+    let source = services
+        .cache
+        .source_meta(services.store(), source_key)
+        .await?;
     let transform = match wanted {
         Wanted::Thumbnail { w, h } => {
             let fit = media.fit(w, h);
@@ -83,24 +86,26 @@ pub async fn plan(
 
 /// The result of `plan`: from the cache, or made now.
 pub async fn obtain(
-    gate: &FileGate,
+    services: &Services,
     app: &AppConfig,
     plan: &Plan,
 ) -> Result<Arc<Derived>, ApiError> {
-    gate.cache()
-        .get_or_make(gate.store(), plan.digest, &plan.derived_key, || {
-            make(gate, app, plan)
+    services
+        .cache
+        .get_or_make(services.store(), plan.digest, &plan.derived_key, || {
+            make(services, app, plan)
         })
         .await
 }
 
-async fn make(gate: &FileGate, app: &AppConfig, plan: &Plan) -> Result<Rendered, ApiError> {
-    let media = gate.media();
+async fn make(services: &Services, app: &AppConfig, plan: &Plan) -> Result<Rendered, ApiError> {
+    let media = &services.media;
     match (&plan.transform, &app.thumbnail_processor) {
         (Transform::Processor { fit, .. }, Some(processor)) => {
             let started = Instant::now();
             let source_url =
-                gate.store()
+                services
+                    .store()
                     .presign_get(&plan.source_key, processor.source_url_ttl, None)?;
             let url = processor_url(&processor.url, *fit, &source_url, &plan.source_key);
             let result = fetch_processed(
@@ -119,7 +124,7 @@ async fn make(gate: &FileGate, app: &AppConfig, plan: &Plan) -> Result<Rendered,
         (transform, _) => {
             media.metrics().origin_fetches.inc();
             let source = fetch_source_limited(
-                gate.store(),
+                services.store(),
                 &plan.source_key,
                 media.max_source_bytes(transform),
             )

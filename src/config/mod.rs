@@ -1,0 +1,339 @@
+//! Typed configuration: the YAML file format of SPEC §8, its documented defaults,
+//! environment overrides and `validate()`.
+//!
+//! Precedence, highest first: command line, environment, file, built-in default.
+//! The built-in default (no `-c`) is the embedded store in `./data` with the demo
+//! app; `conf/filegate.yaml` spells out every key with that same default.
+
+mod apps;
+mod cache;
+mod env;
+mod media;
+mod server;
+mod store;
+mod values;
+mod yaml;
+
+use std::collections::BTreeMap;
+use std::fmt;
+
+use serde::Deserialize;
+
+use apps::validate_app_id;
+pub use apps::{
+    app_secrets_env_name, AppConfig, DownloadMode, ProcessorConfig, Secret, UploadMethod,
+    UploadSizeLimits,
+};
+pub use cache::CacheConfig;
+pub use env::{Environment, ProcessEnv};
+pub use media::MediaConfig;
+pub use server::{RequestLimits, ServerSection};
+pub use store::{PostDialect, StoreConfig, StoreKind};
+use values::{parse_socket_addr, validate_base_url};
+use yaml::yaml_error_key;
+
+/// The demo app's secret. Clearly a demo value: `filegate check` warns when it is
+/// used with a listener that is not on loopback.
+pub const DEMO_SECRET: &str = "demo-secret-change-me";
+
+/// A configuration problem, naming the key at fault (`apps.demo.secrets`).
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigError {
+    /// Dotted path of the key at fault, e.g. `store.endpoint`.
+    pub key: String,
+    /// What is wrong with it.
+    pub problem: String,
+}
+
+impl ConfigError {
+    pub(crate) fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
+        ConfigError {
+            key: key.into(),
+            problem: problem.into(),
+        }
+    }
+}
+
+impl fmt::Display for ConfigError {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "config key `{}`: {}", self.key, self.problem)
+    }
+}
+
+impl std::error::Error for ConfigError {}
+
+/// The whole configuration.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Config {
+    /// Address of the public listener. Env `FILEGATE_LISTEN` overrides.
+    pub listen: String,
+    /// Address of the admin listener (`/healthz`, `/metrics`).
+    pub admin_listen: String,
+    /// Base of every URL filegate hands out (download and embedded upload URLs).
+    pub public_url: String,
+    /// Worker threads of the public listener; 0 means one per core.
+    pub threads: usize,
+    /// Serve the demo page at `GET /file/demo`.
+    pub demo_page: bool,
+    /// Process-level settings (upgrade socket, pid file, shutdown).
+    pub server: ServerSection,
+    /// Where objects live.
+    pub store: StoreConfig,
+    /// The apps this edge serves, by app_id.
+    pub apps: BTreeMap<String, AppConfig>,
+    /// Request limits.
+    pub limits: RequestLimits,
+    /// Thumbnails, covers and voice transcodes: limits and the transform pool.
+    pub media: MediaConfig,
+    /// The derived-result cache.
+    pub cache: CacheConfig,
+}
+
+impl Default for Config {
+    fn default() -> Self {
+        let mut apps = BTreeMap::new();
+        apps.insert("demo".to_string(), AppConfig::demo());
+        Config {
+            listen: "127.0.0.1:8080".into(),
+            admin_listen: "127.0.0.1:9180".into(),
+            public_url: "http://127.0.0.1:8080".into(),
+            threads: 0,
+            demo_page: true,
+            server: ServerSection::default(),
+            store: StoreConfig::default(),
+            apps,
+            limits: RequestLimits::default(),
+            media: MediaConfig::default(),
+            cache: CacheConfig::default(),
+        }
+    }
+}
+
+impl Config {
+    /// Parses a YAML document. Unknown keys are errors (a typo must not pass silently).
+    pub fn from_yaml(text: &str) -> Result<Config, ConfigError> {
+        serde_yaml::from_str(text).map_err(|e| {
+            let location = e
+                .location()
+                .map(|l| format!(" (line {}, column {})", l.line(), l.column()))
+                .unwrap_or_default();
+            ConfigError::new(yaml_error_key(&e.to_string()), format!("{e}{location}"))
+        })
+    }
+
+    /// Reads and parses a file.
+    pub fn load(path: &std::path::Path) -> Result<Config, ConfigError> {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| ConfigError::new("-c", format!("cannot read {}: {e}", path.display())))?;
+        Config::from_yaml(&text)
+    }
+
+    /// Applies the environment overrides: `FILEGATE_LISTEN`, `FILEGATE_ADMIN_LISTEN`,
+    /// `FILEGATE_PUBLIC_URL`, `FILEGATE_S3_ACCESS_KEY_ID`, `FILEGATE_S3_SECRET_ACCESS_KEY`
+    /// and `FILEGATE_APP_<ID>_SECRETS` (app id upper-cased, `-` as `_`; comma-separated).
+    pub fn apply_env(&mut self, env: &dyn Environment) {
+        if let Some(v) = env.var("FILEGATE_LISTEN") {
+            self.listen = v;
+        }
+        if let Some(v) = env.var("FILEGATE_ADMIN_LISTEN") {
+            self.admin_listen = v;
+        }
+        if let Some(v) = env.var("FILEGATE_PUBLIC_URL") {
+            self.public_url = v;
+        }
+        if let Some(v) = env.var("FILEGATE_S3_ACCESS_KEY_ID") {
+            self.store.access_key_id = v;
+        }
+        if let Some(v) = env.var("FILEGATE_S3_SECRET_ACCESS_KEY") {
+            self.store.secret_access_key = v;
+        }
+        for (id, app) in self.apps.iter_mut() {
+            if let Some(v) = env.var(&app_secrets_env_name(id)) {
+                app.secrets = v
+                    .split(',')
+                    .map(str::trim)
+                    .filter(|s| !s.is_empty())
+                    .map(Secret::new)
+                    .collect();
+            }
+        }
+    }
+
+    /// Checks every value; the error names the first key at fault.
+    pub fn validate(&self) -> Result<(), ConfigError> {
+        parse_socket_addr("listen", &self.listen)?;
+        parse_socket_addr("admin_listen", &self.admin_listen)?;
+        if self.listen == self.admin_listen {
+            return Err(ConfigError::new(
+                "admin_listen",
+                "must differ from `listen`",
+            ));
+        }
+        validate_base_url("public_url", &self.public_url)?;
+        if self.threads > 1024 {
+            return Err(ConfigError::new("threads", "at most 1024"));
+        }
+        self.store.validate()?;
+        if self.apps.is_empty() {
+            return Err(ConfigError::new("apps", "at least one app is needed"));
+        }
+        for (id, app) in &self.apps {
+            validate_app_id(id)?;
+            app.validate(&format!("apps.{id}"))?;
+        }
+        if self.limits.max_header_bytes.as_u64() < 1024 {
+            return Err(ConfigError::new(
+                "limits.max_header_bytes",
+                "at least 1 KiB",
+            ));
+        }
+        if self.limits.max_query_bytes.as_u64() < 256 {
+            return Err(ConfigError::new("limits.max_query_bytes", "at least 256 B"));
+        }
+        if self.limits.header_timeout.is_zero() {
+            return Err(ConfigError::new("limits.header_timeout", "must be above 0"));
+        }
+        if self.limits.keepalive_timeout.as_secs() == 0 {
+            return Err(ConfigError::new("limits.keepalive_timeout", "at least 1s"));
+        }
+        self.media.validate()?;
+        if self.cache.ttl.is_zero() {
+            return Err(ConfigError::new("cache.ttl", "must be above 0"));
+        }
+        if self.cache.tti.is_zero() {
+            return Err(ConfigError::new("cache.tti", "must be above 0"));
+        }
+        for (id, app) in &self.apps {
+            if app.download_mode == DownloadMode::Redirect && !self.cache.write_back {
+                return Err(ConfigError::new(
+                    "cache.write_back",
+                    format!("app `{id}` uses redirect mode, which serves derived results from the store: keep write_back on"),
+                ));
+            }
+        }
+        Ok(())
+    }
+
+    /// Worker threads after the "0 = one per core" default.
+    pub fn worker_threads(&self) -> usize {
+        if self.threads > 0 {
+            self.threads
+        } else {
+            std::thread::available_parallelism()
+                .map(|n| n.get())
+                .unwrap_or(2)
+        }
+    }
+
+    /// `public_url` without a trailing slash.
+    pub fn public_base(&self) -> &str {
+        self.public_url.trim_end_matches('/')
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::time::Duration;
+
+    struct MapEnv(Vec<(&'static str, &'static str)>);
+    impl Environment for MapEnv {
+        fn var(&self, name: &str) -> Option<String> {
+            self.0
+                .iter()
+                .find(|(k, _)| *k == name)
+                .map(|(_, v)| v.to_string())
+        }
+    }
+
+    #[test]
+    fn embedded_default_is_valid() {
+        Config::default().validate().unwrap();
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = Config::from_yaml("lisen: 1.2.3.4:5\n").unwrap_err();
+        assert_eq!(err.key, "lisen", "{err}");
+        let err = Config::from_yaml("apps:\n  demo:\n    secret: [x]\n").unwrap_err();
+        assert_eq!(err.key, "apps.demo.secret", "{err}");
+    }
+
+    #[test]
+    fn validate_names_the_key() {
+        let cfg = Config::from_yaml("apps:\n  demo:\n    secrets: [short]\n").unwrap();
+        assert_eq!(cfg.validate().unwrap_err().key, "apps.demo.secrets[0]");
+        let cfg = Config::from_yaml("listen: nowhere\n").unwrap();
+        assert_eq!(cfg.validate().unwrap_err().key, "listen");
+        let cfg =
+            Config::from_yaml("store:\n  kind: s3\n  endpoint: http://127.0.0.1:9000\n").unwrap();
+        assert_eq!(cfg.validate().unwrap_err().key, "store.access_key_id");
+        let cfg = Config::from_yaml("apps:\n  file:\n    secrets: [0123456789abcdef]\n").unwrap();
+        assert_eq!(cfg.validate().unwrap_err().key, "apps.file");
+    }
+
+    #[test]
+    fn media_cache_and_processor_keys_are_named() {
+        let cases = [
+            ("media:\n  max_size: 0\n", "media.max_size"),
+            ("media:\n  default_size: 5000\n", "media.default_size"),
+            ("media:\n  jpeg_quality: 0\n", "media.jpeg_quality"),
+            ("media:\n  transform_timeout: 0s\n", "media.transform_timeout"),
+            ("cache:\n  ttl: 0s\n", "cache.ttl"),
+            (
+                "cache:\n  write_back: false\napps:\n  demo:\n    secrets: [0123456789abcdef]\n    download_mode: redirect\n",
+                "cache.write_back",
+            ),
+            (
+                "apps:\n  demo:\n    secrets: [0123456789abcdef]\n    thumbnail_processor:\n      url: http://t/{width}/{source_url}\n",
+                "apps.demo.thumbnail_processor.url",
+            ),
+            (
+                "apps:\n  demo:\n    secrets: [0123456789abcdef]\n    thumbnail_processor:\n      url: http://t/fit-in/{w}x{h}/\n",
+                "apps.demo.thumbnail_processor.url",
+            ),
+            (
+                "apps:\n  demo:\n    secrets: [0123456789abcdef]\n    thumbnail_processor:\n      url: ftp://t/{source_url}\n",
+                "apps.demo.thumbnail_processor.url",
+            ),
+        ];
+        for (yaml, key) in cases {
+            let cfg = Config::from_yaml(yaml).unwrap();
+            assert_eq!(cfg.validate().unwrap_err().key, key, "{yaml}");
+        }
+        let ok = Config::from_yaml(
+            "apps:\n  demo:\n    secrets: [0123456789abcdef]\n    thumbnail_processor:\n      url: https://cdn/{key}?x-oss-process=image/resize,m_lfit,w_{w},h_{h}\n",
+        )
+        .unwrap();
+        ok.validate().unwrap();
+    }
+
+    #[test]
+    fn env_overrides_listen_and_secrets() {
+        let mut cfg = Config::default();
+        cfg.apps.insert("my-app".into(), AppConfig::demo());
+        cfg.apply_env(&MapEnv(vec![
+            ("FILEGATE_LISTEN", "127.0.0.1:9999"),
+            (
+                "FILEGATE_APP_MY_APP_SECRETS",
+                "new-secret-0123456789, old-secret-0123456789",
+            ),
+        ]));
+        assert_eq!(cfg.listen, "127.0.0.1:9999");
+        let secrets = &cfg.apps["my-app"].secrets;
+        assert_eq!(secrets.len(), 2);
+        assert_eq!(secrets[1].expose(), b"old-secret-0123456789");
+    }
+
+    #[test]
+    fn sizes_and_durations_parse() {
+        let cfg = Config::from_yaml(
+            "apps:\n  demo:\n    secrets: [0123456789abcdef]\n    upload_expiry: 5m\n    max_upload:\n      file: 200 MiB\n",
+        )
+        .unwrap();
+        let app = &cfg.apps["demo"];
+        assert_eq!(app.upload_expiry, Duration::from_secs(300));
+        assert_eq!(app.max_upload.file.as_u64(), 200 * 1024 * 1024);
+    }
+}

@@ -1,0 +1,20 @@
+//! What answers requests outside `/file/` (SPEC §1): in the embedded shape the
+//! embedded store's own HTTP side ([`embedded`], with its POST form uploads in
+//! [`form_upload`]); with an S3 store, the pass-through to it ([`passthrough`]).
+
+pub mod embedded;
+pub mod form_upload;
+pub mod passthrough;
+
+use std::sync::Arc;
+
+use embedded::EmbeddedStoreServer;
+use passthrough::PassThrough;
+
+/// What answers requests outside `/file/`.
+pub enum StoreFront {
+    /// The embedded store answers them itself.
+    Embedded(Arc<EmbeddedStoreServer>),
+    /// They are proxied to the S3 store.
+    Upstream(PassThrough),
+}
