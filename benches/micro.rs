@@ -161,6 +161,7 @@ fn credentials(c: &mut Criterion) {
                 &query,
                 &secrets,
                 expires - 10,
+                7 * 24 * 3600,
             )
             .expect("valid")
         })
@@ -218,7 +219,7 @@ fn cache_hit(c: &mut Criterion) {
     config.store.dir = dir.path().to_path_buf();
     let store = EmbeddedStore::open(&config).expect("store");
     let metrics = Arc::new(Metrics::new());
-    let cache = DerivedCache::new(&CacheConfig::default(), metrics);
+    let cache = DerivedCache::new(&CacheConfig::default(), 8 << 20, metrics);
     let key = ObjectKey::parse("demo/_derived/abc.jpg").expect("key");
     let digest = [7u8; 32];
     let make = || async {

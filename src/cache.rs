@@ -77,6 +77,9 @@ pub struct DerivedCache {
     /// fails, derived results of that version are still served (stale-if-error).
     last_known: Cache<ObjectKey, ObjectMeta>,
     write_back: bool,
+    /// Largest `_derived/` copy read back (`media.max_output_bytes`): a bigger one was
+    /// not written by filegate and is never served.
+    max_copy_bytes: u64,
     metrics: Arc<Metrics>,
 }
 
@@ -86,7 +89,7 @@ fn weight(derived: &Derived) -> u32 {
 
 impl DerivedCache {
     /// A cache configured by `config`.
-    pub fn new(config: &CacheConfig, metrics: Arc<Metrics>) -> DerivedCache {
+    pub fn new(config: &CacheConfig, max_copy_bytes: u64, metrics: Arc<Metrics>) -> DerivedCache {
         let gauge = metrics.cache_bytes.clone();
         let results = Cache::builder()
             .max_capacity(config.memory.as_u64())
@@ -111,6 +114,7 @@ impl DerivedCache {
                 .time_to_live(LAST_KNOWN_TTL)
                 .build(),
             write_back: config.write_back,
+            max_copy_bytes,
             metrics,
         }
     }
@@ -257,11 +261,21 @@ impl DerivedCache {
                 return None;
             }
         };
-        let mut buf = BytesMut::with_capacity(body.meta.size.min(64 << 20) as usize);
+        if body.meta.size > self.max_copy_bytes {
+            log::warn!(
+                "{key} is {} bytes, above media.max_output_bytes: not served, made again",
+                body.meta.size
+            );
+            return None;
+        }
+        let mut buf = BytesMut::with_capacity(body.meta.size as usize);
         let mut stream = body.stream;
         while let Some(chunk) = stream.next().await {
             match chunk {
-                Ok(c) => buf.extend_from_slice(&c),
+                Ok(c) if (buf.len() + c.len()) as u64 <= self.max_copy_bytes => {
+                    buf.extend_from_slice(&c)
+                }
+                Ok(_) => return None,
                 Err(e) => {
                     log::warn!("reading {key} from the store: {e}");
                     return None;

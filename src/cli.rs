@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::auth::claims::{TokenClaims, TokenKind};
 use crate::auth::jwt::now_secs;
 use crate::auth::sdk_sign;
-use crate::config::{Config, ConfigError, ProcessEnv, DEMO_SECRET};
+use crate::config::{Config, ConfigError, ProcessEnv};
 use crate::query::Query;
 use crate::server::{self, ServeOptions};
 
@@ -113,12 +113,8 @@ pub fn run(cli: Cli) -> i32 {
         Command::Check { conf } => match load_config(Some(&conf)) {
             Ok(config) => {
                 for (id, app) in &config.apps {
-                    if app
-                        .secrets
-                        .iter()
-                        .any(|s| s.expose() == DEMO_SECRET.as_bytes())
-                    {
-                        eprintln!("warning: apps.{id}.secrets holds the demo secret; replace it before production");
+                    if app.has_demo_secret() {
+                        eprintln!("warning: apps.{id}.secrets holds the demo secret (loopback only); replace it before production");
                     }
                 }
                 println!(
@@ -200,11 +196,21 @@ pub fn sign_url(config: &Config, url: &str, ttl: Duration) -> Result<String, Str
         .map_err(|e| e.message().to_string())?
         .ok_or("the URL has no app_id query parameter")?
         .to_string();
-    let secret = config
+    let app = config
         .apps
         .get(&app_id)
-        .and_then(|a| a.secrets.first())
         .ok_or_else(|| format!("no app `{app_id}` in the config"))?;
+    if ttl > app.max_sign_ttl {
+        return Err(format!(
+            "--ttl {} is longer than apps.{app_id}.max_sign_ttl ({}): the server would refuse it",
+            humantime::format_duration(ttl),
+            humantime::format_duration(app.max_sign_ttl)
+        ));
+    }
+    let secret = app
+        .secrets
+        .first()
+        .ok_or_else(|| format!("app `{app_id}` has no secret"))?;
     let expires = now_secs() + ttl.as_secs();
     let sign = sdk_sign::sign(path, &app_id, &query, expires, secret);
     let separator = if raw_query.is_empty() { '?' } else { '&' };

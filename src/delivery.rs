@@ -45,8 +45,11 @@ pub struct Presentation {
     /// The name used when neither the caller nor the store knows one.
     pub default_name: Option<String>,
     /// A whole `Content-Disposition` value to send as is (a presigned URL's signed
-    /// `response-content-disposition`).
+    /// `response-content-disposition`), unless it would render an unsafe type inline.
     pub disposition: Option<String>,
+    /// A `Content-Type` to answer instead of the stored one (a presigned URL's signed
+    /// `response-content-type`).
+    pub content_type: Option<String>,
     /// `Cache-Control` of a successful answer.
     pub cache_control: &'static str,
 }
@@ -71,12 +74,12 @@ fn object_headers(
     if status == StatusCode::NOT_MODIFIED {
         return Ok(resp);
     }
-    let inline = renders_safely_inline(&meta.content_type);
-    let content_type = if meta.content_type.is_empty() {
-        "application/octet-stream"
-    } else {
-        &meta.content_type
+    let content_type = match presentation.content_type.as_deref() {
+        Some(t) => t,
+        None if meta.content_type.is_empty() => "application/octet-stream",
+        None => &meta.content_type,
     };
+    let inline = renders_safely_inline(content_type);
     resp.insert_header("Content-Type", content_type)?;
     // Never let a stored document run: no scripts, no plugins, even if opened directly.
     resp.insert_header("Content-Security-Policy", "default-src 'none'; sandbox")?;
@@ -85,7 +88,20 @@ fn object_headers(
         .as_deref()
         .or(meta.original_name.as_deref());
     if let Some(d) = &presentation.disposition {
-        resp.insert_header("Content-Disposition", d)?;
+        // A signed `response-content-disposition` is honoured, but never makes a
+        // type a browser could execute render inline.
+        if inline
+            || d.trim_start()
+                .to_ascii_lowercase()
+                .starts_with("attachment")
+        {
+            resp.insert_header("Content-Disposition", d)?;
+        } else {
+            let fallback = name
+                .or(presentation.default_name.as_deref())
+                .unwrap_or("download");
+            resp.insert_header("Content-Disposition", content_disposition(false, fallback))?;
+        }
         return Ok(resp);
     }
     match (name, inline) {

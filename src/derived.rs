@@ -14,7 +14,7 @@ use crate::media::{Rendered, Transform};
 use crate::routes::download::{ThumbnailStrategy, Wanted};
 use crate::services::Services;
 use crate::storage::keys::ObjectKey;
-use crate::storage::ObjectMeta;
+use crate::storage::{DownloadView, ObjectMeta};
 
 /// A derived result, decided but not yet made.
 #[derive(Debug, Clone)]
@@ -103,10 +103,11 @@ async fn make(services: &Services, app: &AppConfig, plan: &Plan) -> Result<Rende
     match (&plan.transform, &app.thumbnail_processor) {
         (Transform::Processor { fit, .. }, Some(processor)) => {
             let started = Instant::now();
-            let source_url =
-                services
-                    .store()
-                    .presign_get(&plan.source_key, processor.source_url_ttl, None)?;
+            let source_url = services.store().presign_get(
+                &plan.source_key,
+                processor.source_url_ttl,
+                &DownloadView::default(),
+            )?;
             let url = processor_url(&processor.url, *fit, &source_url, &plan.source_key);
             let result = fetch_processed(
                 media.http(),

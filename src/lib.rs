@@ -49,6 +49,7 @@ pub mod media;
 pub mod metrics;
 pub mod proxy;
 pub mod query;
+pub mod redact;
 pub mod routes;
 pub mod server;
 pub mod services;

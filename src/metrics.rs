@@ -6,6 +6,15 @@ use prometheus::{
     TextEncoder,
 };
 
+/// `op` labels of `filegate_store_operations_total`.
+pub const STORE_OPS: [&str; 5] = ["head", "get", "put", "presign_get", "upload_grant"];
+/// `result` labels of `filegate_store_operations_total`.
+pub const STORE_RESULTS: [&str; 6] = ["ok", "not_found", "exists", "range", "timeout", "error"];
+/// `kind` labels of `filegate_transforms_total`.
+pub const TRANSFORM_KINDS: [&str; 4] = ["thumbnail", "cover", "mp3", "processor"];
+/// `result` labels of `filegate_transforms_total`.
+pub const TRANSFORM_RESULTS: [&str; 4] = ["ok", "busy", "rejected", "failed"];
+
 /// Every metric filegate exports.
 pub struct Metrics {
     registry: Registry,
@@ -149,6 +158,27 @@ impl Metrics {
         ];
         for c in collectors {
             registry.register(c).expect("metric names are unique");
+        }
+        // Every series filegate counts exists from the start (at 0): a dashboard or a
+        // test reading one never mistakes "not counted yet" for "not there".
+        for op in STORE_OPS {
+            for result in STORE_RESULTS {
+                store_operations.with_label_values(&[op, result]);
+            }
+        }
+        for kind in TRANSFORM_KINDS {
+            for result in TRANSFORM_RESULTS {
+                transforms_total.with_label_values(&[kind, result]);
+            }
+        }
+        for result in ["ok", "refused", "aborted"] {
+            store_uploads.with_label_values(&[result]);
+        }
+        for (_, route) in crate::routes::ROUTE_PATHS {
+            requests_total.with_label_values(&[route, "200"]);
+        }
+        for reason in ["slow_head", "head_too_large"] {
+            connections_closed.with_label_values(&[reason]);
         }
         Metrics {
             registry,

@@ -51,7 +51,14 @@ impl ProxyHttp for FileGateProxy {
                 ctx.record_answer("store", status);
                 Ok(true)
             }
-            StoreFront::Upstream(_) => Ok(false),
+            StoreFront::Upstream(pass) => match pass.reach(session.req_header()) {
+                Ok(_) => Ok(false),
+                Err(refusal) => {
+                    let status = write_error(session, &refusal, false).await?;
+                    ctx.record_answer("passthrough", status);
+                    Ok(true)
+                }
+            },
         }
     }
 
@@ -87,10 +94,10 @@ impl ProxyHttp for FileGateProxy {
         upstream_response: &mut ResponseHeader,
         _ctx: &mut GateCtx,
     ) -> pingora_core::Result<()> {
-        if let StoreFront::Upstream(pass) = &self.front {
-            pass.rewrite_response(upstream_response);
+        match &self.front {
+            StoreFront::Upstream(pass) => pass.rewrite_response(upstream_response),
+            StoreFront::Embedded(_) => Ok(()),
         }
-        Ok(())
     }
 
     /// Store failures on pass-through answer the envelope: 504 on timeouts, else 502.
@@ -125,6 +132,12 @@ impl ProxyHttp for FileGateProxy {
             error_code: code,
             can_reuse_downstream: false,
         }
+    }
+
+    /// pingora logs this summary with its errors: credentials in the query or
+    /// headers are redacted.
+    fn request_summary(&self, session: &Session, _ctx: &GateCtx) -> String {
+        crate::redact::redact(&session.as_ref().request_summary()).into_owned()
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut GateCtx) {

@@ -30,7 +30,11 @@ impl Services {
     pub fn new(config: Arc<Config>, store: Arc<dyn ObjectStore>, metrics: Arc<Metrics>) -> Self {
         Services {
             media: Media::new(&config.media, metrics.clone()),
-            cache: DerivedCache::new(&config.cache, metrics.clone()),
+            cache: DerivedCache::new(
+                &config.cache,
+                config.media.max_output_bytes.as_u64(),
+                metrics.clone(),
+            ),
             config,
             store,
             metrics,

@@ -24,6 +24,8 @@ pub enum TokenError {
     BadSignature,
     /// Past `exp` (plus leeway).
     Expired,
+    /// Before `nbf` (less leeway).
+    NotYetValid,
     /// A required claim is missing or has the wrong type.
     BadClaims,
 }
@@ -35,6 +37,7 @@ impl TokenError {
             TokenError::Malformed => format!("{what} is malformed (an HS256 JWT is expected)"),
             TokenError::BadSignature => format!("{what} signature is invalid"),
             TokenError::Expired => format!("{what} has expired"),
+            TokenError::NotYetValid => format!("{what} is not valid yet (nbf is in the future)"),
             TokenError::BadClaims => format!("{what} has missing or invalid claims"),
         }
     }
@@ -53,6 +56,8 @@ fn validation(expiry: Expiry) -> Validation {
     let mut v = Validation::new(Algorithm::HS256);
     v.leeway = LEEWAY_SECS;
     v.validate_aud = false;
+    // `nbf`, when present, is honoured with the same leeway (SPEC §3).
+    v.validate_nbf = true;
     match expiry {
         Expiry::Required => {
             v.validate_exp = true;
@@ -88,9 +93,10 @@ pub fn verify<C: DeserializeOwned>(
             Err(e) => match e.kind() {
                 ErrorKind::InvalidSignature => last = TokenError::BadSignature,
                 ErrorKind::ExpiredSignature => return Err(TokenError::Expired),
-                ErrorKind::MissingRequiredClaim(_)
-                | ErrorKind::Json(_)
-                | ErrorKind::ImmatureSignature => return Err(TokenError::BadClaims),
+                ErrorKind::ImmatureSignature => return Err(TokenError::NotYetValid),
+                ErrorKind::MissingRequiredClaim(_) | ErrorKind::Json(_) => {
+                    return Err(TokenError::BadClaims)
+                }
                 _ => return Err(TokenError::Malformed),
             },
         }

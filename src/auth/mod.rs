@@ -208,6 +208,7 @@ pub fn authenticate(
             request.query,
             &app.secrets,
             jwt::now_secs(),
+            app.max_sign_ttl.as_secs(),
         )?;
         Principal::SignedUrl
     } else {

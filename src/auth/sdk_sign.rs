@@ -80,7 +80,9 @@ pub fn sign(path: &str, app_id: &str, query: &Query, expires: u64, secret: &Secr
 }
 
 /// Verifies `value` against the request at `now` (Unix seconds); any secret of the
-/// app may have signed it. The MAC comparison is constant-time.
+/// app may have signed it. The MAC comparison is constant-time. An expiry more than
+/// `max_ttl_secs` ahead (the app's `max_sign_ttl`) is refused: a leaked URL must not
+/// work for years.
 pub fn verify_sdk_sign(
     value: &str,
     path: &str,
@@ -88,6 +90,7 @@ pub fn verify_sdk_sign(
     query: &Query,
     secrets: &[Secret],
     now: u64,
+    max_ttl_secs: u64,
 ) -> Result<(), ApiError> {
     let malformed = || ApiError::invalid_credential("sdk_sign is malformed (<expires>.<sig>)");
     let (expires, sig) = value.split_once('.').ok_or_else(malformed)?;
@@ -104,6 +107,11 @@ pub fn verify_sdk_sign(
     }
     if now > expires.saturating_add(LEEWAY_SECS) {
         return Err(ApiError::invalid_credential("sdk_sign has expired"));
+    }
+    if expires > now.saturating_add(max_ttl_secs).saturating_add(LEEWAY_SECS) {
+        return Err(ApiError::invalid_credential(format!(
+            "sdk_sign expires further ahead than this app's max_sign_ttl ({max_ttl_secs} s) allows"
+        )));
     }
     Ok(())
 }
@@ -134,12 +142,22 @@ mod tests {
         let q = Query::parse("object_name=avatar/user/42/a.jpg");
         let s = sign("/file/download/avatar", "demo", &q, 2000, &old);
         let both = [new.clone(), old.clone()];
-        assert!(verify_sdk_sign(&s, "/file/download/avatar", "demo", &q, &both, 1000).is_ok());
-        assert!(verify_sdk_sign(&s, "/file/download/avatar", "demo", &q, &[new], 1000).is_err());
-        let e = verify_sdk_sign(&s, "/file/download/avatar", "demo", &q, &both, 3000).unwrap_err();
+        assert!(
+            verify_sdk_sign(&s, "/file/download/avatar", "demo", &q, &both, 1000, 86400).is_ok()
+        );
+        assert!(
+            verify_sdk_sign(&s, "/file/download/avatar", "demo", &q, &[new], 1000, 86400).is_err()
+        );
+        let e = verify_sdk_sign(&s, "/file/download/avatar", "demo", &q, &both, 3000, 86400)
+            .unwrap_err();
         assert_eq!(e.message(), "sdk_sign has expired");
+        let far =
+            verify_sdk_sign(&s, "/file/download/avatar", "demo", &q, &both, 1000, 500).unwrap_err();
+        assert!(far.message().contains("max_sign_ttl"));
         let q2 = Query::parse("object_name=avatar/user/43/a.jpg");
-        assert!(verify_sdk_sign(&s, "/file/download/avatar", "demo", &q2, &both, 1000).is_err());
-        assert!(verify_sdk_sign("nonsense", "/p", "demo", &q, &both, 1000).is_err());
+        assert!(
+            verify_sdk_sign(&s, "/file/download/avatar", "demo", &q2, &both, 1000, 86400).is_err()
+        );
+        assert!(verify_sdk_sign("nonsense", "/p", "demo", &q, &both, 1000, 86400).is_err());
     }
 }

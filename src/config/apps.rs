@@ -60,6 +60,9 @@ pub struct AppConfig {
     /// Lifetime of a presigned download URL in `redirect` mode.
     #[serde(with = "humantime_serde")]
     pub redirect_ttl: Duration,
+    /// Longest an `sdk_sign` may be valid: one expiring further ahead is refused.
+    #[serde(with = "humantime_serde")]
+    pub max_sign_ttl: Duration,
     /// Largest upload per kind of file.
     pub max_upload: UploadSizeLimits,
     /// The third-party image processor used for `thumbnail_strategy=1`; none: filegate
@@ -76,6 +79,7 @@ impl Default for AppConfig {
             errors_as_http_200: false,
             upload_expiry: Duration::from_secs(15 * 60),
             redirect_ttl: Duration::from_secs(30 * 60),
+            max_sign_ttl: Duration::from_secs(7 * 24 * 3600),
             max_upload: UploadSizeLimits::default(),
             thumbnail_processor: None,
         }
@@ -83,6 +87,13 @@ impl Default for AppConfig {
 }
 
 impl AppConfig {
+    /// Whether one of the secrets is the public demo secret.
+    pub fn has_demo_secret(&self) -> bool {
+        self.secrets
+            .iter()
+            .any(|s| s.expose() == DEMO_SECRET.as_bytes())
+    }
+
     /// The demo app of the embedded default.
     pub fn demo() -> Self {
         AppConfig {
@@ -196,6 +207,13 @@ impl AppConfig {
             return Err(ConfigError::new(
                 format!("{key}.redirect_ttl"),
                 "between 10 seconds and 7 days",
+            ));
+        }
+        let max_sign = self.max_sign_ttl.as_secs();
+        if !(60..=366 * 24 * 3600).contains(&max_sign) {
+            return Err(ConfigError::new(
+                format!("{key}.max_sign_ttl"),
+                "between 1 minute and 366 days",
             ));
         }
         if let Some(p) = &self.thumbnail_processor {

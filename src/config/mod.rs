@@ -162,7 +162,7 @@ impl Config {
 
     /// Checks every value; the error names the first key at fault.
     pub fn validate(&self) -> Result<(), ConfigError> {
-        parse_socket_addr("listen", &self.listen)?;
+        let listen = parse_socket_addr("listen", &self.listen)?;
         parse_socket_addr("admin_listen", &self.admin_listen)?;
         if self.listen == self.admin_listen {
             return Err(ConfigError::new(
@@ -181,6 +181,15 @@ impl Config {
         for (id, app) in &self.apps {
             validate_app_id(id)?;
             app.validate(&format!("apps.{id}"))?;
+            // The demo secret is public: anyone could mint tokens with it.
+            if app.has_demo_secret() && !listen.ip().is_loopback() {
+                return Err(ConfigError::new(
+                    format!("apps.{id}.secrets"),
+                    format!(
+                        "the demo secret `{DEMO_SECRET}` is public; it is refused on a listener beyond loopback ({listen}): set your own secret"
+                    ),
+                ));
+            }
         }
         if self.limits.max_header_bytes.as_u64() < 1024 {
             return Err(ConfigError::new(

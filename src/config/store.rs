@@ -67,6 +67,10 @@ pub struct StoreConfig {
     /// waiting time, checked once that exceeds `read_timeout`); slower is cut off
     /// as a timeout, so a dripping store cannot hold a download open forever.
     pub min_transfer_rate: ByteSize,
+    /// S3 only: sign `If-None-Match: *` into presigned PUT grants, so a store with
+    /// conditional writes (AWS S3, SeaweedFS, MinIO) refuses a replayed grant instead
+    /// of overwriting the object. Turn off only for a store that rejects the header.
+    pub conditional_put: bool,
 }
 
 impl Default for StoreConfig {
@@ -85,6 +89,7 @@ impl Default for StoreConfig {
             connect_timeout: Duration::from_secs(3),
             read_timeout: Duration::from_secs(30),
             min_transfer_rate: ByteSize::kib(16),
+            conditional_put: true,
         }
     }
 }

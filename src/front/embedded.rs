@@ -40,6 +40,20 @@ impl S3Refusal {
     }
 }
 
+impl S3Refusal {
+    /// A store failure as S3 answers it.
+    pub fn from_store(e: &crate::storage::StoreError) -> Self {
+        match e {
+            crate::storage::StoreError::Exists => S3Refusal::new(
+                412,
+                "PreconditionFailed",
+                "The object exists: an upload grant writes its key once.",
+            ),
+            other => S3Refusal::new(500, "InternalError", other.to_string()),
+        }
+    }
+}
+
 impl From<PresignError> for S3Refusal {
     fn from(e: PresignError) -> Self {
         match e {
@@ -106,6 +120,13 @@ impl EmbeddedStoreServer {
                 return form_upload::receive(&self.store, &self.metrics, session).await
             }
             Method::PUT => self.put(session, &path).await,
+            Method::GET | Method::HEAD if path == "/" => {
+                // No listing: the store serves objects only (SPEC §1).
+                let refusal = crate::error::ApiError::forbidden(
+                    "the store serves objects only: a listing is refused",
+                );
+                return crate::envelope::write_error(session, &refusal, false).await;
+            }
             Method::GET | Method::HEAD => self.get(session, &path).await,
             _ => Err(S3Refusal::new(
                 405,
@@ -162,16 +183,15 @@ impl EmbeddedStoreServer {
             self.verify(session, "GET")?;
         }
         let query = crate::query::Query::parse(session.req_header().uri.query().unwrap_or(""));
-        let disposition = query
-            .get("response-content-disposition")
-            .ok()
-            .flatten()
-            .map(str::to_string);
+        let signed = |name: &str| query.get(name).ok().flatten().map(str::to_string);
+        let disposition = signed("response-content-disposition");
+        let content_type = signed("response-content-type");
         let headers = crate::headers::RequestHeaders::from_map(&session.req_header().headers);
         let presentation = Presentation {
             file_name: None,
             default_name: Some(key.file_name().to_string()),
             disposition,
+            content_type,
             cache_control: "private, max-age=3600",
         };
         match delivery::serve_object(
@@ -218,11 +238,14 @@ impl EmbeddedStoreServer {
             .and_then(|v| v.to_str().ok())
             .map(crate::file_type::essence)
             .unwrap_or_else(|| "application/octet-stream".to_string());
+        if self.store.exists(&key).await {
+            return Err(S3Refusal::from_store(&crate::storage::StoreError::Exists).into());
+        }
         let mut writer = self
             .store
             .begin_write(&key)
             .await
-            .map_err(|e| S3Refusal::new(500, "InternalError", e.to_string()))?;
+            .map_err(|e| S3Refusal::from_store(&e))?;
         loop {
             match session.read_request_body().await {
                 Ok(Some(chunk)) => {
@@ -255,7 +278,7 @@ impl EmbeddedStoreServer {
         let meta = writer
             .commit(&content_type, None)
             .await
-            .map_err(|e| S3Refusal::new(500, "InternalError", e.to_string()))?;
+            .map_err(|e| S3Refusal::from_store(&e))?;
         self.metrics.store_uploads.with_label_values(&["ok"]).inc();
         let mut resp = ResponseHeader::build(200, Some(4))?;
         resp.insert_header("ETag", &meta.etag)?;

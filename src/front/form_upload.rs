@@ -17,7 +17,7 @@ use crate::storage::embedded::EmbeddedStore;
 use crate::storage::keys::ObjectKey;
 use crate::storage::post_policy::{verify_form_signature, Policy, PolicyViolation};
 use crate::storage::sigv4::S3Signer;
-use crate::storage::ObjectMeta;
+use crate::storage::{ObjectMeta, StoreError};
 
 /// Most form fields before `file`.
 const MAX_FIELDS: usize = 64;
@@ -183,10 +183,13 @@ async fn consume_form(
     multipart: multer::Multipart<'static>,
 ) -> Result<Stored, S3Refusal> {
     let mut form = check_form(multipart, store.signer(), SystemTime::now).await?;
+    if store.exists(&form.key).await {
+        return Err(S3Refusal::from_store(&StoreError::Exists));
+    }
     let mut writer = store
         .begin_write(&form.key)
         .await
-        .map_err(|e| S3Refusal::new(500, "InternalError", e.to_string()))?;
+        .map_err(|e| S3Refusal::from_store(&e))?;
     while let Some(chunk) = form.next_chunk().await? {
         if chunk.is_empty() {
             continue;
@@ -200,7 +203,7 @@ async fn consume_form(
     let meta = writer
         .commit(&form.content_type, form.file_name.take())
         .await
-        .map_err(|e| S3Refusal::new(500, "InternalError", e.to_string()))?;
+        .map_err(|e| S3Refusal::from_store(&e))?;
     Ok(Stored {
         key: form.key,
         meta,

@@ -1,6 +1,9 @@
-//! Pass-through (SPEC §1): every request not under `/file/` goes to the upstream store
+//! Pass-through (SPEC §1): every request not under `/file/` that reaches an object of
+//! the configured bucket ([`crate::front::bucket_scope`]) goes to the upstream store
 //! through pingora's upstream path, unchanged in method, path, query and body (streamed
-//! both ways, connections reused), with `Host` rewritten and hop-by-hop headers dropped.
+//! both ways, connections reused), with `Host` rewritten and hop-by-hop headers
+//! dropped. Answers of a type a browser could execute come back as attachments, with
+//! `nosniff` and a sandboxing CSP, exactly as filegate's own downloads.
 
 use std::net::{SocketAddr, ToSocketAddrs};
 use std::time::Duration;
@@ -10,6 +13,9 @@ use pingora_core::upstreams::peer::HttpPeer;
 use pingora_http::{RequestHeader, ResponseHeader};
 
 use crate::config::StoreConfig;
+use crate::error::ApiError;
+use crate::front::bucket_scope::{self, Reach};
+use crate::headers::renders_safely_inline;
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded. `Transfer-Encoding` is left
 /// to pingora, which re-frames bodies itself.
@@ -32,6 +38,8 @@ pub struct PassThrough {
     sni: String,
     connect_timeout: Duration,
     read_timeout: Duration,
+    bucket: String,
+    path_style: bool,
 }
 
 impl PassThrough {
@@ -86,6 +94,8 @@ impl PassThrough {
             sni,
             connect_timeout: store.connect_timeout,
             read_timeout: store.read_timeout,
+            bucket: store.bucket.clone(),
+            path_style: store.path_style,
         })
     }
 
@@ -109,11 +119,52 @@ impl PassThrough {
         Ok(())
     }
 
-    /// Drops hop-by-hop headers of the store's answer.
-    pub fn rewrite_response(&self, resp: &mut ResponseHeader) {
+    /// What the request reaches in the bucket; a 403 for anything else.
+    pub fn reach(&self, req: &RequestHeader) -> Result<Reach, ApiError> {
+        bucket_scope::check(
+            &req.method,
+            req.uri.path(),
+            req.uri.query().unwrap_or(""),
+            &self.bucket,
+            self.path_style,
+        )
+    }
+
+    /// Drops hop-by-hop headers of the store's answer, and makes a type a browser
+    /// could execute an attachment that cannot run on this origin.
+    pub fn rewrite_response(&self, resp: &mut ResponseHeader) -> pingora_core::Result<()> {
         for name in hop_by_hop_names(&resp.headers) {
             resp.remove_header(&name);
         }
+        resp.insert_header("X-Content-Type-Options", "nosniff")?;
+        let content_type = resp
+            .headers
+            .get(http::header::CONTENT_TYPE)
+            .and_then(|v| v.to_str().ok())
+            .unwrap_or("");
+        // Error bodies of the store (XML) are answers, not objects.
+        if resp.status.is_success() && !renders_safely_inline(content_type) {
+            resp.insert_header("Content-Security-Policy", "default-src 'none'; sandbox")?;
+            let disposition = resp
+                .headers
+                .get(http::header::CONTENT_DISPOSITION)
+                .and_then(|v| v.to_str().ok())
+                .unwrap_or("");
+            if !disposition
+                .trim_start()
+                .to_ascii_lowercase()
+                .starts_with("attachment")
+            {
+                let params = disposition.split_once(';').map_or("", |(_, p)| p);
+                let forced = if params.trim().is_empty() {
+                    "attachment".to_string()
+                } else {
+                    format!("attachment;{params}")
+                };
+                resp.insert_header("Content-Disposition", forced)?;
+            }
+        }
+        Ok(())
     }
 }
 

@@ -17,7 +17,7 @@ use crate::query::Query;
 use crate::routes::Call;
 use crate::services::Services;
 use crate::storage::keys::ObjectKey;
-use crate::storage::ObjectMeta;
+use crate::storage::{DownloadView, ObjectMeta};
 
 /// What the download names.
 #[derive(Debug, Clone)]
@@ -143,6 +143,26 @@ pub struct ResolvedObject {
     pub name: Option<String>,
 }
 
+impl ResolvedObject {
+    /// How the store presents it from a presigned URL: plain files, whatever type
+    /// they were stored with, as an attachment of a type no browser executes (the
+    /// store adds no CSP); typed media (images, voice, video) as stored.
+    pub fn download_view(&self) -> DownloadView<'_> {
+        if self.file_type.family() == Family::File {
+            DownloadView {
+                file_name: Some(self.name.as_deref().unwrap_or(self.key.file_name())),
+                attachment: true,
+                content_type: Some(DownloadView::SAFE_ATTACHMENT_TYPE),
+            }
+        } else {
+            DownloadView {
+                file_name: self.name.as_deref(),
+                ..DownloadView::default()
+            }
+        }
+    }
+}
+
 /// Resolves the target to a key before storage is touched: grammar, app prefix,
 /// file_sign, and a store token's `obj` scope.
 pub fn resolve_object(
@@ -231,6 +251,7 @@ pub async fn download(
         file_name: object.name.clone(),
         default_name: Some(object.key.file_name().to_string()),
         disposition: None,
+        content_type: None,
         cache_control: DOWNLOAD_CACHE_CONTROL,
     };
     match representation {
@@ -248,9 +269,10 @@ pub async fn download(
             }
             DownloadMode::Redirect => {
                 let ttl = call.app.redirect_ttl;
+                let view = object.download_view();
                 let url = services
                     .store()
-                    .presign_get(&object.key, ttl, object.name.as_deref())
+                    .presign_get(&object.key, ttl, &view)
                     .map_err(crate::error::ApiError::from)?;
                 delivery::redirect(session, &url, ttl.as_secs() / 2).await
             }
@@ -328,7 +350,14 @@ async fn serve_derived(
         let name = presentation.file_name.as_deref();
         let url = services
             .store()
-            .presign_get(&derived.key, ttl, name)
+            .presign_get(
+                &derived.key,
+                ttl,
+                &DownloadView {
+                    file_name: name,
+                    ..DownloadView::default()
+                },
+            )
             .map_err(ApiError::from)?;
         return delivery::redirect(session, &url, ttl.as_secs() / 2).await;
     }

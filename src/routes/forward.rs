@@ -23,7 +23,10 @@ impl ForwardParams {
     pub fn parse(query: &Query) -> Result<Self, ApiError> {
         Ok(ForwardParams {
             file_sign: query.required("file_sign")?.to_string(),
-            to_id: query.required_parsed("to_id", "an int64")?,
+            to_id: crate::storage::keys::key_id(
+                "to_id",
+                query.required_parsed("to_id", "an int64")?,
+            )?,
             to_type: ToType::parse(query)?,
         })
     }

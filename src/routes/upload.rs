@@ -17,7 +17,7 @@ use crate::file_type::{extension_for, FileType};
 use crate::query::Query;
 use crate::routes::{Call, ToType};
 use crate::services::Services;
-use crate::storage::keys::{new_object_id, ObjectKey};
+use crate::storage::keys::{key_id, new_object_id, ObjectKey};
 use crate::storage::{TypeRule, UploadRequest};
 
 /// Longest `file_name` hint kept.
@@ -89,7 +89,7 @@ impl UploadParams {
 
     /// `/file/upload/avatar/group?group_id=`.
     pub fn parse_group_avatar(query: &Query) -> Result<Self, ApiError> {
-        let group_id = query.required_parsed("group_id", "an int64")?;
+        let group_id = key_id("group_id", query.required_parsed("group_id", "an int64")?)?;
         Self::with_hints(UploadTarget::GroupAvatar { group_id }, query)
     }
 
@@ -98,7 +98,7 @@ impl UploadParams {
         let code: u16 = query.required_parsed("file_type", "one of 100-104, 200-203")?;
         let file_type = FileType::from_code(code)
             .ok_or_else(|| ApiError::bad_param("file_type", "must be one of 100-104, 200-203"))?;
-        let to_id = query.required_parsed("to_id", "an int64")?;
+        let to_id = key_id("to_id", query.required_parsed("to_id", "an int64")?)?;
         let to_type = ToType::parse(query)?;
         Self::with_hints(
             UploadTarget::Chat {
@@ -147,6 +147,8 @@ pub fn grant_upload(
         .actor
         .acting_user()
         .ok_or_else(|| ApiError::forbidden("uploads need an access token"))?;
+    // The uploader's id names the avatar key (and is the chat file's `fr`).
+    let uploader = key_id("user_id (the acting user)", uploader)?;
     if let UploadTarget::GroupAvatar { group_id } = params.target {
         if !call.actor.administers(group_id) {
             return Err(ApiError::forbidden(format!(

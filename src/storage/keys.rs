@@ -79,27 +79,34 @@ impl ObjectKey {
     }
 
     /// The key named by an avatar route's `object_name` (the key without `<app>/`):
-    /// grammar failures are 400, names outside the avatar prefix 403.
+    /// grammar failures (non-canonical ids included) are 400, names outside the avatar
+    /// prefix 403.
     pub fn from_avatar_object_name(app: &str, object_name: &str) -> Result<ObjectKey, ApiError> {
         let key = ObjectKey::parse(&format!("{app}/{object_name}"))
             .map_err(|_| ApiError::bad_param("object_name", "not a valid object name"))?;
         if key.is_avatar_of(app) {
-            Ok(key)
-        } else {
-            Err(ApiError::forbidden(
-                "object_name: only avatar objects (avatar/user/... or avatar/group/...) may be read here",
-            ))
+            return Ok(key);
         }
+        let parts: Vec<&str> = key.0.split('/').collect();
+        if parts.len() == 5 && parts[1] == "avatar" && matches!(parts[2], "user" | "group") {
+            return Err(ApiError::bad_param(
+                "object_name",
+                "ids in object names are canonical decimal (no sign, no leading zero)",
+            ));
+        }
+        Err(ApiError::forbidden(
+            "object_name: only avatar objects (avatar/user/... or avatar/group/...) may be read here",
+        ))
     }
 
-    /// Whether this is `<app>/avatar/{user|group}/<int64>/<file>`.
+    /// Whether this is `<app>/avatar/{user|group}/<id>/<file>`.
     pub fn is_avatar_of(&self, app: &str) -> bool {
         let parts: Vec<&str> = self.0.split('/').collect();
         parts.len() == 5
             && parts[0] == app
             && parts[1] == "avatar"
             && (parts[2] == "user" || parts[2] == "group")
-            && parts[3].parse::<i64>().is_ok()
+            && is_canonical_id(parts[3])
     }
 
     /// Whether this is `<app>/chat/<to_type>/<to_id>/<yyyymmdd>/<file>`.
@@ -108,8 +115,8 @@ impl ObjectKey {
         parts.len() == 6
             && parts[0] == app
             && parts[1] == "chat"
-            && parts[2].parse::<u8>().is_ok()
-            && parts[3].parse::<i64>().is_ok()
+            && matches!(parts[2], "1" | "2")
+            && is_canonical_id(parts[3])
             && parts[4].len() == 8
             && parts[4].bytes().all(|b| b.is_ascii_digit())
     }
@@ -136,6 +143,31 @@ impl fmt::Display for ObjectKey {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         f.write_str(&self.0)
     }
+}
+
+/// Whether `segment` is an id as filegate writes it into keys: the canonical decimal
+/// of a non-negative int64 (`0`, or no leading zero; no sign). Store-token scopes
+/// compare keys as strings, so one id has exactly one spelling.
+pub fn is_canonical_id(segment: &str) -> bool {
+    let canonical_digits = segment == "0"
+        || (segment.len() <= 19
+            && segment
+                .bytes()
+                .next()
+                .is_some_and(|b| (b'1'..=b'9').contains(&b))
+            && segment.bytes().all(|b| b.is_ascii_digit()));
+    canonical_digits && segment.parse::<i64>().is_ok()
+}
+
+/// An id that may name a key: non-negative, else 400 naming `param`.
+pub fn key_id(param: &str, id: i64) -> Result<i64, ApiError> {
+    if id < 0 {
+        return Err(ApiError::bad_param(
+            param,
+            "must be a non-negative int64 to name an object",
+        ));
+    }
+    Ok(id)
 }
 
 /// A fresh object id: milliseconds since the epoch then 64 random bits, in hex, so
@@ -223,12 +255,23 @@ mod tests {
                 .status(),
             403
         );
-        assert_eq!(
-            ObjectKey::from_avatar_object_name("demo", "avatar/user/x/a.jpg")
-                .unwrap_err()
-                .status(),
-            403
-        );
+        // Ids have one spelling: canonical decimal, no sign, no leading zero.
+        for bad in ["x", "042", "-0", "+42", "-1", "00", "99999999999999999999"] {
+            assert_eq!(
+                ObjectKey::from_avatar_object_name("demo", &format!("avatar/user/{bad}/a.jpg"))
+                    .unwrap_err()
+                    .status(),
+                400,
+                "{bad}"
+            );
+        }
+        for good in ["0", "7", "9223372036854775807"] {
+            assert!(
+                ObjectKey::from_avatar_object_name("demo", &format!("avatar/user/{good}/a.jpg"))
+                    .is_ok(),
+                "{good}"
+            );
+        }
     }
 
     #[test]

@@ -11,7 +11,8 @@ use prometheus::IntCounterVec;
 
 use crate::storage::keys::ObjectKey;
 use crate::storage::{
-    GetOutcome, GetRequest, ObjectMeta, ObjectStore, StoreError, UploadGrant, UploadRequest,
+    DownloadView, GetOutcome, GetRequest, ObjectMeta, ObjectStore, StoreError, UploadGrant,
+    UploadRequest,
 };
 
 /// Counts operations of the wrapped store.
@@ -30,6 +31,7 @@ impl MeteredStore {
         let label = match result {
             Ok(_) => "ok",
             Err(StoreError::NotFound) => "not_found",
+            Err(StoreError::Exists) => "exists",
             Err(StoreError::RangeNotSatisfiable { .. }) => "range",
             Err(StoreError::Timeout(_)) => "timeout",
             Err(_) => "error",
@@ -67,9 +69,9 @@ impl ObjectStore for MeteredStore {
         &self,
         key: &ObjectKey,
         ttl: Duration,
-        download_name: Option<&str>,
+        view: &DownloadView<'_>,
     ) -> Result<String, StoreError> {
-        let r = self.inner.presign_get(key, ttl, download_name);
+        let r = self.inner.presign_get(key, ttl, view);
         self.count("presign_get", &r);
         r
     }

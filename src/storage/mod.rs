@@ -41,6 +41,25 @@ pub struct ObjectMeta {
     pub last_modified: Option<String>,
 }
 
+/// How a store presents an object it serves straight to a client from a presigned
+/// URL (redirect mode). A store adds no CSP of its own, so anything a browser could
+/// execute must come as an attachment of a type no browser runs.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct DownloadView<'a> {
+    /// Offer the bytes as an attachment of this name.
+    pub file_name: Option<&'a str>,
+    /// Offer them as an attachment even without a name.
+    pub attachment: bool,
+    /// Answer with this `Content-Type` instead of the stored one.
+    pub content_type: Option<&'a str>,
+}
+
+impl DownloadView<'_> {
+    /// For plain files (whatever their stored type): an attachment of a type no
+    /// browser executes.
+    pub const SAFE_ATTACHMENT_TYPE: &'static str = "application/octet-stream";
+}
+
 /// A body being read from the store, chunk by chunk.
 pub type ByteStream = Pin<Box<dyn Stream<Item = Result<Bytes, StoreError>> + Send>>;
 
@@ -120,6 +139,8 @@ pub enum StoreError {
         /// The object's size.
         size: u64,
     },
+    /// The object exists and is never overwritten: an upload grant writes once (412).
+    Exists,
     /// The store refused or failed (502).
     Failed(String),
     /// The store did not answer in time (504).
@@ -132,6 +153,7 @@ impl fmt::Display for StoreError {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         match self {
             StoreError::NotFound => f.write_str("no such object"),
+            StoreError::Exists => f.write_str("the object exists and is never overwritten"),
             StoreError::RangeNotSatisfiable { size } => {
                 write!(f, "range not satisfiable (size {size})")
             }
@@ -148,6 +170,10 @@ impl From<StoreError> for ApiError {
     fn from(e: StoreError) -> ApiError {
         match e {
             StoreError::NotFound => ApiError::not_found("no such object"),
+            StoreError::Exists => ApiError::new(
+                http::StatusCode::PRECONDITION_FAILED,
+                "the object exists: an upload grant writes its key once",
+            ),
             StoreError::RangeNotSatisfiable { .. } => ApiError::new(
                 http::StatusCode::RANGE_NOT_SATISFIABLE,
                 "range not satisfiable",
@@ -176,13 +202,13 @@ pub trait ObjectStore: Send + Sync {
         content_type: &str,
     ) -> Result<ObjectMeta, StoreError>;
 
-    /// A short-lived URL that reads the object directly from the store.
-    /// `download_name` asks the store to answer with that attachment file name.
+    /// A short-lived URL that reads the object directly from the store, presented as
+    /// `view` says.
     fn presign_get(
         &self,
         key: &ObjectKey,
         ttl: Duration,
-        download_name: Option<&str>,
+        view: &DownloadView<'_>,
     ) -> Result<String, StoreError>;
 
     /// A signed upload of exactly `req.key`.

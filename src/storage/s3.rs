@@ -18,8 +18,8 @@ use crate::storage::post_policy::form_fields;
 use crate::storage::range::parse_content_range;
 use crate::storage::sigv4::S3Signer;
 use crate::storage::{
-    GetOutcome, GetRequest, ObjectBody, ObjectMeta, ObjectStore, StoreError, UploadGrant,
-    UploadRequest,
+    DownloadView, GetOutcome, GetRequest, ObjectBody, ObjectMeta, ObjectStore, StoreError,
+    UploadGrant, UploadRequest,
 };
 
 /// An S3-compatible store.
@@ -33,6 +33,7 @@ pub struct S3Store {
     dialect: crate::config::PostDialect,
     min_transfer_rate: u64,
     read_timeout: Duration,
+    conditional_put: bool,
 }
 
 fn map_send_error(e: reqwest::Error) -> StoreError {
@@ -102,6 +103,7 @@ impl S3Store {
             dialect: config.post_dialect(),
             min_transfer_rate: config.min_transfer_rate.as_u64(),
             read_timeout: config.read_timeout,
+            conditional_put: config.conditional_put,
         })
     }
 
@@ -258,10 +260,10 @@ impl ObjectStore for S3Store {
         &self,
         key: &ObjectKey,
         ttl: Duration,
-        download_name: Option<&str>,
+        view: &DownloadView<'_>,
     ) -> Result<String, StoreError> {
         self.signer
-            .presign_download(&self.object_url(&self.public_base, key), ttl, download_name)
+            .presign_download(&self.object_url(&self.public_base, key), ttl, view)
             .map_err(StoreError::Internal)
     }
 
@@ -277,6 +279,7 @@ impl ObjectStore for S3Store {
                 &self.object_url(&self.public_base, &req.key),
                 req,
                 now,
+                self.conditional_put,
             ),
         }
     }

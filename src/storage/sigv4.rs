@@ -16,6 +16,7 @@ use time::macros::format_description;
 use time::{OffsetDateTime, PrimitiveDateTime};
 
 use crate::config::Secret;
+use crate::storage::DownloadView;
 
 /// `X-Amz-Date` format.
 const AMZ_DATE: &[FormatItem<'static>] =
@@ -195,23 +196,36 @@ impl S3Signer {
         Ok(out)
     }
 
-    /// A presigned GET of `object_url` for `ttl`; with `download_name`, the store is
-    /// asked (`response-content-disposition`, signed too) to answer as an attachment
-    /// of that name.
+    /// A presigned GET of `object_url` for `ttl`, asking the store (with
+    /// `response-content-disposition` and `response-content-type`, signed too) to
+    /// answer as `view` says.
     pub fn presign_download(
         &self,
         object_url: &str,
         ttl: Duration,
-        download_name: Option<&str>,
+        view: &DownloadView<'_>,
     ) -> Result<String, String> {
         let mut url = object_url.to_string();
-        if let Some(name) = download_name {
-            let disposition = crate::headers::content_disposition(false, name);
-            url.push_str("?response-content-disposition=");
+        let mut separator = '?';
+        let mut add = |name: &str, value: &str| {
+            url.push(separator);
+            separator = '&';
+            url.push_str(name);
+            url.push('=');
             url.extend(
-                form_urlencoded::byte_serialize(disposition.as_bytes())
-                    .map(|s| s.replace('+', "%20")),
+                form_urlencoded::byte_serialize(value.as_bytes()).map(|s| s.replace('+', "%20")),
             );
+        };
+        match (view.file_name, view.attachment) {
+            (Some(name), _) => add(
+                "response-content-disposition",
+                &crate::headers::content_disposition(false, name),
+            ),
+            (None, true) => add("response-content-disposition", "attachment"),
+            (None, false) => {}
+        }
+        if let Some(content_type) = view.content_type {
+            add("response-content-type", content_type);
         }
         self.presign("GET", &url, &[], ttl, SystemTime::now())
     }
@@ -470,13 +484,34 @@ mod tests {
     }
 
     #[test]
-    fn post_signature_matches_aws_example_shape() {
+    fn post_signature_matches_the_aws_published_example() {
+        // AWS's "Example: Browser-Based Upload using HTTP POST (Using AWS Signature
+        // Version 4)": its credentials, base64 policy and published signature.
+        let aws = S3Signer::new(
+            "AKIAIOSFODNN7EXAMPLE",
+            Secret::new("wJalrXUtnFEMI/K7MDENG/bPxRfiCYEXAMPLEKEY"),
+            "us-east-1",
+        );
         let day = parse_amz_date("20151229T000000Z").unwrap();
-        let sig = signer().post_signature("eyJ0ZXN0IjoxfQ==", day);
-        assert_eq!(sig.len(), 64);
+        let policy =
+            "eyAiZXhwaXJhdGlvbiI6ICIyMDE1LTEyLTMwVDEyOjAwOjAwLjAwMFoiLA0KICAiY29uZGl0aW9ucyI6\
+             IFsNCiAgICB7ImJ1Y2tldCI6ICJzaWd2NGV4YW1wbGVidWNrZXQifSwNCiAgICBbInN0YXJ0cy13aXRo\
+             IiwgIiRrZXkiLCAidXNlci91c2VyMS8iXSwNCiAgICB7ImFjbCI6ICJwdWJsaWMtcmVhZCJ9LA0KICAg\
+             IHsic3VjY2Vzc19hY3Rpb25fcmVkaXJlY3QiOiAiaHR0cDovL3NpZ3Y0ZXhhbXBsZWJ1Y2tldC5zMy5h\
+             bWF6b25hd3MuY29tL3N1Y2Nlc3NmdWxfdXBsb2FkLmh0bWwifSwNCiAgICBbInN0YXJ0cy13aXRoIiwg\
+             IiRDb250ZW50LVR5cGUiLCAiaW1hZ2UvIl0sDQogICAgeyJ4LWFtei1tZXRhLXV1aWQiOiAiMTQzNjUx\
+             MjM2NTEyNzQifSwNCiAgICB7IngtYW16LXNlcnZlci1zaWRlLWVuY3J5cHRpb24iOiAiQUVTMjU2In0s\
+             DQogICAgWyJzdGFydHMtd2l0aCIsICIkeC1hbXotbWV0YS10YWciLCAiIl0sDQoNCiAgICB7IngtYW16\
+             LWNyZWRlbnRpYWwiOiAiQUtJQUlPU0ZPRE5ON0VYQU1QTEUvMjAxNTEyMjkvdXMtZWFzdC0xL3MzL2F3\
+             czRfcmVxdWVzdCJ9LA0KICAgIHsieC1hbXotYWxnb3JpdGhtIjogIkFXUzQtSE1BQy1TSEEyNTYifSwN\
+             CiAgICB7IngtYW16LWRhdGUiOiAiMjAxNTEyMjlUMDAwMDAwWiIgfQ0KICBdDQp9";
         assert_eq!(
-            signer().post_credential(day),
-            "AKIDEXAMPLE/20151229/us-east-1/s3/aws4_request"
+            aws.post_signature(policy, day),
+            "8afdbf4008c03f22c2cd3cdb72e4afbb1f6a588f3255ac628749a66d7f09699e"
+        );
+        assert_eq!(
+            aws.post_credential(day),
+            "AKIAIOSFODNN7EXAMPLE/20151229/us-east-1/s3/aws4_request"
         );
     }
 }

@@ -469,3 +469,64 @@ fn unknown_route_wrong_method_bad_params() {
         );
     }
 }
+
+/// The README's Python recipes (the public contract app servers copy) run as written
+/// and filegate accepts what they make: an access token and an sdk_sign.
+#[test]
+fn readme_python_recipes_are_accepted() {
+    let readme = std::fs::read_to_string(concat!(env!("CARGO_MANIFEST_DIR"), "/README.md"))
+        .expect("README.md");
+    let blocks: Vec<&str> = readme
+        .split("```python\n")
+        .skip(1)
+        .filter_map(|b| b.split("\n```").next())
+        .collect();
+    assert!(
+        blocks.len() >= 2,
+        "README lost its Python recipes (mint, sdk_sign)"
+    );
+    let fg = Filegate::start();
+    let name = upload_avatar(&fg, "demo", 42);
+    let query = format!("object_name={name}&image_type=1");
+    let driver = format!(
+        "\nprint(mint('demo', 42, 'user', '{DEMO_SECRET}'))\nprint(sdk_sign('/file/download/avatar', '{query}', 'demo', '{DEMO_SECRET}'))\n"
+    );
+    let program = format!("{}\n{}\n{driver}", blocks[0], blocks[1]);
+    let out = std::process::Command::new("python3")
+        .args(["-c", &program])
+        .output()
+        .expect("python3");
+    assert!(
+        out.status.success(),
+        "the README recipe failed:\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let printed = String::from_utf8(out.stdout).unwrap();
+    let mut lines = printed.lines();
+    let (token, sign) = (lines.next().unwrap(), lines.next().unwrap());
+    let resp = client()
+        .get(fg.url("/file/upload/avatar/user?app_id=demo"))
+        .header("access-token", token)
+        .send()
+        .unwrap();
+    expect_envelope(resp, 200, 200);
+    let resp = client()
+        .get(fg.url(&format!(
+            "/file/download/avatar?{query}&app_id=demo&sdk_sign={sign}"
+        )))
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.bytes().unwrap().as_ref(), small_jpeg().as_slice());
+    // One character of the signature changed: refused, so the test can fail.
+    let i = sign.find('.').unwrap() + 5;
+    let swap = if &sign[i..=i] == "A" { "B" } else { "A" };
+    let altered = format!("{}{swap}{}", &sign[..i], &sign[i + 1..]);
+    let resp = client()
+        .get(fg.url(&format!(
+            "/file/download/avatar?{query}&app_id=demo&sdk_sign={altered}"
+        )))
+        .send()
+        .unwrap();
+    expect_envelope(resp, 401, 10008);
+}

@@ -229,9 +229,15 @@ impl Filegate {
             .expect("text")
     }
 
-    /// The value of one metric line (exact name with labels), 0 when absent.
+    /// The value of one metric line (exact name with labels); a missing series fails
+    /// the test (filegate registers every series it counts at start).
     pub fn metric(&self, series: &str) -> f64 {
         metric_value(&self.metrics(), series)
+    }
+
+    /// The sum of every series of a metric family; a missing family fails the test.
+    pub fn metric_sum(&self, family: &str) -> f64 {
+        metric_family_sum(&self.metrics(), family)
     }
 
     /// The embedded store's data directory.
@@ -320,15 +326,38 @@ fn config_yaml(setup: &Setup, dir: &Path, port: u16, admin_port: u16) -> String 
     )
 }
 
-/// Parses one series out of Prometheus text.
+/// Parses one series out of Prometheus text; a missing or unparsable series panics,
+/// so an assertion can never pass on a metric that does not exist.
 pub fn metric_value(text: &str, series: &str) -> f64 {
-    text.lines()
-        .find_map(|l| {
-            l.strip_prefix(series)
-                .and_then(|rest| rest.strip_prefix(' '))
+    let value = text.lines().find_map(|l| {
+        l.strip_prefix(series)
+            .and_then(|rest| rest.strip_prefix(' '))
+    });
+    match value.map(|v| v.trim().parse::<f64>()) {
+        Some(Ok(v)) => v,
+        _ => panic!("metric series `{series}` is missing from /metrics:\n{text}"),
+    }
+}
+
+/// The sum of every series of `family` (`name{...} v` and `name v` lines); panics when
+/// the family has no series at all.
+pub fn metric_family_sum(text: &str, family: &str) -> f64 {
+    let values: Vec<f64> = text
+        .lines()
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| {
+            let rest = l.strip_prefix(family)?;
+            if !(rest.starts_with('{') || rest.starts_with(' ')) {
+                return None;
+            }
+            l.rsplit(' ').next()?.parse().ok()
         })
-        .and_then(|v| v.trim().parse().ok())
-        .unwrap_or(0.0)
+        .collect();
+    assert!(
+        !values.is_empty(),
+        "metric family `{family}` is missing from /metrics:\n{text}"
+    );
+    values.iter().sum()
 }
 
 /// A client that never follows redirects.
@@ -654,23 +683,32 @@ impl Drop for DripRelay {
     }
 }
 
-/// Open file descriptors of a process.
+/// Open file descriptors of a process (panics when /proc cannot tell).
 pub fn open_fds(pid: u32) -> usize {
-    std::fs::read_dir(format!("/proc/{pid}/fd"))
-        .map(|d| d.count())
-        .unwrap_or(0)
+    let count = std::fs::read_dir(format!("/proc/{pid}/fd"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/fd unreadable: {e}"))
+        .count();
+    assert!(count > 0, "/proc/{pid}/fd lists no descriptor");
+    count
 }
 
-/// Resident memory of a process now and at its peak (VmRSS, VmHWM), in KiB.
+/// Resident memory of a process now and at its peak (VmRSS, VmHWM), in KiB (panics
+/// when /proc cannot tell).
 pub fn rss_kib(pid: u32) -> (u64, u64) {
-    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).unwrap_or_default();
-    let field = |name: &str| {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status"))
+        .unwrap_or_else(|e| panic!("/proc/{pid}/status unreadable: {e}"));
+    let field = |name: &str| -> u64 {
         status
             .lines()
             .find_map(|l| l.strip_prefix(name))
             .and_then(|v| v.split_whitespace().next())
             .and_then(|v| v.parse().ok())
-            .unwrap_or(0)
+            .unwrap_or_else(|| panic!("no {name} in /proc/{pid}/status"))
     };
-    (field("VmRSS:"), field("VmHWM:"))
+    let (rss, hwm) = (field("VmRSS:"), field("VmHWM:"));
+    assert!(
+        rss > 0 && hwm >= rss,
+        "implausible memory of {pid}: {rss} / {hwm}"
+    );
+    (rss, hwm)
 }

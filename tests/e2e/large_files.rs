@@ -91,11 +91,14 @@ fn big_transfer(backend: Backend) {
                 .unwrap()
                 .replacen(&s3.endpoint, &fg.base, 1);
             let file = std::fs::File::open(&path).unwrap();
-            client()
-                .put(url)
-                .header("content-type", "application/octet-stream")
-                .body(reqwest::blocking::Body::sized(file, SIZE))
-                .send()
+            // Exactly the headers the grant says to send (it signs them).
+            let mut put = client().put(url);
+            for (k, v) in g["oss_body_param"].as_object().unwrap() {
+                if !k.eq_ignore_ascii_case("content-length") {
+                    put = put.header(k.as_str(), v.as_str().unwrap());
+                }
+            }
+            put.body(reqwest::blocking::Body::sized(file, SIZE)).send()
         }
     };
     let resp = resp.unwrap_or_else(|e| panic!("upload failed: {e}\nfilegate log:\n{}", fg.log()));

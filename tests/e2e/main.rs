@@ -9,6 +9,7 @@ mod credentials;
 mod embedding;
 mod faults;
 mod fixtures;
+mod hardening;
 mod harness;
 mod large_files;
 mod lifecycle;

@@ -606,6 +606,7 @@ fn hostile_media_is_the_right_envelope_in_under_a_second_with_bounded_memory() {
             422,
         ),
     ];
+    let mut urls = Vec::new();
     for (what, file_type, name, mime, bytes, q, status) in cases {
         let url = upload_chat(&fg, file_type, name, mime, bytes);
         let started = Instant::now();
@@ -614,6 +615,7 @@ fn hostile_media_is_the_right_envelope_in_under_a_second_with_bounded_memory() {
         let body = expect_envelope(resp, status, u64::from(status));
         println!("{what}: {status} in {took:?}: {}", body["message"]);
         assert!(took < Duration::from_secs(1), "{what} took {took:?}");
+        urls.push((what, url, q, status));
     }
     let peak = peak_rss_kib(fg.pid());
     println!("peak RSS: {baseline} KiB before the hostile media, {peak} KiB after");
@@ -622,8 +624,33 @@ fn hostile_media_is_the_right_envelope_in_under_a_second_with_bounded_memory() {
         "peak RSS grew by {} KiB",
         peak - baseline
     );
-    // Failures are not cached: the same request is judged again (and fails again).
-    assert!(fg.metric(r#"filegate_transforms_total{kind="thumbnail",result="rejected"}"#) >= 3.0);
+    // Failures are not cached: each request, asked again, is judged again (the
+    // transform runs and refuses again) and answers the same error.
+    let rejected = |fg: &Filegate| {
+        ["thumbnail", "cover", "mp3"]
+            .iter()
+            .map(|k| {
+                fg.metric(&format!(
+                    r#"filegate_transforms_total{{kind="{k}",result="rejected"}}"#
+                ))
+            })
+            .sum::<f64>()
+    };
+    let before = rejected(&fg);
+    let mut judged_by_a_transform = 0;
+    for (what, url, q, status) in &urls {
+        let once = rejected(&fg);
+        expect_envelope(get(url, q, &[]), *status, u64::from(*status));
+        if rejected(&fg) > once {
+            judged_by_a_transform += 1;
+        }
+        println!("{what}: {status} again");
+    }
+    assert!(
+        judged_by_a_transform >= 3,
+        "repeated failures must be judged again, not served from a cache ({judged_by_a_transform})"
+    );
+    assert!(rejected(&fg) >= before + 3.0);
 }
 
 #[test]

@@ -105,11 +105,11 @@ both_stores!(
     passthrough_serves_a_presigned_get,
 );
 
-fn user_token(app: &str) -> String {
+pub fn user_token(app: &str) -> String {
     token(app, 7, TokenKind::User)
 }
 
-fn chat_download(fg: &Filegate, app: &str, sign: &str) -> reqwest::blocking::Response {
+pub fn chat_download(fg: &Filegate, app: &str, sign: &str) -> reqwest::blocking::Response {
     client()
         .get(fg.url(&format!(
             "/file/download/chat?app_id={app}&file_sign={sign}"
@@ -120,7 +120,7 @@ fn chat_download(fg: &Filegate, app: &str, sign: &str) -> reqwest::blocking::Res
 }
 
 /// Asks for a grant and uploads `bytes` with it (HTTP 200 expected); returns the grant.
-fn uploaded(
+pub fn uploaded(
     fg: &Filegate,
     app: &str,
     token: &str,
@@ -135,7 +135,7 @@ fn uploaded(
     g
 }
 
-fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
+pub fn pseudo_random(len: usize, seed: u64) -> Vec<u8> {
     let mut x = seed | 1;
     (0..len)
         .map(|_| {
@@ -620,7 +620,8 @@ fn bad_object_names_never_reach_storage(backend: Backend) {
         ("other/avatar/user/1/a.jpg", 403),
         ("chat/1/1/20260101/a.jpg", 403),
         ("_derived/abc.jpg", 403),
-        ("avatar/user/notanumber/a.jpg", 403),
+        ("avatar/user/notanumber/a.jpg", 400),
+        ("avatar/user/007/a.jpg", 400),
     ];
     for (name, status) in cases {
         let resp = client()

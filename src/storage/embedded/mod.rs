@@ -22,8 +22,8 @@ use crate::storage::keys::ObjectKey;
 use crate::storage::post_policy::form_fields;
 use crate::storage::sigv4::S3Signer;
 use crate::storage::{
-    ByteStream, GetOutcome, GetRequest, ObjectBody, ObjectMeta, ObjectStore, StoreError,
-    UploadGrant, UploadRequest,
+    ByteStream, DownloadView, GetOutcome, GetRequest, ObjectBody, ObjectMeta, ObjectStore,
+    StoreError, UploadGrant, UploadRequest,
 };
 use meta::StoredMeta;
 use writer::ObjectWriter;
@@ -236,17 +236,21 @@ impl ObjectStore for EmbeddedStore {
     ) -> Result<ObjectMeta, StoreError> {
         let mut writer = self.begin_write(key).await?;
         writer.write(&body).await?;
-        writer.commit(content_type, None).await
+        match writer.commit(content_type, None).await {
+            // Derived copies are named by their inputs: an existing one is this one.
+            Err(StoreError::Exists) => self.head(key).await,
+            other => other,
+        }
     }
 
     fn presign_get(
         &self,
         key: &ObjectKey,
         ttl: Duration,
-        download_name: Option<&str>,
+        view: &DownloadView<'_>,
     ) -> Result<String, StoreError> {
         self.signer
-            .presign_download(&self.url_of(key), ttl, download_name)
+            .presign_download(&self.url_of(key), ttl, view)
             .map_err(StoreError::Internal)
     }
 
@@ -257,22 +261,29 @@ impl ObjectStore for EmbeddedStore {
                 url: format!("{}/", self.public_base),
                 fields: form_fields(req, self.dialect, &self.signer, None, now),
             }),
-            UploadMethod::Put => put_grant(&self.signer, &self.url_of(&req.key), req, now),
+            // Grants are single-use here by construction (create-only writes).
+            UploadMethod::Put => put_grant(&self.signer, &self.url_of(&req.key), req, now, false),
         }
     }
 }
 
-/// A presigned PUT that signs the content type and, when known, the exact length.
+/// A presigned PUT that signs the content type and, when known, the exact length;
+/// with `write_once`, also `If-None-Match: *`, so a store with conditional writes
+/// refuses to overwrite the key when the grant is replayed.
 pub fn put_grant(
     signer: &S3Signer,
     url: &str,
     req: &UploadRequest,
     now: SystemTime,
+    write_once: bool,
 ) -> Result<UploadGrant, StoreError> {
     let size = req.size.map(|s| s.to_string());
     let mut headers = vec![("content-type", req.content_type.as_str())];
     if let Some(s) = &size {
         headers.push(("content-length", s.as_str()));
+    }
+    if write_once {
+        headers.push(("if-none-match", "*"));
     }
     let url = signer
         .presign("PUT", url, &headers, req.expires_in, now)
@@ -281,6 +292,9 @@ pub fn put_grant(
     fields.insert("Content-Type".to_string(), req.content_type.clone());
     if let Some(s) = size {
         fields.insert("Content-Length".to_string(), s);
+    }
+    if write_once {
+        fields.insert("If-None-Match".to_string(), "*".to_string());
     }
     Ok(UploadGrant { url, fields })
 }

@@ -1,7 +1,9 @@
-//! Atomic object writes: bytes go to a temp file (MD5 computed on the way for the
-//! strong ETag), then fsync and rename into place, metadata last. A writer dropped
-//! before `commit` (aborted, over-limit, refused upload) removes its temp file, so
-//! nothing partial is ever visible.
+//! Atomic, write-once object writes: bytes go to a temp file (MD5 computed on the way
+//! for the strong ETag), then fsync and a hard link into place, which fails if the key
+//! exists (an upload grant writes its key once, so a reader only ever sees one object,
+//! whole); metadata last, and an object is visible only once its metadata exists. A
+//! writer dropped before `commit` (aborted, over-limit, refused upload) removes its
+//! temp file, so nothing partial is ever visible.
 
 use std::path::{Path, PathBuf};
 
@@ -100,9 +102,16 @@ impl ObjectWriter {
         {
             tokio::fs::create_dir_all(parent).await.map_err(io)?;
         }
-        tokio::fs::rename(&self.tmp_path, &self.object_path)
-            .await
-            .map_err(io)?;
+        // `link` is create-only: a second upload of the key fails here, atomically.
+        match tokio::fs::hard_link(&self.tmp_path, &self.object_path).await {
+            Ok(()) => {}
+            Err(e) if e.kind() == std::io::ErrorKind::AlreadyExists => {
+                return Err(StoreError::Exists)
+            }
+            Err(e) => return Err(io(e)),
+        }
+        // The temp name goes; the object stays under its key.
+        let _ = tokio::fs::remove_file(&self.tmp_path).await;
         self.committed = true;
         StoredMeta::from(&meta)
             .write_atomic(&self.meta_path)
