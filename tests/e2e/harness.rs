@@ -496,6 +496,14 @@ pub const S3_SECRET_KEY: &str = "filegate-test-secret-0123456789";
 /// The bucket the tests use.
 pub const S3_BUCKET: &str = "filegate";
 
+/// The `store:` section for an S3 store at `endpoint` with the test bucket and key
+/// pair (path-style, us-east-1).
+pub fn s3_store_yaml(endpoint: &str) -> String {
+    format!(
+        "store:\n  kind: s3\n  endpoint: {endpoint}\n  region: us-east-1\n  bucket: {S3_BUCKET}\n  access_key_id: {S3_ACCESS_KEY}\n  secret_access_key: {S3_SECRET_KEY}\n  path_style: true\n  connect_timeout: 2s\n  read_timeout: 10s\n"
+    )
+}
+
 /// A real S3-compatible server (s3s-fs, installed into the tools dir by scripts/setup.sh)
 /// on a free port, stopped by PID when dropped.
 pub struct S3Server {
@@ -581,10 +589,7 @@ impl S3Server {
 
     /// The `store:` section that points filegate at this server.
     pub fn store_yaml(&self) -> String {
-        format!(
-            "store:\n  kind: s3\n  endpoint: {}\n  region: us-east-1\n  bucket: {S3_BUCKET}\n  access_key_id: {S3_ACCESS_KEY}\n  secret_access_key: {S3_SECRET_KEY}\n  path_style: true\n  connect_timeout: 2s\n  read_timeout: 10s\n",
-            self.endpoint
-        )
+        s3_store_yaml(&self.endpoint)
     }
 
     /// Whether the server holds an object at `key`.
