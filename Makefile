@@ -1,16 +1,27 @@
-# The README's two commands: `make run` and `make test`. Both install what is missing.
+# The README's two commands: `make run` and `make test`. Both install what is missing:
+# `run` only what building and running needs, `test` also the test tools. The
+# project's tools live outside the clone, in $FILEGATE_TOOLS (default
+# ~/.cache/filegate/tools; scripts/tools-dir.sh), shared by every clone.
 CARGO ?= cargo
 
-.PHONY: setup build run test lint unit bench bench-smoke soak fuzz clean
+.PHONY: setup setup-run setup-test setup-bench build run test lint unit bench bench-smoke soak fuzz clean
 
-setup:
-	bash scripts/setup.sh
+setup-run:
+	bash scripts/setup.sh run
 
-build: setup
+setup-test:
+	bash scripts/setup.sh test
+
+setup-bench:
+	bash scripts/setup.sh bench
+
+setup: setup-test
+
+build: setup-run
 	$(CARGO) build --release
 
 # The embedded default: store in ./data, demo app, 127.0.0.1:8080 (admin :9180).
-run: build
+run: setup-run build
 	./target/release/filegate serve
 
 lint:
@@ -18,10 +29,10 @@ lint:
 	$(CARGO) fmt --manifest-path fuzz/Cargo.toml -- --check
 	$(CARGO) clippy --all-targets -- -D warnings
 
-# Every test: unit tests, then end-to-end tests against the real binary, a real S3
-# server (s3s-fs) and headless Chromium; then a short smoke of every fuzz target and a
-# few seconds of each benchmark row, so neither harness can rot.
-test: setup lint
+# Every test: unit tests, then end-to-end tests against the real binary, real S3
+# servers (s3s-fs; a SeaweedFS cluster) and headless Chromium; then a short smoke of
+# every fuzz target and a few seconds of each benchmark row, so neither harness can rot.
+test: setup-test lint
 	$(CARGO) test --all-targets
 	bash scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 	$(MAKE) bench-smoke
@@ -31,8 +42,7 @@ bench-smoke:
 
 # The load benchmark against nginx and thumbor (about 7 minutes), then the micro
 # benchmarks. Loopback only. BENCHMARKS.md holds a run.
-bench: setup
-	bash scripts/setup.sh bench
+bench: setup-bench
 	$(CARGO) build --release
 	python3 benches/load/bench.py
 	$(CARGO) bench --bench micro
@@ -40,7 +50,7 @@ bench: setup
 # Bounded mixed load while the store is stopped and restarted (default 10 minutes;
 # SOAK_SECONDS=N to change). Passes when only the injected 502/504 appear and RSS
 # stays flat after warm-up.
-soak: setup
+soak: setup-test
 	$(CARGO) build --release
 	python3 tests/soak/soak.py --seconds $${SOAK_SECONDS:-600}
 
@@ -49,9 +59,10 @@ soak: setup
 FUZZ_SECONDS ?= 60
 FUZZ_SMOKE_SECONDS ?= 5
 FUZZ_TARGETS ?=
-fuzz: setup
+fuzz: setup-test
 	bash scripts/fuzz.sh $(FUZZ_SECONDS) $(FUZZ_TARGETS)
 
+# The shared tools dir is a cache outside the clone: not removed here.
 clean:
 	$(CARGO) clean
 	rm -rf fuzz/target

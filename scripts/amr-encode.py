@@ -1,9 +1,10 @@
 #!/usr/bin/env python3
 """Encodes any audio file as AMR-NB (12.2 kbit/s, 8 kHz mono): the voice fixtures of the
 tests and benchmarks. Debian's FFmpeg has no AMR-NB encoder; PyAV's bundled FFmpeg has
-libopencore_amrnb. Run with .tools/venv/bin/python (scripts/setup.sh installs PyAV).
+libopencore_amrnb. Run with the tools' venv Python (`scripts/setup.sh test` installs PyAV
+into $FILEGATE_TOOLS/venv, by default ~/.cache/filegate/tools/venv).
 
-    .tools/venv/bin/python scripts/amr-encode.py speech.wav voice.amr
+    ~/.cache/filegate/tools/venv/bin/python scripts/amr-encode.py speech.wav voice.amr
 """
 import sys
 

@@ -21,9 +21,11 @@ if [ "${#targets[@]}" -eq 0 ]; then
   targets=(jwt credentials sdk_sign routes object_key range post_policy sigv4 form_upload)
 fi
 
-cargo_fuzz="$here/.tools/bin/cargo-fuzz"
+# shellcheck source=tools-dir.sh
+. "$here/scripts/tools-dir.sh"
+cargo_fuzz="$tools/bin/cargo-fuzz"
 if [ ! -x "$cargo_fuzz" ]; then
-  echo "fuzz: $cargo_fuzz is missing; run scripts/setup.sh" >&2
+  echo "fuzz: $cargo_fuzz is missing; run scripts/setup.sh test" >&2
   exit 1
 fi
 # The stable toolchain accepts libFuzzer's -Z flags with RUSTC_BOOTSTRAP=1. No

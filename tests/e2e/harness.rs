@@ -491,6 +491,33 @@ pub fn upload_avatar(fg: &Filegate, app: &str, sub: i64) -> String {
     g["object_name"].as_str().expect("object_name").to_string()
 }
 
+/// Where the project's tools live (installed by `scripts/setup.sh test`), outside the
+/// clone so every clone on the machine shares them: `$FILEGATE_TOOLS`, else
+/// `$XDG_CACHE_HOME/filegate/tools`, else `~/.cache/filegate/tools` (the rule of
+/// scripts/tools-dir.sh; an empty variable counts as unset, as in the shell).
+pub fn tools_dir() -> PathBuf {
+    let var = |name: &str| std::env::var_os(name).filter(|v| !v.is_empty());
+    if let Some(dir) = var("FILEGATE_TOOLS") {
+        return PathBuf::from(dir);
+    }
+    let cache = var("XDG_CACHE_HOME")
+        .map(PathBuf::from)
+        .or_else(|| var("HOME").map(|h| PathBuf::from(h).join(".cache")))
+        .expect("HOME or XDG_CACHE_HOME is set");
+    cache.join("filegate").join("tools")
+}
+
+/// A tool at `rel` under [`tools_dir`], asserting it is there.
+pub fn tool(rel: &str) -> PathBuf {
+    let path = tools_dir().join(rel);
+    assert!(
+        path.exists(),
+        "{} is missing: run scripts/setup.sh test",
+        path.display()
+    );
+    path
+}
+
 /// Credentials the test S3 server is started with.
 pub const S3_ACCESS_KEY: &str = "filegate-test-ak";
 /// Secret of the test S3 server.
@@ -498,7 +525,15 @@ pub const S3_SECRET_KEY: &str = "filegate-test-secret-0123456789";
 /// The bucket the tests use.
 pub const S3_BUCKET: &str = "filegate";
 
-/// A real S3-compatible server (s3s-fs, installed into .tools/ by scripts/setup.sh)
+/// The `store:` section for an S3 store at `endpoint` with the test bucket and key
+/// pair (path-style, us-east-1).
+pub fn s3_store_yaml(endpoint: &str) -> String {
+    format!(
+        "store:\n  kind: s3\n  endpoint: {endpoint}\n  region: us-east-1\n  bucket: {S3_BUCKET}\n  access_key_id: {S3_ACCESS_KEY}\n  secret_access_key: {S3_SECRET_KEY}\n  path_style: true\n  connect_timeout: 2s\n  read_timeout: 10s\n"
+    )
+}
+
+/// A real S3-compatible server (s3s-fs, installed into the tools dir by scripts/setup.sh)
 /// on a free port, stopped by PID when dropped.
 pub struct S3Server {
     child: Child,
@@ -537,14 +572,11 @@ fn spawn_s3s(bin: &Path, port: u16, root: &Path) -> Option<Child> {
 impl S3Server {
     /// Starts s3s-fs with the test credentials and an empty `filegate` bucket.
     pub fn start() -> S3Server {
-        let bin = std::env::var("FILEGATE_S3S_FS")
-            .map(PathBuf::from)
-            .unwrap_or_else(|_| Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/s3s-fs"));
-        assert!(
-            bin.exists(),
-            "{} is missing: run scripts/setup.sh",
-            bin.display()
-        );
+        let bin = match std::env::var("FILEGATE_S3S_FS") {
+            Ok(bin) => PathBuf::from(bin),
+            Err(_) => tool("bin/s3s-fs"),
+        };
+        assert!(bin.exists(), "{} is missing", bin.display());
         let root = tempfile::tempdir().expect("s3 root");
         std::fs::create_dir_all(root.path().join(S3_BUCKET)).expect("bucket dir");
         for _ in 0..3 {
@@ -586,10 +618,7 @@ impl S3Server {
 
     /// The `store:` section that points filegate at this server.
     pub fn store_yaml(&self) -> String {
-        format!(
-            "store:\n  kind: s3\n  endpoint: {}\n  region: us-east-1\n  bucket: {S3_BUCKET}\n  access_key_id: {S3_ACCESS_KEY}\n  secret_access_key: {S3_SECRET_KEY}\n  path_style: true\n  connect_timeout: 2s\n  read_timeout: 10s\n",
-            self.endpoint
-        )
+        s3_store_yaml(&self.endpoint)
     }
 
     /// Whether the server holds an object at `key`.

@@ -14,4 +14,5 @@ mod harness;
 mod large_files;
 mod lifecycle;
 mod media;
+mod seaweed;
 mod storage_suite;

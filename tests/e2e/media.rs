@@ -724,7 +724,7 @@ fn past_the_queue_bound_503_with_retry_after_while_hits_are_served() {
     assert!(fg.metric(r#"filegate_transforms_total{kind="thumbnail",result="busy"}"#) >= 1.0);
 }
 
-/// A real thumbor (PyPI `thumbor`, in .tools/venv) on a free port.
+/// A real thumbor (PyPI `thumbor`, in the tools' venv) on a free port.
 struct Thumbor {
     child: std::process::Child,
     base: String,
@@ -823,7 +823,7 @@ fn thumbnail_strategy_1_uses_a_real_thumbor_and_caches_its_answer() {
     expect_envelope(resp, 502, 502);
 }
 
-/// A real S3-compatible server (s3s-fs, in .tools/bin) on a free port, with one
+/// A real S3-compatible server (s3s-fs, in the tools' bin) on a free port, with one
 /// bucket.
 struct S3sFs {
     child: std::process::Child,
@@ -839,25 +839,23 @@ impl S3sFs {
         let root = tempfile::tempdir().expect("s3 root");
         std::fs::create_dir(root.path().join("filegate")).expect("bucket dir");
         let port = free_port();
-        let child = std::process::Command::new(
-            std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join(".tools/bin/s3s-fs"),
-        )
-        .args([
-            "--host",
-            "127.0.0.1",
-            "--port",
-            &port.to_string(),
-            "--access-key",
-            Self::KEY,
-            "--secret-key",
-            Self::SECRET,
-            root.path().to_str().expect("path"),
-        ])
-        .stdin(std::process::Stdio::null())
-        .stdout(std::process::Stdio::null())
-        .stderr(std::process::Stdio::null())
-        .spawn()
-        .expect("s3s-fs (run scripts/setup.sh)");
+        let child = std::process::Command::new(tool("bin/s3s-fs"))
+            .args([
+                "--host",
+                "127.0.0.1",
+                "--port",
+                &port.to_string(),
+                "--access-key",
+                Self::KEY,
+                "--secret-key",
+                Self::SECRET,
+                root.path().to_str().expect("path"),
+            ])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .stderr(std::process::Stdio::null())
+            .spawn()
+            .expect("spawn s3s-fs");
         let server = S3sFs {
             child,
             endpoint: format!("http://127.0.0.1:{port}"),

@@ -45,6 +45,12 @@ AK, SK = "soak-ak", "soak-secret-key-0123456789"
 CACHE_MIB = 32
 
 
+def tools_dir():
+    """The project's tools, outside the clone: the rule of scripts/tools-dir.sh."""
+    cache = os.environ.get("XDG_CACHE_HOME") or os.path.join(os.path.expanduser("~"), ".cache")
+    return os.environ.get("FILEGATE_TOOLS") or os.path.join(cache, "filegate", "tools")
+
+
 def free_port():
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
@@ -86,7 +92,7 @@ class Store:
     """s3s-fs on a fixed port; killed, frozen and restarted by its PID."""
 
     def __init__(self, work):
-        self.bin = os.environ.get("FILEGATE_S3S_FS", os.path.join(ROOT, ".tools", "bin", "s3s-fs"))
+        self.bin = os.environ.get("FILEGATE_S3S_FS", os.path.join(tools_dir(), "bin", "s3s-fs"))
         self.root = os.path.join(work, "s3")
         os.makedirs(os.path.join(self.root, "filegate"), exist_ok=True)
         self.port = free_port()
