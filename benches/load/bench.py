@@ -602,6 +602,22 @@ def report(results, args, work):
     with open(os.path.join(work, "results.json"), "w") as f:
         json.dump(results, f, indent=2)
     print(f"\nbench: results in {work}")
+    failed = sorted({f"{row}: {e}" for row, errs in row_errors(results) for e in errs})
+    if failed:
+        # A row whose requests failed measured nothing: the run fails, in smoke too.
+        raise RuntimeError("requests failed, so these rows are not figures:\n  " + "\n  ".join(failed))
+
+
+def row_errors(results):
+    """(row, errors) of every figure whose wrk run saw non-2xx answers or socket errors."""
+    for row, systems in results.items():
+        if not isinstance(systems, dict):
+            continue
+        for name, figure in systems.items():
+            if isinstance(figure, dict) and figure.get("errors"):
+                yield f"{row} / {name}", figure["errors"]
+        if systems.get("errors"):
+            yield row, systems["errors"]
 
 
 if __name__ == "__main__":

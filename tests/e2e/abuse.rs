@@ -1,6 +1,7 @@
 //! Protocol abuse: slowloris heads, oversized headers and query strings, request
-//! smuggling shapes, absurd Range lists. Each is closed or refused cleanly, within
-//! the configured limits, while other clients are served.
+//! smuggling shapes, absurd Range lists, a presigned URL moved to another key. Each is
+//! closed or refused cleanly, within the configured limits, while other clients are
+//! served; every case runs over the embedded store and over a real S3 server.
 
 use std::io::{Read, Write};
 use std::net::TcpStream;
@@ -9,12 +10,18 @@ use std::time::{Duration, Instant};
 use filegate::auth::claims::TokenKind;
 
 use crate::harness::*;
+use crate::storage_suite::{Backend, Env};
 
-fn fast_limits() -> Setup {
-    Setup {
-        extra: "limits:\n  header_timeout: 1s\n  keepalive_timeout: 5s\n".into(),
-        ..Setup::default()
-    }
+both_stores!(
+    slowloris_heads_are_cut_off_and_others_are_served,
+    oversized_headers_and_queries_are_refused,
+    smuggling_shapes_get_one_answer_then_close,
+    absurd_range_lists_are_served_whole,
+    a_presigned_put_cannot_be_moved_to_another_key_through_the_host_header,
+);
+
+fn fast_limits(setup: &mut Setup) {
+    setup.extra = "limits:\n  header_timeout: 1s\n  keepalive_timeout: 5s\n".into();
 }
 
 fn connect(fg: &Filegate) -> TcpStream {
@@ -37,10 +44,10 @@ fn exchange(fg: &Filegate, raw: &[u8]) -> String {
     read_to_close(&mut s)
 }
 
-#[test]
-fn slowloris_heads_are_cut_off_and_others_are_served() {
-    let fg = Filegate::start_with(fast_limits());
-    let mut slow = connect(&fg);
+fn slowloris_heads_are_cut_off_and_others_are_served(backend: Backend) {
+    let env = Env::new(backend, fast_limits);
+    let fg = &env.fg;
+    let mut slow = connect(fg);
     let started = Instant::now();
     slow.write_all(b"GET /file/nope HTTP/1.1\r\n").unwrap();
     // A header byte every 200 ms: each read is quick, the head never completes.
@@ -70,7 +77,7 @@ fn slowloris_heads_are_cut_off_and_others_are_served() {
     assert!(fg.metric(r#"filegate_connections_closed_total{reason="slow_head"}"#) >= 1.0);
 
     // The same on the second request of a keep-alive connection.
-    let mut s = connect(&fg);
+    let mut s = connect(fg);
     s.write_all(b"GET /file/nope HTTP/1.1\r\nHost: x\r\n\r\n")
         .unwrap();
     let mut first = [0u8; 12];
@@ -87,14 +94,14 @@ fn slowloris_heads_are_cut_off_and_others_are_served() {
     assert!(started.elapsed() < Duration::from_secs(8));
 }
 
-#[test]
-fn oversized_headers_and_queries_are_refused() {
-    let fg = Filegate::start();
+fn oversized_headers_and_queries_are_refused(backend: Backend) {
+    let env = Env::new(backend, |_| {});
+    let fg = &env.fg;
     let big_header = format!(
         "GET /file/nope HTTP/1.1\r\nHost: x\r\nX-Big: {}\r\n\r\n",
         "a".repeat(20 * 1024)
     );
-    let answer = exchange(&fg, big_header.as_bytes());
+    let answer = exchange(fg, big_header.as_bytes());
     assert!(
         answer.starts_with("HTTP/1.1 431"),
         "{}",
@@ -115,9 +122,9 @@ fn oversized_headers_and_queries_are_refused() {
     expect_envelope(resp, 401, 10003);
 }
 
-#[test]
-fn smuggling_shapes_get_one_answer_then_close() {
-    let fg = Filegate::start();
+fn smuggling_shapes_get_one_answer_then_close(backend: Backend) {
+    let env = Env::new(backend, |_| {});
+    let fg = &env.fg;
     let shapes: &[&[u8]] = &[
         // Content-Length and Transfer-Encoding together, a request hidden after.
         b"POST /x HTTP/1.1\r\nHost: a\r\nContent-Length: 6\r\nTransfer-Encoding: chunked\r\n\r\n0\r\n\r\nGET /file/demo HTTP/1.1\r\nHost: a\r\n\r\n",
@@ -131,7 +138,7 @@ fn smuggling_shapes_get_one_answer_then_close() {
         b"GET /file/nope HTTP/1.1\r\nHost: a\r\nContent-Length: 37\r\n\r\nGET /file/demo HTTP/1.1\r\nHost: a\r\n\r\n",
     ];
     for raw in shapes {
-        let answer = exchange(&fg, raw);
+        let answer = exchange(fg, raw);
         let shown = String::from_utf8_lossy(&raw[..raw.len().min(60)]).to_string();
         assert_eq!(
             answer.matches("HTTP/1.1 ").count(),
@@ -152,10 +159,10 @@ fn smuggling_shapes_get_one_answer_then_close() {
     );
 }
 
-#[test]
-fn absurd_range_lists_are_served_whole() {
-    let fg = Filegate::start();
-    let name = upload_avatar(&fg, "demo", 5);
+fn absurd_range_lists_are_served_whole(backend: Backend) {
+    let env = Env::new(backend, |_| {});
+    let fg = &env.fg;
+    let name = upload_avatar(fg, "demo", 5);
     let t = token("demo", 5, TokenKind::User);
     let url = fg.url(&format!(
         "/file/download/avatar?app_id=demo&object_name={name}"
@@ -203,13 +210,13 @@ fn absurd_range_lists_are_served_whole() {
 // Found by the `sigv4` fuzz target: the embedded store verified presigned URLs rebuilt
 // from the Host header, so a Host carrying the signed key's path and a `#` made a URL
 // presigned for one key write another.
-#[test]
-fn a_presigned_put_cannot_be_moved_to_another_key_through_the_host_header() {
-    let fg = Filegate::start();
+fn a_presigned_put_cannot_be_moved_to_another_key_through_the_host_header(backend: Backend) {
+    let env = Env::new(backend, |_| {});
+    let fg = &env.fg;
     let t = token("putapp", 42, TokenKind::User);
     let bytes = b"twelve bytes".to_vec();
     let g = grant(
-        &fg,
+        fg,
         "putapp",
         &t,
         &format!(
@@ -220,7 +227,10 @@ fn a_presigned_put_cannot_be_moved_to_another_key_through_the_host_header() {
     let url = g["upload_url"].as_str().unwrap();
     let (signed, query) = url.split_once('?').unwrap();
     let host = fg.base.trim_start_matches("http://");
-    let signed_path = signed.trim_start_matches(&fg.base);
+    // The signed path (S3: `/<bucket>/<key>` of the store; embedded: `/<key>`).
+    let after_scheme = &signed[signed.find("://").unwrap() + 3..];
+    let signed_path = &after_scheme[after_scheme.find('/').unwrap()..];
+    let bucket = if env.s3.is_some() { "/filegate" } else { "" };
     let mut head = String::new();
     for (k, v) in g["oss_body_param"].as_object().unwrap() {
         if !k.eq_ignore_ascii_case("content-length") {
@@ -228,19 +238,16 @@ fn a_presigned_put_cannot_be_moved_to_another_key_through_the_host_header() {
         }
     }
     for forged_host in [format!("{host}{signed_path}#"), format!("{host}/putapp")] {
-        let target = "/putapp/avatar/user/1/evil.bin";
+        let target = format!("{bucket}/putapp/avatar/user/1/evil.bin");
         let mut raw = format!(
             "PUT {target}?{query} HTTP/1.1\r\nHost: {forged_host}\r\n{head}Content-Length: {}\r\nConnection: close\r\n\r\n",
             bytes.len()
         )
         .into_bytes();
         raw.extend_from_slice(&bytes);
-        let answer = exchange(&fg, &raw);
+        let answer = exchange(fg, &raw);
         let status = answer.split(' ').nth(1).unwrap_or("");
         assert!(status.starts_with('4'), "{forged_host}: {answer}");
-        assert!(!fg
-            .data_dir()
-            .join("objects/putapp/avatar/user/1/evil.bin")
-            .exists());
+        assert!(!env.stored("putapp/avatar/user/1/evil.bin"));
     }
 }

@@ -11,24 +11,6 @@ use serde_json::Value;
 use crate::harness::*;
 use crate::storage_suite::{chat_download, pseudo_random, uploaded, user_token, Backend, Env};
 
-/// Runs a case once per store, as two tests.
-macro_rules! both_stores {
-    ($($case:ident),* $(,)?) => {
-        $(
-            mod $case {
-                #[test]
-                fn embedded() {
-                    super::$case(super::Backend::Embedded)
-                }
-                #[test]
-                fn s3() {
-                    super::$case(super::Backend::S3)
-                }
-            }
-        )*
-    };
-}
-
 both_stores!(
     credentials_never_reach_the_log,
     executable_types_are_never_served_inline,

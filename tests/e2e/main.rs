@@ -1,6 +1,25 @@
 //! End-to-end tests: the real `filegate` binary on free loopback ports, real stores,
 //! real files made by real tools; assertions on what a client sees.
 
+/// Runs a case once per store (the embedded store and a real S3 server), as two tests
+/// of a module named after the case. The case takes a `storage_suite::Backend`.
+macro_rules! both_stores {
+    ($($case:ident),* $(,)?) => {
+        $(
+            mod $case {
+                #[test]
+                fn embedded() {
+                    super::$case(crate::storage_suite::Backend::Embedded)
+                }
+                #[test]
+                fn s3() {
+                    super::$case(crate::storage_suite::Backend::S3)
+                }
+            }
+        )*
+    };
+}
+
 mod abuse;
 mod browser;
 mod cli_admin;

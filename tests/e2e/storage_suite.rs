@@ -76,24 +76,6 @@ impl Env {
     }
 }
 
-/// Runs a case once per store, as two tests.
-macro_rules! both_stores {
-    ($($case:ident),* $(,)?) => {
-        $(
-            mod $case {
-                #[test]
-                fn embedded() {
-                    super::$case(super::Backend::Embedded)
-                }
-                #[test]
-                fn s3() {
-                    super::$case(super::Backend::S3)
-                }
-            }
-        )*
-    };
-}
-
 both_stores!(
     post_upload_round_trip,
     put_upload_round_trip,
