@@ -17,7 +17,7 @@ use filegate::auth::claims::{TokenClaims, TokenKind};
 use filegate::auth::file_sign::{verify_file_sign, FileSign};
 use filegate::auth::sdk_sign;
 use filegate::auth::store_token::verify_store_token;
-use filegate::cache::DerivedCache;
+use filegate::cache::{EdgeCache, Original};
 use filegate::config::{CacheConfig, Config, MediaConfig, Secret};
 use filegate::media::limits::{Deadline, Limits};
 use filegate::media::{Fit, ImageFormat, Qualities};
@@ -25,6 +25,7 @@ use filegate::metrics::Metrics;
 use filegate::query::Query;
 use filegate::storage::embedded::EmbeddedStore;
 use filegate::storage::keys::ObjectKey;
+use filegate::storage::ObjectStore;
 
 const SECRET: &str = "bench-secret-0123456789abcdef";
 
@@ -217,26 +218,35 @@ fn cache_hit(c: &mut Criterion) {
     let dir = tempfile::tempdir().expect("tmp");
     let mut config = Config::default();
     config.store.dir = dir.path().to_path_buf();
-    let store = EmbeddedStore::open(&config).expect("store");
+    let store: Arc<dyn ObjectStore> = Arc::new(EmbeddedStore::open(&config).expect("store"));
     let metrics = Arc::new(Metrics::new());
-    let cache = DerivedCache::new(&CacheConfig::default(), 8 << 20, metrics);
-    let key = ObjectKey::parse("demo/_derived/abc.jpg").expect("key");
-    let digest = [7u8; 32];
-    let make = || async {
-        Ok(filegate::media::Rendered {
-            bytes: vec![0u8; 4096],
-            content_type: "image/jpeg",
-        })
-    };
+    let cache = EdgeCache::open(&CacheConfig::default(), metrics).expect("cache");
+    let key = ObjectKey::parse("demo/avatar/user/1/a.jpg").expect("key");
     runtime
-        .block_on(cache.get_or_make(&store, digest, &key, make))
-        .expect("first make");
-    c.bench_function("derived_cache_hit", |b| {
-        b.iter(|| {
-            runtime
-                .block_on(cache.get_or_make(&store, digest, &key, make))
-                .expect("hit")
-        })
+        .block_on(store.put(&key, bytes::Bytes::from(vec![7u8; 4096]), "image/jpeg"))
+        .expect("put");
+    let read = || async {
+        match cache
+            .original(&store, "demo", &key)
+            .await
+            .expect("original")
+        {
+            Original::Found(found) => {
+                let mut body = found.body;
+                let mut i = 0;
+                body.next_piece(&mut i)
+                    .await
+                    .expect("piece")
+                    .expect("bytes")
+            }
+            Original::Bypass => panic!("a small object is cached"),
+        }
+    };
+    runtime.block_on(read());
+    // Let the fill finish and the entry land in memory.
+    runtime.block_on(tokio::time::sleep(std::time::Duration::from_millis(50)));
+    c.bench_function("edge_cache_original_hit", |b| {
+        b.iter(|| runtime.block_on(read()))
     });
 }
 

@@ -103,14 +103,20 @@ fn main() {
         }
     };
     let metrics = Arc::new(filegate::metrics::Metrics::new());
-    let (store, _front) = match filegate::server::build_store(&config, &metrics) {
-        Ok(s) => s,
+    let store = match filegate::server::build_store(&config, &metrics) {
+        Ok(built) => built.store,
         Err(e) => {
             eprintln!("host_proxy: {e}");
             std::process::exit(1);
         }
     };
-    let files = Arc::new(FileGate::new(config, store, metrics));
+    let files = match FileGate::new(config, store, metrics) {
+        Ok(gate) => Arc::new(gate),
+        Err(e) => {
+            eprintln!("host_proxy: {e}");
+            std::process::exit(1);
+        }
+    };
 
     let mut server = match Server::new(Some(Opt::default())) {
         Ok(s) => s,

@@ -1,24 +1,75 @@
-//! The admin listener: `GET /healthz` and `GET /metrics` (Prometheus text format).
-//! It listens apart from the public listener (default 127.0.0.1:9180).
+//! The admin listener (default 127.0.0.1:9180), apart from the public one:
+//! `GET /healthz`, `GET /metrics` (Prometheus text format) and
+//! `POST /cache/purge?key=KEY` or `?prefix=PREFIX` (SPEC §6). With `admin_token` set,
+//! every route but `/healthz` needs `Authorization: Bearer <admin_token>`.
 
 use std::sync::Arc;
 
 use async_trait::async_trait;
-use http::{Response, StatusCode};
+use http::{Method, Response, StatusCode};
 use pingora_core::apps::http_app::ServeHttp;
 use pingora_core::protocols::http::ServerSession;
+use subtle::ConstantTimeEq;
 
+use crate::cache::EdgeCache;
+use crate::config::Secret;
+use crate::envelope::{error_body, success_body};
+use crate::error::ApiError;
 use crate::metrics::Metrics;
+use crate::query::Query;
+use crate::storage::keys::ObjectKey;
 
 /// The admin HTTP app.
 pub struct AdminApp {
     metrics: Arc<Metrics>,
+    cache: EdgeCache,
+    token: Option<Secret>,
 }
 
 impl AdminApp {
-    /// An admin app exposing `metrics`.
-    pub fn new(metrics: Arc<Metrics>) -> Self {
-        AdminApp { metrics }
+    /// An admin app exposing `metrics` and purging `cache`, guarded by `token`.
+    pub fn new(metrics: Arc<Metrics>, cache: EdgeCache, token: Option<Secret>) -> Self {
+        AdminApp {
+            metrics,
+            cache,
+            token,
+        }
+    }
+
+    fn authorized(&self, req: &pingora_http::RequestHeader) -> bool {
+        let Some(token) = &self.token else {
+            return true;
+        };
+        let sent = req
+            .headers
+            .get(http::header::AUTHORIZATION)
+            .and_then(|v| v.to_str().ok())
+            .and_then(|v| v.strip_prefix("Bearer "))
+            .unwrap_or("");
+        bool::from(sent.as_bytes().ct_eq(token.expose()))
+    }
+
+    fn purge(&self, query: &Query) -> Result<usize, ApiError> {
+        match (query.get("key")?, query.get("prefix")?) {
+            (Some(key), None) => {
+                let key = ObjectKey::parse(key)
+                    .map_err(|_| ApiError::bad_param("key", "not an object key (<app>/...)"))?;
+                Ok(self.cache.purge_key(key.as_str()))
+            }
+            (None, Some(prefix)) => {
+                let valid =
+                    prefix.ends_with('/') && ObjectKey::parse(prefix.trim_end_matches('/')).is_ok();
+                if !valid {
+                    return Err(ApiError::bad_param(
+                        "prefix",
+                        "a key prefix ending in `/`, e.g. demo/chat/",
+                    ));
+                }
+                Ok(self.cache.purge_prefix(prefix))
+            }
+            (Some(_), Some(_)) => Err(ApiError::bad_param("key", "give key or prefix, not both")),
+            (None, None) => Err(ApiError::bad_param("key", "key or prefix is required")),
+        }
     }
 }
 
@@ -39,34 +90,82 @@ fn respond(status: StatusCode, content_type: &str, body: Vec<u8>) -> Response<Ve
     resp
 }
 
+fn envelope_error(err: &ApiError) -> Response<Vec<u8>> {
+    let mut resp = respond(err.status(), "application/json", error_body(err).to_vec());
+    if let Some(allow) = err.allow() {
+        if let Ok(v) = allow.parse() {
+            resp.headers_mut().insert(http::header::ALLOW, v);
+        }
+    }
+    if err.status() == StatusCode::UNAUTHORIZED {
+        resp.headers_mut().insert(
+            http::header::WWW_AUTHENTICATE,
+            http::HeaderValue::from_static("Bearer"),
+        );
+    }
+    resp
+}
+
 #[async_trait]
 impl ServeHttp for AdminApp {
     async fn response(&self, session: &mut ServerSession) -> Response<Vec<u8>> {
         let req = session.req_header();
-        if req.method != http::Method::GET && req.method != http::Method::HEAD {
+        let path = req.uri.path();
+        if path == "/healthz" {
+            if req.method != Method::GET && req.method != Method::HEAD {
+                return envelope_error(&ApiError::method_not_allowed("GET, HEAD"));
+            }
             return respond(
-                StatusCode::METHOD_NOT_ALLOWED,
-                "application/json",
-                br#"{"code":405,"data":null,"message":"use GET"}"#.to_vec(),
-            );
-        }
-        match req.uri.path() {
-            "/healthz" => respond(
                 StatusCode::OK,
                 "application/json",
                 br#"{"code":200,"data":{"status":"ok"},"message":null}"#.to_vec(),
-            ),
-            "/metrics" => respond(
-                StatusCode::OK,
-                "text/plain; version=0.0.4; charset=utf-8",
-                self.metrics.render().into_bytes(),
-            ),
-            _ => respond(
-                StatusCode::NOT_FOUND,
-                "application/json",
-                br#"{"code":404,"data":null,"message":"admin routes: /healthz, /metrics"}"#
-                    .to_vec(),
-            ),
+            );
+        }
+        if !self.authorized(req) {
+            return envelope_error(
+                &ApiError::new(
+                    StatusCode::UNAUTHORIZED,
+                    "admin routes need Authorization: Bearer <admin_token>",
+                )
+                .with_code(crate::error::codes::NO_CREDENTIAL),
+            );
+        }
+        match path {
+            "/metrics" if req.method == Method::GET || req.method == Method::HEAD => {
+                let (memory, disk) = self.cache.bytes();
+                self.metrics
+                    .cache_bytes
+                    .with_label_values(&["memory"])
+                    .set(memory as i64);
+                self.metrics
+                    .cache_bytes
+                    .with_label_values(&["disk"])
+                    .set(disk as i64);
+                respond(
+                    StatusCode::OK,
+                    "text/plain; version=0.0.4; charset=utf-8",
+                    self.metrics.render().into_bytes(),
+                )
+            }
+            "/metrics" => envelope_error(&ApiError::method_not_allowed("GET, HEAD")),
+            "/cache/purge" if req.method == Method::POST => {
+                let query = Query::parse(req.uri.query().unwrap_or(""));
+                match self.purge(&query) {
+                    Ok(purged) => {
+                        log::info!("cache purge: {purged} entries");
+                        respond(
+                            StatusCode::OK,
+                            "application/json",
+                            success_body(&serde_json::json!({ "purged": purged })).to_vec(),
+                        )
+                    }
+                    Err(e) => envelope_error(&e),
+                }
+            }
+            "/cache/purge" => envelope_error(&ApiError::method_not_allowed("POST")),
+            _ => envelope_error(&ApiError::not_found(
+                "admin routes: /healthz, /metrics, POST /cache/purge",
+            )),
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Writing an object to the client: `200`/`206`/`304`/`416` with exact headers and a
-//! streamed body, or a `302` to the store (SPEC §4). Used for originals and derived
-//! results alike.
+//! streamed body, or a `302` to the store (SPEC §4), each with `X-Cache-Status`. Used
+//! for originals and derived results alike, from the edge cache ([`serve_found`]) or
+//! straight from the store ([`serve_object`]).
 
 use bytes::Bytes;
 use futures::StreamExt;
@@ -8,9 +9,11 @@ use http::StatusCode;
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
+use crate::cache::{CacheStatus, Found, Original};
 use crate::envelope::{add_common_headers, write_small};
 use crate::error::ApiError;
-use crate::headers::{content_disposition, etag_matches, renders_safely_inline};
+use crate::headers::{content_disposition, etag_matches, renders_safely_inline, RequestHeaders};
+use crate::services::Services;
 use crate::storage::keys::ObjectKey;
 use crate::storage::ByteRange;
 use crate::storage::{GetOutcome, GetRequest, ObjectMeta, ObjectStore};
@@ -62,8 +65,10 @@ fn object_headers(
     status: StatusCode,
     meta: &ObjectMeta,
     presentation: &Presentation,
+    cache: CacheStatus,
 ) -> pingora_core::Result<ResponseHeader> {
-    let mut resp = ResponseHeader::build(status, Some(12))?;
+    let mut resp = ResponseHeader::build(status, Some(14))?;
+    resp.insert_header("X-Cache-Status", cache.as_str())?;
     resp.insert_header("ETag", &meta.etag)?;
     resp.insert_header("Cache-Control", presentation.cache_control)?;
     resp.insert_header("Accept-Ranges", "bytes")?;
@@ -117,8 +122,42 @@ fn object_headers(
     Ok(resp)
 }
 
-/// Serves a stored object: HEAD, `If-None-Match`, one `Range`, streamed body.
-/// Returns the status written.
+/// An original through the edge cache (`HIT`, `MISS`...), or straight from the store
+/// when it is too large to cache (`BYPASS`): the `/file` download routes, the
+/// pass-through's and the embedded store's presigned GETs all serve originals so.
+pub async fn serve_original(
+    services: &Services,
+    session: &mut Session,
+    app_id: &str,
+    key: &ObjectKey,
+    headers: &RequestHeaders,
+    presentation: &Presentation,
+) -> Result<u16, Failure> {
+    let range = headers.range.as_deref();
+    let inm = headers.if_none_match.as_deref();
+    match services
+        .cache
+        .original(&services.store, app_id, key)
+        .await?
+    {
+        Original::Found(found) => serve_found(session, found, range, inm, presentation).await,
+        Original::Bypass => {
+            serve_object(
+                session,
+                services.store(),
+                key,
+                range,
+                inm,
+                presentation,
+                CacheStatus::Bypass,
+            )
+            .await
+        }
+    }
+}
+
+/// Serves an object straight from the store (uncached: `cache` is `BYPASS`): HEAD,
+/// `If-None-Match`, one `Range`, streamed body. Returns the status written.
 pub async fn serve_object(
     session: &mut Session,
     store: &dyn ObjectStore,
@@ -126,16 +165,17 @@ pub async fn serve_object(
     req_range: Option<&str>,
     if_none_match: Option<&str>,
     presentation: &Presentation,
+    cache: CacheStatus,
 ) -> Result<u16, Failure> {
     let is_head = session.req_header().method == http::Method::HEAD;
     if is_head {
         let meta = store.head(key).await.map_err(ApiError::from)?;
         if if_none_match.is_some_and(|inm| etag_matches(inm, &meta.etag)) {
-            let resp = object_headers(StatusCode::NOT_MODIFIED, &meta, presentation)?;
+            let resp = object_headers(StatusCode::NOT_MODIFIED, &meta, presentation, cache)?;
             write_header_only(session, resp).await?;
             return Ok(304);
         }
-        let mut resp = object_headers(StatusCode::OK, &meta, presentation)?;
+        let mut resp = object_headers(StatusCode::OK, &meta, presentation, cache)?;
         resp.insert_header("Content-Length", meta.size.to_string())?;
         write_header_only(session, resp).await?;
         return Ok(200);
@@ -154,7 +194,7 @@ pub async fn serve_object(
     };
     match outcome {
         GetOutcome::NotModified(meta) => {
-            let resp = object_headers(StatusCode::NOT_MODIFIED, &meta, presentation)?;
+            let resp = object_headers(StatusCode::NOT_MODIFIED, &meta, presentation, cache)?;
             write_header_only(session, resp).await?;
             Ok(304)
         }
@@ -163,7 +203,7 @@ pub async fn serve_object(
                 Some((first, last)) => (StatusCode::PARTIAL_CONTENT, last - first + 1),
                 None => (StatusCode::OK, body.meta.size),
             };
-            let mut resp = object_headers(status, &body.meta, presentation)?;
+            let mut resp = object_headers(status, &body.meta, presentation, cache)?;
             resp.insert_header("Content-Length", length.to_string())?;
             if let Some((first, last)) = body.range {
                 resp.insert_header(
@@ -177,46 +217,112 @@ pub async fn serve_object(
     }
 }
 
-/// Serves bytes held in memory (derived results) with the same semantics as
-/// [`serve_object`].
-pub async fn serve_bytes(
+/// Serves a body of the edge cache (cached, or arriving from a fill) with the same
+/// semantics as [`serve_object`]: `If-None-Match` (304), HEAD, one `Range` (206/416),
+/// the body streamed piece by piece. A fill that fails midway cuts the connection,
+/// so the client sees a short body against its `Content-Length`, never a whole one.
+pub async fn serve_found(
     session: &mut Session,
-    meta: &ObjectMeta,
-    bytes: Bytes,
+    found: Found,
     req_range: Option<&str>,
     if_none_match: Option<&str>,
     presentation: &Presentation,
 ) -> Result<u16, Failure> {
+    let Found {
+        mut body,
+        status: cache,
+    } = found;
+    let meta = body.meta();
     if if_none_match.is_some_and(|inm| etag_matches(inm, &meta.etag)) {
-        let resp = object_headers(StatusCode::NOT_MODIFIED, meta, presentation)?;
+        let resp = object_headers(StatusCode::NOT_MODIFIED, meta, presentation, cache)?;
         write_header_only(session, resp).await?;
         return Ok(304);
     }
-    let size = bytes.len() as u64;
-    let range = req_range.and_then(ByteRange::parse_header);
-    let (status, body, span) = match range.map(|r| r.resolve(size)) {
-        Some(Some((first, last))) => (
-            StatusCode::PARTIAL_CONTENT,
-            bytes.slice(first as usize..=last as usize),
-            Some((first, last)),
-        ),
-        Some(None) => {
-            return Ok(write_unsatisfiable(session, size).await?);
-        }
-        None => (StatusCode::OK, bytes, None),
+    let size = meta.size;
+    let (status, first, last) = match req_range.and_then(ByteRange::parse_header) {
+        Some(range) => match range.resolve(size) {
+            Some((first, last)) => (StatusCode::PARTIAL_CONTENT, first, last),
+            None => return Ok(write_unsatisfiable(session, size).await?),
+        },
+        None => (StatusCode::OK, 0, size.saturating_sub(1)),
     };
-    let mut resp = object_headers(status, meta, presentation)?;
-    if let Some((first, last)) = span {
+    let length = if size == 0 { 0 } else { last - first + 1 };
+    let mut resp = object_headers(status, meta, presentation, cache)?;
+    if status == StatusCode::PARTIAL_CONTENT {
         resp.insert_header("Content-Range", format!("bytes {first}-{last}/{size}"))?;
     }
-    resp.insert_header("Content-Length", body.len().to_string())?;
+    resp.insert_header("Content-Length", length.to_string())?;
     add_common_headers(&mut resp)?;
-    let empty = body.is_empty() || session.req_header().method == http::Method::HEAD;
-    session.write_response_header(Box::new(resp), empty).await?;
-    if !empty {
-        session.write_response_body(Some(body), true).await?;
+    if length == 0 || session.req_header().method == http::Method::HEAD {
+        session.write_response_header(Box::new(resp), true).await?;
+        return Ok(status.as_u16());
     }
+    // The common case, a small cached body: its head and bytes in one send.
+    let mut index = 0;
+    let piece = next_piece(&mut body, &mut index).await?;
+    if status == StatusCode::OK && piece.len() as u64 == size {
+        session.write_response_header(Box::new(resp), false).await?;
+        session.write_response_body(Some(piece), true).await?;
+        return Ok(200);
+    }
+    session.write_response_header(Box::new(resp), false).await?;
+    let mut offset = 0u64; // of `piece` in the body
+    let mut piece = piece;
+    let mut sent = 0u64;
+    loop {
+        let end = offset + piece.len() as u64; // exclusive
+        if end > first && offset <= last {
+            let from = first.saturating_sub(offset) as usize;
+            let to = ((last + 1).min(end) - offset) as usize;
+            let slice = piece.slice(from..to);
+            sent += slice.len() as u64;
+            session.write_response_body(Some(slice), false).await?;
+        }
+        if end > last {
+            break;
+        }
+        offset = end;
+        piece = match body.next_piece(&mut index).await {
+            Ok(Some(p)) => p,
+            Ok(None) => break,
+            Err(e) => return Err(cut(format!("the body failed mid-stream: {e}"))),
+        };
+    }
+    if sent != length {
+        return Err(cut(format!(
+            "the body ended after {sent} of {length} bytes"
+        )));
+    }
+    session.write_response_body(None, true).await?;
     Ok(status.as_u16())
+}
+
+async fn next_piece(body: &mut crate::cache::Body, index: &mut usize) -> Result<Bytes, Failure> {
+    match body.next_piece(index).await {
+        Ok(Some(p)) => Ok(p),
+        Ok(None) => Ok(Bytes::new()),
+        // Nothing is written yet: an envelope can still be answered.
+        Err(e) => Err(Failure::Api(e)),
+    }
+}
+
+fn cut(why: String) -> Failure {
+    Failure::Aborted(pingora_error::Error::explain(
+        pingora_error::ErrorType::ReadError,
+        why,
+    ))
+}
+
+/// `304` for an ETag known without the body (a derived result's).
+pub async fn not_modified(
+    session: &mut Session,
+    meta: &ObjectMeta,
+    presentation: &Presentation,
+    cache: CacheStatus,
+) -> Result<u16, Failure> {
+    let resp = object_headers(StatusCode::NOT_MODIFIED, meta, presentation, cache)?;
+    write_header_only(session, resp).await?;
+    Ok(304)
 }
 
 /// `302` to a presigned URL, with `Content-Length: 0` (pingora does not add framing).
@@ -224,8 +330,10 @@ pub async fn redirect(
     session: &mut Session,
     location: &str,
     max_age_secs: u64,
+    cache: CacheStatus,
 ) -> Result<u16, Failure> {
-    let mut resp = ResponseHeader::build(StatusCode::FOUND, Some(4))?;
+    let mut resp = ResponseHeader::build(StatusCode::FOUND, Some(5))?;
+    resp.insert_header("X-Cache-Status", cache.as_str())?;
     resp.insert_header("Location", location)?;
     resp.insert_header("Cache-Control", format!("private, max-age={max_age_secs}"))?;
     write_small(session, resp, Bytes::new()).await?;

@@ -1,11 +1,16 @@
 //! What a derived download runs: a [`Plan`] (the normalised transform, its cache key
-//! and ETag, from the source's metadata alone), then [`obtain`] (memory, else the
-//! store's `_derived/` copy, else fetch and transform once).
+//! and ETag, from the source's version alone), then [`obtain`]: from the edge cache,
+//! else the store's `_derived/` copy, else the source (read through the cache, so
+//! every size of one picture costs one store read) transformed once, however many ask.
 
 use std::sync::Arc;
 use std::time::Instant;
 
-use crate::cache::{derived_digest, derived_etag, hex, Derived};
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+
+use crate::cache::key::CacheKey;
+use crate::cache::{Found, VersionState};
 use crate::config::AppConfig;
 use crate::error::ApiError;
 use crate::media::processor::{fetch_processed, processor_url};
@@ -14,19 +19,23 @@ use crate::media::{Rendered, Transform};
 use crate::routes::download::{ThumbnailStrategy, Wanted};
 use crate::services::Services;
 use crate::storage::keys::ObjectKey;
-use crate::storage::{DownloadView, ObjectMeta};
+use crate::storage::{DownloadView, GetOutcome, GetRequest, ObjectMeta};
 
 /// A derived result, decided but not yet made.
 #[derive(Debug, Clone)]
 pub struct Plan {
+    /// The app.
+    pub app_id: String,
     /// The source object.
     pub source_key: ObjectKey,
     /// Its metadata.
     pub source: ObjectMeta,
+    /// How the source's version was obtained (fresh, revalidated, stale...).
+    pub version: VersionState,
     /// What to make.
     pub transform: Transform,
     /// The cache key.
-    pub digest: [u8; 32],
+    pub head_key: CacheKey,
     /// Where the result's copy lives in the store.
     pub derived_key: ObjectKey,
     /// The result's strong ETag (known before it is made: `If-None-Match` needs no
@@ -46,10 +55,11 @@ pub async fn plan(
     accept: Option<&str>,
 ) -> Result<Plan, ApiError> {
     let media = &services.media;
-    let source = services
+    let version = services
         .cache
-        .source_meta(services.store(), source_key)
+        .source_version(&services.store, app_id, source_key)
         .await?;
+    let source = version.meta;
     let transform = match wanted {
         Wanted::Thumbnail { w, h } => {
             let fit = media.fit(w, h);
@@ -73,33 +83,83 @@ pub async fn plan(
     if !matches!(transform, Transform::Processor { .. }) {
         check_source_size(&source, media.max_source_bytes(&transform))?;
     }
-    let digest = derived_digest(app_id, source_key, &source.etag, &transform.canonical());
+    let head_key = CacheKey::derived(app_id, source_key, &source.etag, &transform.canonical());
+    let hex = head_key.hex();
     Ok(Plan {
+        app_id: app_id.to_string(),
         source_key: source_key.clone(),
-        derived_key: ObjectKey::derived(app_id, &hex(&digest), transform.extension()),
-        etag: derived_etag(&digest),
-        digest,
+        derived_key: ObjectKey::derived(app_id, &hex, transform.extension()),
+        etag: format!("\"d{}\"", &hex[..32]),
+        head_key,
         source,
+        version: version.state,
         transform,
     })
 }
 
-/// The result of `plan`: from the cache, or made now.
-pub async fn obtain(
-    services: &Services,
-    app: &AppConfig,
-    plan: &Plan,
-) -> Result<Arc<Derived>, ApiError> {
+/// The result of `plan`: from the cache, or made now (once).
+pub async fn obtain(services: &Arc<Services>, plan: &Plan) -> Result<Found, ApiError> {
+    let (shared, job) = (services.clone(), plan.clone());
     services
         .cache
-        .get_or_make(services.store(), plan.digest, &plan.derived_key, || {
-            make(services, app, plan)
-        })
+        .derived(
+            plan.head_key,
+            &plan.source_key,
+            plan.version,
+            move || async move {
+                let (bytes, content_type) = match read_copy(&shared, &job).await {
+                    Some(copy) => copy,
+                    None => {
+                        let made = make(&shared, &job).await?;
+                        let bytes = Bytes::from(made.bytes);
+                        write_copy(&shared, &job, bytes.clone(), made.content_type).await;
+                        (bytes, made.content_type)
+                    }
+                };
+                let meta = ObjectMeta {
+                    size: bytes.len() as u64,
+                    etag: job.etag.clone(),
+                    content_type: content_type.to_string(),
+                    original_name: None,
+                    last_modified: None,
+                };
+                Ok((meta, bytes))
+            },
+        )
         .await
 }
 
-async fn make(services: &Services, app: &AppConfig, plan: &Plan) -> Result<Rendered, ApiError> {
+/// Makes sure the store holds the result's copy (`redirect` mode serves it).
+pub async fn ensure_copy(services: &Services, plan: &Plan, found: Found) -> Result<(), ApiError> {
+    if services.stored_copies.contains_key(&plan.head_key.digest) {
+        return Ok(());
+    }
+    let mut body = found.body;
+    let content_type = body.meta().content_type.clone();
+    let mut bytes = BytesMut::new();
+    let mut i = 0;
+    while let Some(piece) = body.next_piece(&mut i).await? {
+        bytes.extend_from_slice(&piece);
+    }
+    services
+        .store()
+        .put(&plan.derived_key, bytes.freeze(), &content_type)
+        .await?;
+    services.stored_copies.insert(plan.head_key.digest, ());
+    Ok(())
+}
+
+fn app_of<'a>(services: &'a Services, plan: &Plan) -> Result<&'a AppConfig, ApiError> {
+    services
+        .config
+        .apps
+        .get(&plan.app_id)
+        .ok_or_else(|| ApiError::internal("a plan for an app the config lacks"))
+}
+
+async fn make(services: &Arc<Services>, plan: &Plan) -> Result<Rendered, ApiError> {
     let media = &services.media;
+    let app = app_of(services, plan)?;
     match (&plan.transform, &app.thumbnail_processor) {
         (Transform::Processor { fit, .. }, Some(processor)) => {
             let started = Instant::now();
@@ -123,14 +183,101 @@ async fn make(services: &Services, app: &AppConfig, plan: &Plan) -> Result<Rende
             "a processor transform for an app without a processor",
         )),
         (transform, _) => {
-            media.metrics().origin_fetches.inc();
-            let source = fetch_source_limited(
-                services.store(),
-                &plan.source_key,
-                media.max_source_bytes(transform),
-            )
-            .await?;
+            let limit = media.max_source_bytes(transform);
+            let cached = services
+                .cache
+                .original_bytes(&services.store, &plan.app_id, &plan.source_key)
+                .await?;
+            let source = match cached {
+                Some(bytes) if bytes.len() as u64 > limit => {
+                    return Err(crate::media::limits::too_large(format!(
+                        "the source is {} bytes; transforms take at most {limit}",
+                        bytes.len()
+                    )))
+                }
+                Some(bytes) => bytes,
+                // Above cache.max_object: read straight from the store, limited.
+                None => fetch_source_limited(services.store(), &plan.source_key, limit).await?,
+            };
             media.render(transform, source).await
         }
+    }
+}
+
+/// The store's copy of the result, if it holds it whole and within
+/// `media.max_output_bytes` (a larger one was not written by filegate: made again).
+async fn read_copy(services: &Services, plan: &Plan) -> Option<(Bytes, &'static str)> {
+    if !services.config.cache.write_back {
+        return None;
+    }
+    let key = &plan.derived_key;
+    let cap = services.config.media.max_output_bytes.as_u64();
+    let body = match services.store().get(key, GetRequest::default()).await {
+        Ok(GetOutcome::Body(body)) => body,
+        Ok(GetOutcome::NotModified(_)) | Err(crate::storage::StoreError::NotFound) => return None,
+        Err(e) => {
+            log::warn!("reading {key} from the store: {e}");
+            return None;
+        }
+    };
+    if body.meta.size > cap {
+        log::warn!(
+            "{key} is {} bytes, above media.max_output_bytes: not served, made again",
+            body.meta.size
+        );
+        return None;
+    }
+    // A processor's result keeps the type the store holds.
+    let content_type = static_content_type(
+        plan.transform
+            .content_type()
+            .unwrap_or(body.meta.content_type.as_str()),
+    );
+    let mut buf = Vec::with_capacity(body.meta.size as usize);
+    let mut stream = body.stream;
+    while let Some(chunk) = stream.next().await {
+        match chunk {
+            Ok(c) if (buf.len() + c.len()) as u64 <= cap => buf.extend_from_slice(&c),
+            Ok(_) => return None,
+            Err(e) => {
+                log::warn!("reading {key} from the store: {e}");
+                return None;
+            }
+        }
+    }
+    if buf.len() as u64 != body.meta.size {
+        return None;
+    }
+    services.stored_copies.insert(plan.head_key.digest, ());
+    Some((Bytes::from(buf), content_type))
+}
+
+/// The content types results have, as `'static` (a copy's type is the transform's).
+fn static_content_type(t: &str) -> &'static str {
+    match t {
+        "image/png" => "image/png",
+        "image/webp" => "image/webp",
+        "image/gif" => "image/gif",
+        "image/avif" => "image/avif",
+        "audio/mpeg" => "audio/mpeg",
+        _ => "image/jpeg",
+    }
+}
+
+/// Writes the result back under `_derived/` (failures are logged: the result is
+/// served anyway and made again elsewhere if needed).
+async fn write_copy(services: &Services, plan: &Plan, bytes: Bytes, content_type: &str) {
+    if !services.config.cache.write_back {
+        return;
+    }
+    match services
+        .store()
+        .put(&plan.derived_key, bytes, content_type)
+        .await
+    {
+        Ok(_) => {
+            services.stored_copies.insert(plan.head_key.digest, ());
+        }
+        Err(e) => log::warn!("writing {} back to the store: {e}", plan.derived_key),
     }
 }

@@ -11,8 +11,14 @@ use pingora_core::server::ExecutionPhase;
 use prometheus::IntGauge;
 use tokio::sync::broadcast;
 
-/// Watches the server's phases on its own thread.
-pub fn exit_when_drained(mut phases: broadcast::Receiver<ExecutionPhase>, in_flight: IntGauge) {
+/// Watches the server's phases on its own thread; runs `before_exit` (flushing the
+/// cache) once no request is in flight, then exits.
+pub fn exit_when_drained(
+    mut phases: broadcast::Receiver<ExecutionPhase>,
+    in_flight: IntGauge,
+    before_exit: impl FnOnce() + Send + 'static,
+) {
+    let mut before_exit = Some(before_exit);
     let spawned = std::thread::Builder::new()
         .name("filegate-drain".into())
         .spawn(move || loop {
@@ -22,6 +28,9 @@ pub fn exit_when_drained(mut phases: broadcast::Receiver<ExecutionPhase>, in_fli
                         std::thread::sleep(Duration::from_millis(20));
                     }
                     log::info!("shutdown: no request in flight, exiting");
+                    if let Some(f) = before_exit.take() {
+                        f();
+                    }
                     std::process::exit(0);
                 }
                 Ok(_) | Err(broadcast::error::RecvError::Lagged(_)) => continue,

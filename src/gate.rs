@@ -103,9 +103,15 @@ pub struct FileGate {
 }
 
 impl FileGate {
-    /// Builds the component over a store.
-    pub fn new(config: Arc<Config>, store: Arc<dyn ObjectStore>, metrics: Arc<Metrics>) -> Self {
-        FileGate::with_services(Arc::new(Services::new(config, store, metrics)))
+    /// Builds the component over a store (and opens its edge cache).
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<dyn ObjectStore>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, String> {
+        Ok(FileGate::with_services(Arc::new(Services::new(
+            config, store, metrics,
+        )?)))
     }
 
     /// Builds the component over services shared with the host.

@@ -2,8 +2,8 @@
 //! component can expose them wherever it likes.
 
 use prometheus::{
-    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, Opts, Registry,
-    TextEncoder,
+    Encoder, HistogramOpts, HistogramVec, IntCounter, IntCounterVec, IntGauge, IntGaugeVec, Opts,
+    Registry, TextEncoder,
 };
 
 /// `op` labels of `filegate_store_operations_total`.
@@ -22,18 +22,18 @@ pub struct Metrics {
     pub requests_total: IntCounterVec,
     /// `filegate_request_duration_seconds{route}`.
     pub request_duration: HistogramVec,
-    /// `filegate_origin_fetches_total`: source reads for transforms.
+    /// `filegate_origin_fetches_total`: objects read whole from the store to fill the
+    /// edge cache (originals, and the sources of transforms).
     pub origin_fetches: IntCounter,
     /// `filegate_transforms_total{kind,result}`.
     pub transforms_total: IntCounterVec,
     /// `filegate_transform_seconds{kind}`.
     pub transform_seconds: HistogramVec,
-    /// `filegate_cache_hits_total`.
-    pub cache_hits: IntCounter,
-    /// `filegate_cache_misses_total`.
-    pub cache_misses: IntCounter,
-    /// `filegate_cache_bytes`: derived bytes held in memory.
-    pub cache_bytes: IntGauge,
+    /// `filegate_cache_requests_total{kind,tier,result}`: what the edge cache did per
+    /// download and pass-through GET.
+    pub cache_requests: IntCounterVec,
+    /// `filegate_cache_bytes{tier}`: bytes held in memory, and on disk.
+    pub cache_bytes: IntGaugeVec,
     /// `filegate_transform_queue_depth`: transforms waiting for the pool.
     pub transform_queue_depth: IntGauge,
     /// `filegate_store_uploads_total{result}`: uploads the embedded store took.
@@ -92,19 +92,20 @@ impl Metrics {
             &["kind"],
         )
         .expect("static metric definition");
-        let cache_hits = IntCounter::new(
-            "filegate_cache_hits_total",
-            "Derived results served from memory or _derived/.",
+        let cache_requests = IntCounterVec::new(
+            Opts::new(
+                "filegate_cache_requests_total",
+                "Downloads and pass-through GETs by what the edge cache did: kind original|derived, tier memory|disk|none, result hit|miss|stale|revalidated|bypass.",
+            ),
+            &["kind", "tier", "result"],
         )
         .expect("static metric definition");
-        let cache_misses = IntCounter::new(
-            "filegate_cache_misses_total",
-            "Derived results that had to be made.",
-        )
-        .expect("static metric definition");
-        let cache_bytes = IntGauge::new(
-            "filegate_cache_bytes",
-            "Bytes of derived results held in memory.",
+        let cache_bytes = IntGaugeVec::new(
+            Opts::new(
+                "filegate_cache_bytes",
+                "Bytes the edge cache holds, by tier (disk: blocks allocated).",
+            ),
+            &["tier"],
         )
         .expect("static metric definition");
         let transform_queue_depth = IntGauge::new(
@@ -147,8 +148,7 @@ impl Metrics {
             Box::new(origin_fetches.clone()),
             Box::new(transforms_total.clone()),
             Box::new(transform_seconds.clone()),
-            Box::new(cache_hits.clone()),
-            Box::new(cache_misses.clone()),
+            Box::new(cache_requests.clone()),
             Box::new(cache_bytes.clone()),
             Box::new(transform_queue_depth.clone()),
             Box::new(store_uploads.clone()),
@@ -171,6 +171,16 @@ impl Metrics {
                 transforms_total.with_label_values(&[kind, result]);
             }
         }
+        for kind in ["original", "derived"] {
+            for tier in ["memory", "disk", "none"] {
+                for result in ["hit", "miss", "stale", "revalidated", "bypass"] {
+                    cache_requests.with_label_values(&[kind, tier, result]);
+                }
+            }
+        }
+        for tier in ["memory", "disk"] {
+            cache_bytes.with_label_values(&[tier]);
+        }
         for result in ["ok", "refused", "aborted"] {
             store_uploads.with_label_values(&[result]);
         }
@@ -187,8 +197,7 @@ impl Metrics {
             origin_fetches,
             transforms_total,
             transform_seconds,
-            cache_hits,
-            cache_misses,
+            cache_requests,
             cache_bytes,
             transform_queue_depth,
             store_uploads,

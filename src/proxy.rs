@@ -5,15 +5,22 @@
 use std::sync::Arc;
 
 use async_trait::async_trait;
+use http::Method;
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_error::{Error, ErrorType};
 use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
+use crate::cache::CacheStatus;
+use crate::delivery::{self, Failure, Presentation};
 use crate::envelope::write_error;
 use crate::error::ApiError;
+use crate::front::bucket_scope::Reach;
+use crate::front::embedded::{write_s3_error, S3Refusal};
 use crate::front::StoreFront;
 use crate::gate::{FileGate, GateCtx};
+use crate::headers::RequestHeaders;
+use crate::storage::keys::ObjectKey;
 
 /// The binary's proxy service.
 pub struct FileGateProxy {
@@ -25,6 +32,35 @@ impl FileGateProxy {
     /// A host over `gate` with `front` for everything else.
     pub fn new(gate: Arc<FileGate>, front: StoreFront) -> Self {
         FileGateProxy { gate, front }
+    }
+}
+
+impl FileGateProxy {
+    /// A presigned GET of an object, from the edge cache; errors as the store would
+    /// answer them (404 `NoSuchKey`), or the envelope when the store fails.
+    async fn serve_cached(
+        &self,
+        session: &mut Session,
+        key: &ObjectKey,
+        presentation: &Presentation,
+    ) -> pingora_core::Result<u16> {
+        let services = self.gate.services();
+        let headers = RequestHeaders::from_map(&session.req_header().headers);
+        let app = key.as_str().split('/').next().unwrap_or("");
+        match delivery::serve_original(services, session, app, key, &headers, presentation).await {
+            Ok(status) => Ok(status),
+            Err(Failure::Aborted(e)) => Err(e),
+            Err(Failure::Api(e)) if e.status() == http::StatusCode::NOT_FOUND => {
+                let refusal = S3Refusal::new(404, "NoSuchKey", "The specified key does not exist.");
+                write_s3_error(session, &refusal).await
+            }
+            Err(Failure::Api(e)) => {
+                if e.status().is_server_error() {
+                    log::warn!("passthrough {key}: {e}");
+                }
+                write_error(session, &e, false).await
+            }
+        }
     }
 }
 
@@ -52,7 +88,15 @@ impl ProxyHttp for FileGateProxy {
                 Ok(true)
             }
             StoreFront::Upstream(pass) => match pass.reach(session.req_header()) {
-                Ok(_) => Ok(false),
+                Ok(Reach::Object(key)) => {
+                    let Some(presentation) = pass.cached_view(session.req_header(), &key) else {
+                        return Ok(false);
+                    };
+                    let status = self.serve_cached(session, &key, &presentation).await?;
+                    ctx.record_answer("passthrough", status);
+                    Ok(true)
+                }
+                Ok(Reach::FormUpload) => Ok(false),
                 Err(refusal) => {
                     let status = write_error(session, &refusal, false).await?;
                     ctx.record_answer("passthrough", status);
@@ -90,12 +134,20 @@ impl ProxyHttp for FileGateProxy {
 
     async fn response_filter(
         &self,
-        _session: &mut Session,
+        session: &mut Session,
         upstream_response: &mut ResponseHeader,
         _ctx: &mut GateCtx,
     ) -> pingora_core::Result<()> {
         match &self.front {
-            StoreFront::Upstream(pass) => pass.rewrite_response(upstream_response),
+            StoreFront::Upstream(pass) => {
+                let method = &session.req_header().method;
+                if method == Method::GET || method == Method::HEAD {
+                    // Forwarded, so not from the cache.
+                    upstream_response
+                        .insert_header("X-Cache-Status", CacheStatus::Bypass.as_str())?;
+                }
+                pass.rewrite_response(upstream_response)
+            }
             StoreFront::Embedded(_) => Ok(()),
         }
     }

@@ -3,6 +3,7 @@
 //! from pingora).
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use pingora_core::listeners::{L4BufferSettings, ListenerConfig};
 use pingora_core::server::configuration::{Opt, ServerConf};
@@ -18,6 +19,7 @@ use crate::gate::FileGate;
 use crate::header_deadline::{HeadLimits, HeaderDeadline};
 use crate::metrics::Metrics;
 use crate::proxy::FileGateProxy;
+use crate::services::Services;
 use crate::storage::embedded::EmbeddedStore;
 use crate::storage::metered::MeteredStore;
 use crate::storage::s3::S3Store;
@@ -39,26 +41,48 @@ pub struct ServeOptions {
     pub embedded_default: bool,
 }
 
-/// The store and what answers non-`/file` requests.
-pub fn build_store(
-    config: &Config,
-    metrics: &Arc<Metrics>,
-) -> Result<(Arc<dyn ObjectStore>, StoreFront), String> {
+/// The store as requests use it (metered), and, in the embedded shape, the embedded
+/// store itself (its HTTP side answers requests outside `/file/`).
+pub struct BuiltStore {
+    /// The metered store.
+    pub store: Arc<dyn ObjectStore>,
+    /// The embedded store, in the embedded shape.
+    pub embedded: Option<Arc<EmbeddedStore>>,
+}
+
+/// Opens the configured store.
+pub fn build_store(config: &Config, metrics: &Arc<Metrics>) -> Result<BuiltStore, String> {
     match config.store.kind {
         StoreKind::Embedded => {
             let store = Arc::new(EmbeddedStore::open(config)?);
-            let server = EmbeddedStoreServer::new(store.clone(), metrics.clone());
-            Ok((
-                metered(store, metrics),
-                StoreFront::Embedded(Arc::new(server)),
-            ))
+            Ok(BuiltStore {
+                store: metered(store.clone(), metrics),
+                embedded: Some(store),
+            })
         }
         StoreKind::S3 => {
             let store = Arc::new(S3Store::new(&config.store)?);
-            let pass = PassThrough::from_store_config(&config.store)?;
-            Ok((metered(store, metrics), StoreFront::Upstream(pass)))
+            Ok(BuiltStore {
+                store: metered(store, metrics),
+                embedded: None,
+            })
         }
     }
+}
+
+/// What answers requests outside `/file/`: the embedded store's HTTP side, or the
+/// pass-through to the S3 store.
+pub fn build_front(
+    config: &Config,
+    embedded: Option<Arc<EmbeddedStore>>,
+    services: &Arc<Services>,
+) -> Result<StoreFront, String> {
+    Ok(match embedded {
+        Some(store) => {
+            StoreFront::Embedded(Arc::new(EmbeddedStoreServer::new(store, services.clone())))
+        }
+        None => StoreFront::Upstream(Box::new(PassThrough::from_store_config(&config.store)?)),
+    })
 }
 
 fn metered(store: Arc<dyn ObjectStore>, metrics: &Metrics) -> Arc<dyn ObjectStore> {
@@ -68,9 +92,14 @@ fn metered(store: Arc<dyn ObjectStore>, metrics: &Metrics) -> Arc<dyn ObjectStor
 /// Runs filegate until it is stopped; returns only on a start-up error.
 pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
     let config = Arc::new(config);
+    for key in config.cache.deprecated_keys() {
+        log::warn!("config key `{key}` is deprecated and ignored (see conf/filegate.yaml)");
+    }
     let metrics = Arc::new(Metrics::new());
-    let (store, front) = build_store(&config, &metrics)?;
-    let gate = Arc::new(FileGate::new(config.clone(), store, metrics.clone()));
+    let built = build_store(&config, &metrics)?;
+    let services = Arc::new(Services::new(config.clone(), built.store, metrics.clone())?);
+    let front = build_front(&config, built.embedded, &services)?;
+    let gate = Arc::new(FileGate::with_services(services.clone()));
 
     let opt = Opt {
         upgrade: options.upgrade,
@@ -104,12 +133,29 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
     proxy.add_listener(ListenerConfig::tcp(config.listen.clone()).l4_buffer(
         L4BufferSettings::new(RESPONSE_READ_BUFFER, RESPONSE_WRITE_BUFFER),
     ));
-    let mut admin = Service::new("filegate admin".to_string(), AdminApp::new(metrics));
+    let mut admin = Service::new(
+        "filegate admin".to_string(),
+        AdminApp::new(metrics, services.cache.clone(), config.admin_token.clone()),
+    );
     admin.add_tcp(&config.admin_listen);
     server.add_service(proxy);
     server.add_service(admin);
 
-    crate::drain::exit_when_drained(server.watch_execution_phase(), in_flight);
+    let cache = services.cache.clone();
+    crate::drain::exit_when_drained(server.watch_execution_phase(), in_flight, move || {
+        // Whatever the disk tier still has queued is written before the process goes.
+        let closing = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map(|rt| {
+                rt.block_on(async {
+                    let _ = tokio::time::timeout(Duration::from_secs(5), cache.close()).await;
+                })
+            });
+        if let Err(e) = closing {
+            log::warn!("shutdown: cannot close the cache: {e}");
+        }
+    });
     print_banner(&config, &options);
     server.run_forever()
 }

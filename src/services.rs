@@ -1,15 +1,18 @@
 //! [`Services`]: what route handlers and the derived-result pipeline use (the store,
-//! the cache, the media engine, the configuration and the metrics), built once and
-//! shared by every request. Handlers take `&Services`, never the gate itself, so the
-//! request path reads top-down with no import circle.
+//! the edge cache, the media engine, the configuration and the metrics), built once
+//! and shared by every request. Handlers take `&Arc<Services>`, never the gate itself,
+//! so the request path reads top-down with no import circle.
 
 use std::sync::Arc;
 
-use crate::cache::DerivedCache;
+use crate::cache::EdgeCache;
 use crate::config::Config;
 use crate::media::Media;
 use crate::metrics::Metrics;
 use crate::storage::ObjectStore;
+
+/// Derived copies known to be in the store (`redirect` mode serves them from there).
+const KNOWN_COPIES: u64 = 100_000;
 
 /// Shared by every request.
 pub struct Services {
@@ -17,28 +20,31 @@ pub struct Services {
     pub config: Arc<Config>,
     /// The object store (metered).
     pub store: Arc<dyn ObjectStore>,
-    /// The cache.
-    pub cache: DerivedCache,
+    /// The edge cache.
+    pub cache: EdgeCache,
     /// Transform limits and the pool.
     pub media: Media,
     /// The metrics registry.
     pub metrics: Arc<Metrics>,
+    /// Digests of derived results whose `_derived/` copy the store is known to hold.
+    pub stored_copies: moka::sync::Cache<[u8; 32], ()>,
 }
 
 impl Services {
-    /// Builds the services over a store.
-    pub fn new(config: Arc<Config>, store: Arc<dyn ObjectStore>, metrics: Arc<Metrics>) -> Self {
-        Services {
+    /// Builds the services over a store (opening the cache's tiers).
+    pub fn new(
+        config: Arc<Config>,
+        store: Arc<dyn ObjectStore>,
+        metrics: Arc<Metrics>,
+    ) -> Result<Self, String> {
+        Ok(Services {
             media: Media::new(&config.media, metrics.clone()),
-            cache: DerivedCache::new(
-                &config.cache,
-                config.media.max_output_bytes.as_u64(),
-                metrics.clone(),
-            ),
+            cache: EdgeCache::open(&config.cache, metrics.clone())?,
             config,
             store,
             metrics,
-        }
+            stored_copies: moka::sync::Cache::new(KNOWN_COPIES),
+        })
     }
 
     /// The store.

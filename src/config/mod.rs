@@ -86,8 +86,11 @@ pub struct Config {
     pub limits: RequestLimits,
     /// Thumbnails, covers and voice transcodes: limits and the transform pool.
     pub media: MediaConfig,
-    /// The derived-result cache.
+    /// The edge cache.
     pub cache: CacheConfig,
+    /// When set, every admin route but `/healthz` needs `Authorization: Bearer <it>`.
+    /// Env `FILEGATE_ADMIN_TOKEN` overrides.
+    pub admin_token: Option<Secret>,
 }
 
 impl Default for Config {
@@ -106,6 +109,7 @@ impl Default for Config {
             limits: RequestLimits::default(),
             media: MediaConfig::default(),
             cache: CacheConfig::default(),
+            admin_token: None,
         }
     }
 }
@@ -141,6 +145,9 @@ impl Config {
         }
         if let Some(v) = env.var("FILEGATE_PUBLIC_URL") {
             self.public_url = v;
+        }
+        if let Some(v) = env.var("FILEGATE_ADMIN_TOKEN") {
+            self.admin_token = Some(Secret::new(v));
         }
         if let Some(v) = env.var("FILEGATE_S3_ACCESS_KEY_ID") {
             self.store.access_key_id = v;
@@ -207,11 +214,11 @@ impl Config {
             return Err(ConfigError::new("limits.keepalive_timeout", "at least 1s"));
         }
         self.media.validate()?;
-        if self.cache.ttl.is_zero() {
-            return Err(ConfigError::new("cache.ttl", "must be above 0"));
-        }
-        if self.cache.tti.is_zero() {
-            return Err(ConfigError::new("cache.tti", "must be above 0"));
+        self.cache.validate()?;
+        if let Some(t) = &self.admin_token {
+            if t.expose().len() < 16 {
+                return Err(ConfigError::new("admin_token", "at least 16 bytes"));
+            }
         }
         for (id, app) in &self.apps {
             if app.download_mode == DownloadMode::Redirect && !self.cache.write_back {
@@ -289,7 +296,9 @@ mod tests {
             ("media:\n  default_size: 5000\n", "media.default_size"),
             ("media:\n  jpeg_quality: 0\n", "media.jpeg_quality"),
             ("media:\n  transform_timeout: 0s\n", "media.transform_timeout"),
-            ("cache:\n  ttl: 0s\n", "cache.ttl"),
+            ("cache:\n  fresh_for: 0s\n", "cache.fresh_for"),
+            ("cache:\n  disk: 1 MiB\n", "cache.disk"),
+            ("cache:\n  memory: 64 MiB\n  max_object: 64 MiB\n", "cache.max_object"),
             (
                 "cache:\n  write_back: false\napps:\n  demo:\n    secrets: [0123456789abcdef]\n    download_mode: redirect\n",
                 "cache.write_back",

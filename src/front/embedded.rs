@@ -14,6 +14,7 @@ use crate::delivery::{self, Failure, Presentation};
 use crate::envelope::write_small;
 use crate::front::form_upload;
 use crate::metrics::Metrics;
+use crate::services::Services;
 use crate::storage::embedded::EmbeddedStore;
 use crate::storage::keys::ObjectKey;
 use crate::storage::sigv4::{request_url, PresignError};
@@ -101,13 +102,19 @@ pub async fn write_s3_error(
 /// Answers store requests in the embedded shape.
 pub struct EmbeddedStoreServer {
     store: Arc<EmbeddedStore>,
+    services: Arc<Services>,
     metrics: Arc<Metrics>,
 }
 
 impl EmbeddedStoreServer {
-    /// A server over `store`.
-    pub fn new(store: Arc<EmbeddedStore>, metrics: Arc<Metrics>) -> Self {
-        EmbeddedStoreServer { store, metrics }
+    /// A server over `store`; its presigned GETs are served through the services'
+    /// edge cache like any original.
+    pub fn new(store: Arc<EmbeddedStore>, services: Arc<Services>) -> Self {
+        EmbeddedStoreServer {
+            store,
+            metrics: services.metrics.clone(),
+            services,
+        }
     }
 
     /// Answers one request; returns the status written.
@@ -194,15 +201,9 @@ impl EmbeddedStoreServer {
             content_type,
             cache_control: "private, max-age=3600",
         };
-        match delivery::serve_object(
-            session,
-            self.store.as_ref(),
-            &key,
-            headers.range.as_deref(),
-            headers.if_none_match.as_deref(),
-            &presentation,
-        )
-        .await
+        let app = key.as_str().split('/').next().unwrap_or("");
+        match delivery::serve_original(&self.services, session, app, &key, &headers, &presentation)
+            .await
         {
             Ok(status) => Ok(status),
             Err(Failure::Aborted(e)) => Err(StoreFailure::Aborted(e)),

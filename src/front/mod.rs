@@ -18,5 +18,5 @@ pub enum StoreFront {
     /// The embedded store answers them itself.
     Embedded(Arc<EmbeddedStoreServer>),
     /// They are proxied to the S3 store.
-    Upstream(PassThrough),
+    Upstream(Box<PassThrough>),
 }

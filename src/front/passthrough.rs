@@ -12,10 +12,14 @@ use http::{HeaderMap, HeaderName};
 use pingora_core::upstreams::peer::HttpPeer;
 use pingora_http::{RequestHeader, ResponseHeader};
 
-use crate::config::StoreConfig;
+use crate::config::{Secret, StoreConfig};
+use crate::delivery::Presentation;
 use crate::error::ApiError;
 use crate::front::bucket_scope::{self, Reach};
 use crate::headers::renders_safely_inline;
+use crate::query::Query;
+use crate::storage::keys::ObjectKey;
+use crate::storage::sigv4::{request_url, S3Signer};
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded. `Transfer-Encoding` is left
 /// to pingora, which re-frames bodies itself.
@@ -40,6 +44,9 @@ pub struct PassThrough {
     read_timeout: Duration,
     bucket: String,
     path_style: bool,
+    /// The store's key pair: presigned GETs filegate handed out are checked here, and
+    /// those that verify are served from the edge cache.
+    signer: S3Signer,
 }
 
 impl PassThrough {
@@ -96,6 +103,11 @@ impl PassThrough {
             read_timeout: store.read_timeout,
             bucket: store.bucket.clone(),
             path_style: store.path_style,
+            signer: S3Signer::new(
+                &store.access_key_id,
+                Secret::new(store.secret_access_key.clone()),
+                &store.region,
+            ),
         })
     }
 
@@ -128,6 +140,40 @@ impl PassThrough {
             &self.bucket,
             self.path_style,
         )
+    }
+
+    /// When the request is a GET or HEAD of an object with a presigned URL this store's
+    /// key pair signed (the URLs filegate hands out), how to present it: such a read
+    /// is answered from the edge cache, exactly as the store would answer it. Anything
+    /// else (other credentials, a signature that fails) is forwarded, and the store
+    /// judges it.
+    pub fn cached_view(&self, req: &RequestHeader, key: &ObjectKey) -> Option<Presentation> {
+        if req.method != http::Method::GET && req.method != http::Method::HEAD {
+            return None;
+        }
+        let path_and_query = req.uri.path_and_query().map(|p| p.as_str())?;
+        let url = request_url(&self.host, path_and_query).ok()?;
+        let header = |name: &str| {
+            req.headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let now = std::time::SystemTime::now();
+        let verified = self
+            .signer
+            .verify_presigned(req.method.as_str(), &url, &header, now)
+            .or_else(|_| self.signer.verify_presigned("GET", &url, &header, now));
+        verified.ok()?;
+        let query = Query::parse(req.uri.query().unwrap_or(""));
+        let signed = |name: &str| query.get(name).ok().flatten().map(str::to_string);
+        Some(Presentation {
+            file_name: None,
+            default_name: Some(key.file_name().to_string()),
+            disposition: signed("response-content-disposition"),
+            content_type: signed("response-content-type"),
+            cache_control: "private, max-age=3600",
+        })
     }
 
     /// Drops hop-by-hop headers of the store's answer, and makes a type a browser

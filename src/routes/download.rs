@@ -2,12 +2,14 @@
 //! the original, a thumbnail, a video cover or an MP3 of a voice file (SPEC §5), in
 //! `serve` or `redirect` mode (SPEC §4).
 
-use bytes::Bytes;
+use std::sync::Arc;
+
 use pingora_proxy::Session;
 
 use crate::auth::file_sign::verify_file_sign;
 use crate::auth::store_token::scope_covers;
 use crate::auth::Principal;
+use crate::cache::CacheStatus;
 use crate::config::DownloadMode;
 use crate::delivery::{self, Failure, Presentation, DOWNLOAD_CACHE_CONTROL};
 use crate::derived;
@@ -240,7 +242,7 @@ pub fn wanted(params: &DownloadParams, file_type: FileType) -> Result<Wanted, Ap
 /// Answers a download: resolves and checks the object, then serves or redirects the
 /// representation asked for.
 pub async fn download(
-    services: &Services,
+    services: &Arc<Services>,
     session: &mut Session,
     call: &Call<'_>,
     params: &DownloadParams,
@@ -257,12 +259,12 @@ pub async fn download(
     match representation {
         Wanted::Original => match call.app.download_mode {
             DownloadMode::Serve => {
-                delivery::serve_object(
+                delivery::serve_original(
+                    services,
                     session,
-                    services.store(),
+                    call.app_id,
                     &object.key,
-                    call.headers.range.as_deref(),
-                    call.headers.if_none_match.as_deref(),
+                    call.headers,
                     &presentation,
                 )
                 .await
@@ -274,7 +276,7 @@ pub async fn download(
                     .store()
                     .presign_get(&object.key, ttl, &view)
                     .map_err(crate::error::ApiError::from)?;
-                delivery::redirect(session, &url, ttl.as_secs() / 2).await
+                delivery::redirect(session, &url, ttl.as_secs() / 2, CacheStatus::Bypass).await
             }
         },
         derived => {
@@ -292,11 +294,11 @@ pub async fn download(
     }
 }
 
-/// A thumbnail, cover or MP3: planned from the source's metadata (a matching
+/// A thumbnail, cover or MP3: planned from the source's version (a matching
 /// `If-None-Match` is answered 304 right there), then taken from the cache or made,
-/// and served from memory or (redirect mode) from its copy under `_derived/`.
+/// and served from the cache or (redirect mode) from its copy under `_derived/`.
 async fn serve_derived(
-    services: &Services,
+    services: &Arc<Services>,
     session: &mut Session,
     call: &Call<'_>,
     params: &DownloadParams,
@@ -318,6 +320,7 @@ async fn serve_derived(
     if !redirect {
         if let Some(inm) = call.headers.if_none_match.as_deref() {
             if crate::headers::etag_matches(inm, &plan.etag) {
+                // The ETag names the inputs: the client holds exactly this result.
                 let meta = ObjectMeta {
                     size: 0,
                     etag: plan.etag.clone(),
@@ -325,46 +328,35 @@ async fn serve_derived(
                     original_name: None,
                     last_modified: None,
                 };
-                return delivery::serve_bytes(
-                    session,
-                    &meta,
-                    Bytes::new(),
-                    None,
-                    Some(inm),
-                    &presentation,
-                )
-                .await;
+                return delivery::not_modified(session, &meta, &presentation, CacheStatus::Hit)
+                    .await;
             }
         }
     }
-    let derived = derived::obtain(services, call.app, &plan).await?;
-    let extension = derived_extension(&derived.meta.content_type);
+    let found = derived::obtain(services, &plan).await?;
+    let extension = derived_extension(&found.body.meta().content_type);
     presentation.file_name = object.name.as_deref().map(|n| renamed(n, extension));
     presentation.default_name = Some(renamed(object.key.file_name(), extension));
     if redirect {
-        services
-            .cache
-            .ensure_stored(services.store(), &derived)
-            .await?;
+        let status = found.status;
+        derived::ensure_copy(services, &plan, found).await?;
         let ttl = call.app.redirect_ttl;
-        let name = presentation.file_name.as_deref();
         let url = services
             .store()
             .presign_get(
-                &derived.key,
+                &plan.derived_key,
                 ttl,
                 &DownloadView {
-                    file_name: name,
+                    file_name: presentation.file_name.as_deref(),
                     ..DownloadView::default()
                 },
             )
             .map_err(ApiError::from)?;
-        return delivery::redirect(session, &url, ttl.as_secs() / 2).await;
+        return delivery::redirect(session, &url, ttl.as_secs() / 2, status).await;
     }
-    delivery::serve_bytes(
+    delivery::serve_found(
         session,
-        &derived.meta,
-        derived.bytes.clone(),
+        found,
         call.headers.range.as_deref(),
         call.headers.if_none_match.as_deref(),
         &presentation,

@@ -56,19 +56,21 @@ fn run_pass(fg: &Filegate, name: &str, parameters: &str) {
     assert!(stdout.contains("passed"), "{stdout}");
 }
 
-#[test]
-fn server_conforms_to_the_openapi_document() {
-    let fg = Filegate::start();
+both_stores!(server_conforms_to_the_openapi_document);
+
+fn server_conforms_to_the_openapi_document(backend: crate::storage_suite::Backend) {
+    let env = crate::storage_suite::Env::new(backend, |_| {});
+    let fg = &env.fg;
     // Free names: the key grammar and the credential checks.
-    run_pass(&fg, "free", "\"query.app_id\" = \"demo\"\n");
+    run_pass(fg, "free", "\"query.app_id\" = \"demo\"\n");
     // Real objects: downloads reach the store, ranges, 304s, thumbnails.
-    let object_name = upload_avatar(&fg, "demo", 1);
+    let object_name = upload_avatar(fg, "demo", 1);
     let t = token("demo", 1, TokenKind::User);
-    let g = grant(&fg, "demo", &t, "/file/upload/chat?file_type=102&to_id=2");
+    let g = grant(fg, "demo", &t, "/file/upload/chat?file_type=102&to_id=2");
     assert_eq!(post_upload(&g, "p.jpg", "image/jpeg", small_jpeg()).0, 200);
     let file_sign = g["file_sign"].as_str().unwrap();
     run_pass(
-        &fg,
+        fg,
         "objects",
         &format!(
             "\"query.app_id\" = \"demo\"\n\"query.object_name\" = \"{object_name}\"\n\"query.file_sign\" = \"{file_sign}\"\n"

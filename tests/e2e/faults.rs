@@ -55,11 +55,14 @@ fn refused_store_is_502_and_recovery_is_immediate() {
     let sign = upload(&fg, "demo", b"hello store".to_vec());
     let redirect_sign = upload(&fg, "redirect", b"hello pass-through".to_vec());
     let pass = passthrough_path(&fg, &redirect_sign);
-    assert_eq!(download(&fg, "demo", &sign).status(), 200);
-
+    // Neither was read yet, so neither is in the edge cache: both need the store.
     s3.kill();
     expect_envelope(download(&fg, "demo", &sign), 502, 10009);
     expect_envelope(client().get(fg.url(&pass)).send().unwrap(), 502, 10009);
+    // Failures are not cached: asked again, the store is asked again.
+    let gets = fg.metric(r#"filegate_store_operations_total{op="get",result="error"}"#);
+    expect_envelope(download(&fg, "demo", &sign), 502, 10009);
+    assert!(fg.metric(r#"filegate_store_operations_total{op="get",result="error"}"#) > gets);
     // Routes that need no store keep working.
     let t = token("demo", 7, TokenKind::User);
     let resp = client()
@@ -256,51 +259,42 @@ fn client_gone_mid_upload_stores_nothing() {
 fn derived_results_are_served_through_a_store_outage() {
     let mut s3 = S3Server::start();
     let mut setup = s3_setup(&s3, "1s");
-    setup.extra = "cache:\n  source_ttl: 1s\n".into();
+    setup.extra = "cache:\n  fresh_for: 1s\n".into();
     let fg = Filegate::start_with(setup);
     let name = upload_avatar(&fg, "demo", 7);
+    let never_read = upload_avatar(&fg, "demo", 8);
     let url = fg.url(&format!(
         "/file/download/avatar?app_id=demo&object_name={name}&image_type=2&w=20&thumbnail_strategy=2"
     ));
     let t = token("demo", 7, TokenKind::User);
-    let first = client()
-        .get(&url)
-        .header("access-token", &t)
-        .send()
-        .unwrap();
+    let get = |url: &str| client().get(url).header("access-token", &t).send().unwrap();
+    let first = get(&url);
     assert_eq!(first.status(), 200);
+    assert_eq!(first.headers()["x-cache-status"], "MISS");
     let thumb = first.bytes().unwrap();
 
-    // The source's metadata is now older than source_ttl and the store is gone: the
-    // thumbnail made of the version last seen is still served.
+    // The source's version is now older than fresh_for and the store is gone: the
+    // thumbnail made of the version last seen is still served, marked STALE.
     std::thread::sleep(Duration::from_millis(1200));
     s3.kill();
-    let during = client()
-        .get(&url)
-        .header("access-token", &t)
-        .send()
-        .unwrap();
-    assert_eq!(during.status(), 200, "{:?}", during.text());
+    let during = get(&url);
+    assert_eq!(during.status(), 200);
+    assert_eq!(during.headers()["x-cache-status"], "STALE");
     assert_eq!(during.bytes().unwrap(), thumb);
-    // A size never made needs the source: the store's failure shows.
+    // A size never made is made from the cached source.
     let other = url.replace("w=20", "w=21");
-    expect_envelope(
-        client()
-            .get(&other)
-            .header("access-token", &t)
-            .send()
-            .unwrap(),
-        502,
-        10009,
-    );
+    let made = get(&other);
+    assert_eq!(made.status(), 200);
+    assert_eq!(made.headers()["x-cache-status"], "MISS");
+    // A source never read needs the store: its failure shows.
+    let cold = fg.url(&format!(
+        "/file/download/avatar?app_id=demo&object_name={never_read}&image_type=2&w=20"
+    ));
+    expect_envelope(get(&cold), 502, 10009);
     s3.restart();
-    assert_eq!(
-        client()
-            .get(&other)
-            .header("access-token", &t)
-            .send()
-            .unwrap()
-            .status(),
-        200
-    );
+    assert_eq!(get(&cold).status(), 200);
+    // The store vouches for the first source again: no longer stale.
+    let again = get(&url);
+    assert_eq!(again.status(), 200);
+    assert_eq!(again.headers()["x-cache-status"], "REVALIDATED");
 }

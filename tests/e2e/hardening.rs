@@ -152,12 +152,45 @@ fn credentials_never_reach_the_log(backend: Backend) {
     let path = &location[location.find("://").unwrap() + 3..];
     let path = &path[path.find('/').unwrap()..];
     leave_mid_body(&env.fg.url(path), &[]);
-    // A pass-through failure with a presigned URL: the store is gone.
-    if let Some(s3) = env.s3.as_mut() {
-        s3.kill();
-        let resp = client().get(env.fg.url(path)).send().unwrap();
+    // Failures with credentials in the URL, on objects never read (so not in the edge
+    // cache): the store is gone.
+    if env.s3.is_some() {
+        let unread = uploaded(
+            &env.fg,
+            "redirect",
+            &tr,
+            "/file/upload/chat?file_type=100&to_id=2",
+            "x.bin",
+            "application/octet-stream",
+            b"never read",
+        );
+        let resp = chat_download(&env.fg, "redirect", unread["file_sign"].as_str().unwrap());
+        let location = resp.headers()["location"].to_str().unwrap().to_string();
+        secrets.add_from_url(&location);
+        let unread_path = &location[location.find("://").unwrap() + 3..];
+        let unread_path = &unread_path[unread_path.find('/').unwrap()..];
+        let unread_demo = uploaded(
+            &env.fg,
+            "demo",
+            &t,
+            "/file/upload/chat?file_type=100&to_id=2",
+            "y.bin",
+            "application/octet-stream",
+            b"never read either",
+        );
+        let unread_sign = unread_demo["file_sign"].as_str().unwrap().to_string();
+        secrets.add(&unread_sign);
+        if let Some(s3) = env.s3.as_mut() {
+            s3.kill();
+        }
+        let resp = client().get(env.fg.url(unread_path)).send().unwrap();
         assert_eq!(resp.status(), 502);
-        let resp = chat_download(&env.fg, "demo", &sign);
+        let resp = client()
+            .get(env.fg.url(&format!(
+                "/file/download/chat?app_id=demo&file_sign={unread_sign}&access-token={t}"
+            )))
+            .send()
+            .unwrap();
         assert!(resp.status().is_server_error());
     }
     std::thread::sleep(Duration::from_millis(500));
