@@ -253,6 +253,19 @@ impl Filegate {
         std::mem::replace(&mut self.dir, tmp)
     }
 
+    /// Stops the process as an operator would (SIGTERM: drain, flush the cache, exit)
+    /// and gives back its directory.
+    pub fn stop_gracefully(mut self) -> tempfile::TempDir {
+        self.signal("TERM");
+        assert!(
+            self.wait_exit(Duration::from_secs(20)).is_some(),
+            "filegate did not stop on SIGTERM:\n{}",
+            self.log()
+        );
+        let tmp = tempfile::tempdir().expect("temp dir");
+        std::mem::replace(&mut self.dir, tmp)
+    }
+
     /// Sends a signal (SIGTERM, SIGQUIT...) to the process by PID.
     pub fn signal(&self, sig: &str) {
         let status = Command::new("kill")
@@ -619,6 +632,11 @@ impl S3Server {
     /// The `store:` section that points filegate at this server.
     pub fn store_yaml(&self) -> String {
         s3_store_yaml(&self.endpoint)
+    }
+
+    /// Where the server keeps the object at `key` (a file per object).
+    pub fn object_path(&self, key: &str) -> PathBuf {
+        self.root.path().join(S3_BUCKET).join(key)
     }
 
     /// Whether the server holds an object at `key`.

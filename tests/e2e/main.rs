@@ -25,6 +25,7 @@ mod browser;
 mod cli_admin;
 mod contract;
 mod credentials;
+mod edge_cache;
 mod embedding;
 mod faults;
 mod fixtures;
