@@ -278,16 +278,23 @@ impl FileGate {
         if !crate::access_log::enabled() {
             return;
         }
+        let req = session.req_header();
+        let cache = session
+            .response_written()
+            .and_then(|r| r.headers.get("x-cache-status"))
+            .and_then(|v| v.to_str().ok());
+        let client = session.client_addr();
         crate::access_log::write(&crate::access_log::AccessRecord {
-            method: session.req_header().method.as_str(),
-            path: session.req_header().uri.path(),
+            method: req.method.as_str(),
+            path: req.uri.path(),
             route: ctx.route,
             status,
             bytes: session.body_bytes_sent() as u64,
             duration: elapsed,
             app: ctx.app.as_deref(),
-            principal: ctx.principal.as_ref().map(|a| a.describe()).as_deref(),
-            client: session.client_addr().map(|a| a.to_string()),
+            principal: ctx.principal.as_ref().map(|a| a as &dyn std::fmt::Display),
+            client: client.map(|a| a as &dyn std::fmt::Display),
+            cache,
             error: error.map(|e| e.etype().as_str()),
         });
     }

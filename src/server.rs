@@ -95,6 +95,7 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
     for key in config.cache.deprecated_keys() {
         log::warn!("config key `{key}` is deprecated and ignored (see conf/filegate.yaml)");
     }
+    crate::access_log::init(config.access_log == crate::config::AccessLogTarget::Stdout);
     let metrics = Arc::new(Metrics::new());
     let built = build_store(&config, &metrics)?;
     let services = Arc::new(Services::new(config.clone(), built.store, metrics.clone())?);
@@ -155,6 +156,7 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
         if let Err(e) = closing {
             log::warn!("shutdown: cannot close the cache: {e}");
         }
+        crate::access_log::flush();
     });
     print_banner(&config, &options);
     server.run_forever()

@@ -5,6 +5,7 @@
 
 use std::sync::Arc;
 
+use crate::auth::verified::VerifiedFileSigns;
 use crate::cache::EdgeCache;
 use crate::config::Config;
 use crate::media::Media;
@@ -28,6 +29,8 @@ pub struct Services {
     pub metrics: Arc<Metrics>,
     /// Digests of derived results whose `_derived/` copy the store is known to hold.
     pub stored_copies: moka::sync::Cache<[u8; 32], ()>,
+    /// file_signs already verified.
+    pub file_signs: VerifiedFileSigns,
 }
 
 impl Services {
@@ -44,6 +47,7 @@ impl Services {
             store,
             metrics,
             stored_copies: moka::sync::Cache::new(KNOWN_COPIES),
+            file_signs: VerifiedFileSigns::default(),
         })
     }
 

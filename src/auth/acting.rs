@@ -39,16 +39,29 @@ impl Actor {
 
     /// For access logs: `user:42`, `admin:1 as user:42`, `sdk_sign`.
     pub fn describe(&self) -> String {
-        let mut s = self.principal.describe();
+        self.to_string()
+    }
+}
+
+impl std::fmt::Display for Actor {
+    /// `user:42`, `admin:1 as user:42`, `admin:1 for group:7`, `sdk_sign`: never the
+    /// credential itself.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match &self.principal {
+            Principal::User { sub } => write!(f, "user:{sub}")?,
+            Principal::Admin { sub, .. } => write!(f, "admin:{sub}")?,
+            Principal::Store { sub, .. } => write!(f, "store:{sub}")?,
+            Principal::SignedUrl => f.write_str("sdk_sign")?,
+        }
         if let Some(u) = self.user_id {
             if self.principal.sub() != Some(u) {
-                s.push_str(&format!(" as user:{u}"));
+                write!(f, " as user:{u}")?;
             }
         }
         if let Some(g) = self.group_id {
-            s.push_str(&format!(" for group:{g}"));
+            write!(f, " for group:{g}")?;
         }
-        s
+        Ok(())
     }
 }
 

@@ -56,16 +56,6 @@ impl Principal {
             Principal::SignedUrl => None,
         }
     }
-
-    /// For access logs; never contains the credential itself.
-    pub fn describe(&self) -> String {
-        match self {
-            Principal::User { sub } => format!("user:{sub}"),
-            Principal::Admin { sub, .. } => format!("admin:{sub}"),
-            Principal::Store { sub, .. } => format!("store:{sub}"),
-            Principal::SignedUrl => "sdk_sign".to_string(),
-        }
-    }
 }
 
 /// Which credentials a route takes.

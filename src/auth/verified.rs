@@ -1,9 +1,10 @@
-//! Tokens that already verified. An SDK sends the same access or store token with
-//! every request until it expires; checking its HS256 signature each time costs more
-//! than the rest of a cache hit's credential work (benches/micro.rs). Entries are
-//! keyed by the whole token (never a hash alone, so nothing forged can collide into
-//! a valid entry), remember the app they were verified for, end at the token's own
-//! `exp` (plus leeway) and hold only successes.
+//! Credentials that already verified. An SDK sends the same access or store token
+//! with every request until it expires, and a chat picture is downloaded with the
+//! same file_sign by every member of the conversation; checking an HS256 signature
+//! (and parsing its JSON) each time costs more than the rest of a cache hit
+//! (benches/micro.rs). Entries are keyed by the whole credential (never a hash alone,
+//! so nothing forged can collide into a valid entry), remember the app they were
+//! verified for, end at a token's own `exp` (plus leeway) and hold only successes.
 
 use std::time::Duration;
 
@@ -82,6 +83,48 @@ impl VerifiedTokens {
                 valid_until: exp.saturating_add(LEEWAY_SECS),
             },
         );
+    }
+}
+
+/// Most file_signs remembered (each a few hundred bytes).
+const FILE_SIGNS: u64 = 50_000;
+
+/// Verified file_signs (they carry no expiry; kept at most [`REUSE`]).
+pub struct VerifiedFileSigns {
+    cache: Cache<String, (String, std::sync::Arc<crate::auth::file_sign::FileSign>)>,
+}
+
+impl Default for VerifiedFileSigns {
+    fn default() -> Self {
+        VerifiedFileSigns {
+            cache: Cache::builder()
+                .max_capacity(FILE_SIGNS)
+                .time_to_live(REUSE)
+                .build(),
+        }
+    }
+}
+
+impl VerifiedFileSigns {
+    /// The claims of `sign` for `app`: remembered, else verified now (and remembered
+    /// when valid).
+    pub fn verify(
+        &self,
+        sign: &str,
+        app: &str,
+        secrets: &[crate::config::Secret],
+    ) -> Result<std::sync::Arc<crate::auth::file_sign::FileSign>, crate::error::ApiError> {
+        if let Some((verified_for, claims)) = self.cache.get(sign) {
+            if verified_for == app {
+                return Ok(claims);
+            }
+        }
+        let claims = std::sync::Arc::new(crate::auth::file_sign::verify_file_sign(
+            sign, app, secrets,
+        )?);
+        self.cache
+            .insert(sign.to_string(), (app.to_string(), claims.clone()));
+        Ok(claims)
     }
 }
 

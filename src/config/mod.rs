@@ -62,6 +62,16 @@ impl fmt::Display for ConfigError {
 
 impl std::error::Error for ConfigError {}
 
+/// Where the access log goes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum AccessLogTarget {
+    /// One JSON line per request on stdout.
+    Stdout,
+    /// No access log.
+    Off,
+}
+
 /// The whole configuration.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -76,6 +86,9 @@ pub struct Config {
     pub threads: usize,
     /// Serve the demo page at `GET /file/demo`.
     pub demo_page: bool,
+    /// Where the access log goes: `stdout` (one JSON line per request, buffered) or
+    /// `off`.
+    pub access_log: AccessLogTarget,
     /// Process-level settings (upgrade socket, pid file, shutdown).
     pub server: ServerSection,
     /// Where objects live.
@@ -103,6 +116,7 @@ impl Default for Config {
             public_url: "http://127.0.0.1:8080".into(),
             threads: 0,
             demo_page: true,
+            access_log: AccessLogTarget::Stdout,
             server: ServerSection::default(),
             store: StoreConfig::default(),
             apps,

@@ -6,7 +6,6 @@ use std::sync::Arc;
 
 use pingora_proxy::Session;
 
-use crate::auth::file_sign::verify_file_sign;
 use crate::auth::store_token::scope_covers;
 use crate::auth::Principal;
 use crate::cache::CacheStatus;
@@ -168,6 +167,7 @@ impl ResolvedObject {
 /// Resolves the target to a key before storage is touched: grammar, app prefix,
 /// file_sign, and a store token's `obj` scope.
 pub fn resolve_object(
+    services: &Services,
     call: &Call<'_>,
     target: &DownloadTarget,
 ) -> Result<ResolvedObject, ApiError> {
@@ -178,14 +178,16 @@ pub fn resolve_object(
             name: None,
         },
         DownloadTarget::Chat { file_sign } => {
-            let sign = verify_file_sign(file_sign, call.app_id, &call.app.secrets)?;
+            let sign = services
+                .file_signs
+                .verify(file_sign, call.app_id, &call.app.secrets)?;
             let file_type = FileType::from_code(sign.ft).ok_or_else(|| {
                 ApiError::invalid_credential("file_sign has an unknown file_type")
             })?;
             ResolvedObject {
                 key: sign.object_key()?,
                 file_type,
-                name: sign.name,
+                name: sign.name.clone(),
             }
         }
     };
@@ -247,7 +249,7 @@ pub async fn download(
     call: &Call<'_>,
     params: &DownloadParams,
 ) -> Result<u16, Failure> {
-    let object = resolve_object(call, &params.target)?;
+    let object = resolve_object(services, call, &params.target)?;
     let representation = wanted(params, object.file_type)?;
     let presentation = Presentation {
         file_name: object.name.clone(),
