@@ -170,12 +170,15 @@ pub fn format_line(out: &mut String, r: &AccessRecord<'_>, now: SystemTime) {
     string(out, r.path);
     out.push_str(",\"route\":");
     string(out, r.route);
+    let micros = r.duration.as_micros();
+    // Milliseconds with three decimals, from integers (no float formatting).
     let _ = write!(
         out,
-        ",\"status\":{},\"bytes\":{},\"duration_ms\":{:.3}",
+        ",\"status\":{},\"bytes\":{},\"duration_ms\":{}.{:03}",
         r.status,
         r.bytes,
-        r.duration.as_secs_f64() * 1e3
+        micros / 1000,
+        micros % 1000
     );
     out.push_str(",\"app\":");
     optional(out, r.app);

@@ -67,7 +67,7 @@ fn object_headers(
     presentation: &Presentation,
     cache: CacheStatus,
 ) -> pingora_core::Result<ResponseHeader> {
-    let mut resp = ResponseHeader::build(status, Some(14))?;
+    let mut resp = ResponseHeader::build_no_case(status, Some(14))?;
     resp.insert_header("X-Cache-Status", cache.as_str())?;
     resp.insert_header("ETag", &meta.etag)?;
     resp.insert_header("Cache-Control", presentation.cache_control)?;
@@ -332,7 +332,7 @@ pub async fn redirect(
     max_age_secs: u64,
     cache: CacheStatus,
 ) -> Result<u16, Failure> {
-    let mut resp = ResponseHeader::build(StatusCode::FOUND, Some(5))?;
+    let mut resp = ResponseHeader::build_no_case(StatusCode::FOUND, Some(5))?;
     resp.insert_header("X-Cache-Status", cache.as_str())?;
     resp.insert_header("Location", location)?;
     resp.insert_header("Cache-Control", format!("private, max-age={max_age_secs}"))?;
@@ -342,7 +342,7 @@ pub async fn redirect(
 
 /// 416 with `Content-Range: bytes */size` and the error envelope.
 async fn write_unsatisfiable(session: &mut Session, size: u64) -> pingora_core::Result<u16> {
-    let mut resp = ResponseHeader::build(StatusCode::RANGE_NOT_SATISFIABLE, Some(4))?;
+    let mut resp = ResponseHeader::build_no_case(StatusCode::RANGE_NOT_SATISFIABLE, Some(4))?;
     resp.insert_header("Content-Range", format!("bytes */{size}"))?;
     resp.insert_header("Content-Type", "application/json; charset=utf-8")?;
     let err = ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable");

@@ -36,11 +36,23 @@ pub struct Plan {
     pub transform: Transform,
     /// The cache key.
     pub head_key: CacheKey,
+}
+
+impl Plan {
     /// Where the result's copy lives in the store.
-    pub derived_key: ObjectKey,
-    /// The result's strong ETag (known before it is made: `If-None-Match` needs no
+    pub fn derived_key(&self) -> ObjectKey {
+        ObjectKey::derived(
+            &self.app_id,
+            &self.head_key.hex(),
+            self.transform.extension(),
+        )
+    }
+
+    /// The result's strong ETag, known before it is made (`If-None-Match` needs no
     /// transform).
-    pub etag: String,
+    pub fn etag(&self) -> String {
+        format!("\"d{}\"", &self.head_key.hex()[..32])
+    }
 }
 
 /// Decides what to make. 413 here when the source is over the size limit, before
@@ -84,12 +96,9 @@ pub async fn plan(
         check_source_size(&source, media.max_source_bytes(&transform))?;
     }
     let head_key = CacheKey::derived(app_id, source_key, &source.etag, &transform.canonical());
-    let hex = head_key.hex();
     Ok(Plan {
         app_id: app_id.to_string(),
         source_key: source_key.clone(),
-        derived_key: ObjectKey::derived(app_id, &hex, transform.extension()),
-        etag: format!("\"d{}\"", &hex[..32]),
         head_key,
         source,
         version: version.state,
@@ -118,7 +127,7 @@ pub async fn obtain(services: &Arc<Services>, plan: &Plan) -> Result<Found, ApiE
                 };
                 let meta = ObjectMeta {
                     size: bytes.len() as u64,
-                    etag: job.etag.clone(),
+                    etag: job.etag(),
                     content_type: content_type.to_string(),
                     original_name: None,
                     last_modified: None,
@@ -143,7 +152,7 @@ pub async fn ensure_copy(services: &Services, plan: &Plan, found: Found) -> Resu
     }
     services
         .store()
-        .put(&plan.derived_key, bytes.freeze(), &content_type)
+        .put(&plan.derived_key(), bytes.freeze(), &content_type)
         .await?;
     services.stored_copies.insert(plan.head_key.digest, ());
     Ok(())
@@ -210,7 +219,7 @@ async fn read_copy(services: &Services, plan: &Plan) -> Option<(Bytes, &'static 
     if !services.config.cache.write_back {
         return None;
     }
-    let key = &plan.derived_key;
+    let key = &plan.derived_key();
     let cap = services.config.media.max_output_bytes.as_u64();
     let body = match services.store().get(key, GetRequest::default()).await {
         Ok(GetOutcome::Body(body)) => body,
@@ -272,12 +281,12 @@ async fn write_copy(services: &Services, plan: &Plan, bytes: Bytes, content_type
     }
     match services
         .store()
-        .put(&plan.derived_key, bytes, content_type)
+        .put(&plan.derived_key(), bytes, content_type)
         .await
     {
         Ok(_) => {
             services.stored_copies.insert(plan.head_key.digest, ());
         }
-        Err(e) => log::warn!("writing {} back to the store: {e}", plan.derived_key),
+        Err(e) => log::warn!("writing {} back to the store: {e}", plan.derived_key()),
     }
 }

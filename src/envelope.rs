@@ -66,7 +66,7 @@ pub async fn write_json(
     status: StatusCode,
     body: Bytes,
 ) -> pingora_core::Result<()> {
-    let mut resp = ResponseHeader::build(status, Some(4))?;
+    let mut resp = ResponseHeader::build_no_case(status, Some(4))?;
     resp.insert_header("Content-Type", "application/json; charset=utf-8")?;
     resp.insert_header("Cache-Control", "no-store")?;
     write_small(session, resp, body).await
@@ -84,7 +84,7 @@ pub async fn write_error(
     } else {
         err.status()
     };
-    let mut resp = ResponseHeader::build(status, Some(6))?;
+    let mut resp = ResponseHeader::build_no_case(status, Some(6))?;
     resp.insert_header("Content-Type", "application/json; charset=utf-8")?;
     resp.insert_header("Cache-Control", "no-store")?;
     if let Some(secs) = err.retry_after() {

@@ -248,7 +248,7 @@ impl FileGate {
         if !self.services.config.demo_page {
             return Err(ApiError::not_found("the demo page is off (demo_page: false)").into());
         }
-        let mut resp = ResponseHeader::build(StatusCode::OK, Some(4))?;
+        let mut resp = ResponseHeader::build_no_case(StatusCode::OK, Some(4))?;
         resp.insert_header("Content-Type", "text/html; charset=utf-8")?;
         resp.insert_header("Cache-Control", "no-store")?;
         write_small(
@@ -311,7 +311,7 @@ async fn write_success<T: serde::Serialize>(
 /// CORS preflight of the `/file` routes: the SDKs send credentials as headers from
 /// other origins.
 async fn write_preflight(session: &mut Session) -> pingora_core::Result<u16> {
-    let mut resp = ResponseHeader::build(StatusCode::NO_CONTENT, Some(4))?;
+    let mut resp = ResponseHeader::build_no_case(StatusCode::NO_CONTENT, Some(4))?;
     resp.insert_header("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")?;
     resp.insert_header(
         "Access-Control-Allow-Headers",

@@ -81,7 +81,13 @@ async fn refuse(stream: &mut Stream, err: ApiError) {
 }
 
 impl<A> HeaderDeadline<A> {
-    async fn await_head(&self, mut stream: Stream, shutdown: &ShutdownWatch, reused: bool) -> Head {
+    async fn await_head(
+        &self,
+        mut stream: Stream,
+        shutdown: &ShutdownWatch,
+        reused: bool,
+        buf: &mut BytesMut,
+    ) -> Head {
         // Only a plain TCP stream can take the bytes back; anything else goes to
         // pingora untouched.
         if !stream.as_any().is::<L4Stream>() {
@@ -90,10 +96,12 @@ impl<A> HeaderDeadline<A> {
         if reused && *shutdown.borrow() {
             return Head::Closed;
         }
-        let mut buf = BytesMut::with_capacity(4096);
+        // One buffer per connection, reused request after request.
+        buf.clear();
+        buf.reserve(4096);
         let mut shutdown = shutdown.clone();
         let first = tokio::select! {
-            r = timeout(self.limits.idle_timeout, stream.read_buf(&mut buf)) => r,
+            r = timeout(self.limits.idle_timeout, stream.read_buf(buf)) => r,
             _ = shutdown.changed(), if reused => return Head::Closed,
         };
         match first {
@@ -102,7 +110,7 @@ impl<A> HeaderDeadline<A> {
         }
         let deadline = Instant::now() + self.limits.header_timeout;
         let mut scanned = 0;
-        while !head_complete(&buf, scanned) {
+        while !head_complete(buf, scanned) {
             if buf.len() >= self.limits.max_head {
                 self.closed.with_label_values(&["head_too_large"]).inc();
                 // No line end yet: the request line itself (the URL) is too long.
@@ -119,7 +127,7 @@ impl<A> HeaderDeadline<A> {
             }
             scanned = buf.len();
             buf.reserve(4096);
-            match timeout_at(deadline, stream.read_buf(&mut buf)).await {
+            match timeout_at(deadline, stream.read_buf(buf)).await {
                 Ok(Ok(n)) if n > 0 => {}
                 Ok(_) => return Head::Closed,
                 Err(_) => {
@@ -140,7 +148,7 @@ impl<A> HeaderDeadline<A> {
         }
         match stream.into_any().downcast::<L4Stream>() {
             Ok(mut l4) => {
-                l4.rewind(&buf);
+                l4.rewind(buf);
                 Head::Ready(l4)
             }
             Err(_) => Head::Closed,
@@ -159,8 +167,12 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeaderDeadline<A> {
     ) -> Option<Stream> {
         let mut stream = stream;
         let mut settings: Option<HttpPersistentSettings> = None;
+        let mut buf = BytesMut::new();
         loop {
-            stream = match self.await_head(stream, shutdown, settings.is_some()).await {
+            stream = match self
+                .await_head(stream, shutdown, settings.is_some(), &mut buf)
+                .await
+            {
                 Head::Ready(s) => s,
                 Head::Closed => return None,
             };

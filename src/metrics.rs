@@ -18,6 +18,8 @@ pub const TRANSFORM_RESULTS: [&str; 4] = ["ok", "busy", "rejected", "failed"];
 /// Every metric filegate exports.
 pub struct Metrics {
     registry: Registry,
+    /// Tells registries apart in per-thread lookups.
+    id: u64,
     /// `filegate_requests_total{route,status}`.
     pub requests_total: IntCounterVec,
     /// `filegate_request_duration_seconds{route}`.
@@ -190,8 +192,10 @@ impl Metrics {
         for reason in ["slow_head", "head_too_large"] {
             connections_closed.with_label_values(&[reason]);
         }
+        static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Metrics {
             registry,
+            id: NEXT_ID.fetch_add(1, std::sync::atomic::Ordering::Relaxed),
             requests_total,
             request_duration,
             origin_fetches,
@@ -207,14 +211,29 @@ impl Metrics {
         }
     }
 
-    /// Counts one answered request.
-    pub fn observe_request(&self, route: &str, status: u16, seconds: f64) {
-        self.requests_total
-            .with_label_values(&[route, status_label(status)])
-            .inc();
-        self.request_duration
-            .with_label_values(&[route])
-            .observe(seconds);
+    /// Counts one answered request. The labelled series are looked up once per
+    /// thread and route/status (a label lookup hashes its values: not per request).
+    pub fn observe_request(&self, route: &'static str, status: u16, seconds: f64) {
+        type Series = (prometheus::IntCounter, prometheus::Histogram);
+        thread_local! {
+            static SERIES: std::cell::RefCell<std::collections::HashMap<(u64, usize, u16), Series>> =
+                std::cell::RefCell::new(std::collections::HashMap::new());
+        }
+        // Keyed by this registry and the route's address: one process may hold several
+        // registries (tests), and routes are static names.
+        let key = (self.id, route.as_ptr() as usize, status);
+        SERIES.with(|series| {
+            let mut series = series.borrow_mut();
+            let (count, duration) = series.entry(key).or_insert_with(|| {
+                (
+                    self.requests_total
+                        .with_label_values(&[route, status_label(status)]),
+                    self.request_duration.with_label_values(&[route]),
+                )
+            });
+            count.inc();
+            duration.observe(seconds);
+        });
     }
 
     /// The text exposition format.

@@ -5,7 +5,7 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use pingora_core::listeners::{L4BufferSettings, ListenerConfig};
+use pingora_core::listeners::{L4BufferSettings, ListenerConfig, TcpSocketOptions};
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
 use pingora_core::services::listening::Service;
@@ -81,7 +81,7 @@ pub fn build_front(
         Some(store) => {
             StoreFront::Embedded(Arc::new(EmbeddedStoreServer::new(store, services.clone())))
         }
-        None => StoreFront::Upstream(Box::new(PassThrough::from_store_config(&config.store)?)),
+        None => StoreFront::Upstream(Arc::new(PassThrough::from_store_config(&config.store)?)),
     })
 }
 
@@ -120,26 +120,49 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
     let mut server = Server::new_with_opt_and_conf(opt, conf);
     server.bootstrap();
 
-    let proxy = pingora_proxy::http_proxy(&server.configuration, FileGateProxy::new(gate, front));
     let limits = HeadLimits {
         idle_timeout: config.limits.keepalive_timeout,
         header_timeout: config.limits.header_timeout,
         max_head: config.limits.max_header_bytes.as_u64() as usize,
     };
-    let guarded = HeaderDeadline::new(proxy, limits, metrics.connections_closed.clone());
     let in_flight = metrics.requests_in_flight.clone();
-    let mut proxy = Service::new("filegate".to_string(), guarded);
-    // A write buffer that holds a response head and a small body, so a cache hit
-    // leaves in one send (pingora's default of one MSS splits them in two).
-    proxy.add_listener(ListenerConfig::tcp(config.listen.clone()).l4_buffer(
-        L4BufferSettings::new(RESPONSE_READ_BUFFER, RESPONSE_WRITE_BUFFER),
-    ));
+    // One single-threaded service per worker, each accepting on its own socket of one
+    // SO_REUSEPORT group: a connection then lives on the thread that accepted it, so
+    // its readiness never needs a wake-up across threads (BENCHMARKS.md, "what
+    // profiling changed").
+    let workers = if config.server.work_stealing {
+        1
+    } else {
+        config.worker_threads()
+    };
+    for worker in 0..workers {
+        let proxy = pingora_proxy::http_proxy(
+            &server.configuration,
+            FileGateProxy::new(gate.clone(), front.clone()),
+        );
+        let guarded = HeaderDeadline::new(proxy, limits, metrics.connections_closed.clone());
+        let mut service = Service::new(format!("filegate {worker}"), guarded);
+        if workers > 1 {
+            service.threads = Some(1);
+        }
+        let mut listener = ListenerConfig::tcp(worker_bind_key(&config.listen, worker)).l4_buffer(
+            // A write buffer that holds a response head and a small body, so a cache
+            // hit leaves in one send (pingora's default of one MSS splits them in two).
+            L4BufferSettings::new(RESPONSE_READ_BUFFER, RESPONSE_WRITE_BUFFER),
+        );
+        if workers > 1 {
+            let mut options = TcpSocketOptions::default();
+            options.so_reuseport = Some(true);
+            listener = listener.tcp_socket_options(options);
+        }
+        service.add_listener(listener);
+        server.add_service(service);
+    }
     let mut admin = Service::new(
         "filegate admin".to_string(),
         AdminApp::new(metrics, services.cache.clone(), config.admin_token.clone()),
     );
     admin.add_tcp(&config.admin_listen);
-    server.add_service(proxy);
     server.add_service(admin);
 
     let cache = services.cache.clone();
@@ -162,6 +185,17 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
     server.run_forever()
 }
 
+/// The bind string of worker `n`'s socket: the listen address with `n` leading zeros
+/// on its port (`127.0.0.1:08080` is `127.0.0.1:8080`). pingora keys the listening
+/// sockets it hands to a new process on upgrade by this string, so each worker's
+/// socket gets its own key and is owned (and closed) by exactly one listener.
+fn worker_bind_key(listen: &str, n: usize) -> String {
+    match listen.rsplit_once(':') {
+        Some((host, port)) => format!("{host}:{}{port}", "0".repeat(n)),
+        None => listen.to_string(),
+    }
+}
+
 fn print_banner(config: &Config, options: &ServeOptions) {
     let base = config.public_base();
     println!(
@@ -176,5 +210,24 @@ fn print_banner(config: &Config, options: &ServeOptions) {
         println!("mint a token:   TOKEN=$(./target/release/filegate token --app demo --sub 1 --kind user)");
         println!("first call:     curl -s -H \"access-token: $TOKEN\" '{base}/file/upload/avatar/user?app_id=demo'");
         println!("try it in a browser: {base}/file/demo");
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn worker_keys_are_distinct_spellings_of_one_address() {
+        for listen in ["127.0.0.1:8080", "[::1]:8080", "0.0.0.0:443"] {
+            let want: std::net::SocketAddr = listen.parse().unwrap();
+            let keys: Vec<String> = (0..4).map(|n| worker_bind_key(listen, n)).collect();
+            assert_eq!(keys[0], listen);
+            for k in &keys {
+                assert_eq!(k.parse::<std::net::SocketAddr>().unwrap(), want, "{k}");
+            }
+            let distinct: std::collections::HashSet<_> = keys.iter().collect();
+            assert_eq!(distinct.len(), 4);
+        }
     }
 }

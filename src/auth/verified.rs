@@ -37,7 +37,7 @@ struct Verified {
 
 /// Verified access and store tokens.
 pub struct VerifiedTokens {
-    cache: Cache<String, Verified>,
+    cache: Cache<String, Verified, ahash::RandomState>,
 }
 
 impl Default for VerifiedTokens {
@@ -53,7 +53,7 @@ impl VerifiedTokens {
             cache: Cache::builder()
                 .max_capacity(CAPACITY)
                 .time_to_live(REUSE)
-                .build(),
+                .build_with_hasher(ahash::RandomState::new()),
         }
     }
 
@@ -91,7 +91,11 @@ const FILE_SIGNS: u64 = 50_000;
 
 /// Verified file_signs (they carry no expiry; kept at most [`REUSE`]).
 pub struct VerifiedFileSigns {
-    cache: Cache<String, (String, std::sync::Arc<crate::auth::file_sign::FileSign>)>,
+    cache: Cache<
+        String,
+        (String, std::sync::Arc<crate::auth::file_sign::FileSign>),
+        ahash::RandomState,
+    >,
 }
 
 impl Default for VerifiedFileSigns {
@@ -100,7 +104,7 @@ impl Default for VerifiedFileSigns {
             cache: Cache::builder()
                 .max_capacity(FILE_SIGNS)
                 .time_to_live(REUSE)
-                .build(),
+                .build_with_hasher(ahash::RandomState::new()),
         }
     }
 }

@@ -93,7 +93,7 @@ pub async fn write_s3_error(
         refusal.code,
         xml_escape(&refusal.message)
     );
-    let mut resp = ResponseHeader::build(refusal.status, Some(4))?;
+    let mut resp = ResponseHeader::build_no_case(refusal.status, Some(4))?;
     resp.insert_header("Content-Type", "application/xml")?;
     write_small(session, resp, Bytes::from(body)).await?;
     Ok(refusal.status)
@@ -281,7 +281,7 @@ impl EmbeddedStoreServer {
             .await
             .map_err(|e| S3Refusal::from_store(&e))?;
         self.metrics.store_uploads.with_label_values(&["ok"]).inc();
-        let mut resp = ResponseHeader::build(200, Some(4))?;
+        let mut resp = ResponseHeader::build_no_case(200, Some(4))?;
         resp.insert_header("ETag", &meta.etag)?;
         resp.insert_header("Access-Control-Expose-Headers", "ETag")?;
         write_small(session, resp, Bytes::new()).await?;
@@ -316,7 +316,7 @@ async fn write_preflight(session: &mut Session) -> pingora_core::Result<u16> {
         .and_then(|v| v.to_str().ok())
         .unwrap_or("content-type")
         .to_string();
-    let mut resp = ResponseHeader::build(200, Some(6))?;
+    let mut resp = ResponseHeader::build_no_case(200, Some(6))?;
     resp.insert_header("Access-Control-Allow-Methods", "GET, HEAD, PUT, POST")?;
     resp.insert_header("Access-Control-Allow-Headers", requested)?;
     resp.insert_header("Access-Control-Expose-Headers", "ETag")?;

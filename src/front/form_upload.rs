@@ -375,7 +375,7 @@ async fn write_success(session: &mut Session, stored: &Stored) -> pingora_core::
     } else {
         Bytes::new()
     };
-    let mut resp = ResponseHeader::build(status, Some(6))?;
+    let mut resp = ResponseHeader::build_no_case(status, Some(6))?;
     resp.insert_header("ETag", &stored.meta.etag)?;
     resp.insert_header("Access-Control-Expose-Headers", "ETag")?;
     if status == 201 {

@@ -14,9 +14,10 @@ use embedded::EmbeddedStoreServer;
 use passthrough::PassThrough;
 
 /// What answers requests outside `/file/`.
+#[derive(Clone)]
 pub enum StoreFront {
     /// The embedded store answers them itself.
     Embedded(Arc<EmbeddedStoreServer>),
     /// They are proxied to the S3 store.
-    Upstream(Box<PassThrough>),
+    Upstream(Arc<PassThrough>),
 }

@@ -321,11 +321,12 @@ async fn serve_derived(
     let redirect = call.app.download_mode == DownloadMode::Redirect;
     if !redirect {
         if let Some(inm) = call.headers.if_none_match.as_deref() {
-            if crate::headers::etag_matches(inm, &plan.etag) {
+            let etag = plan.etag();
+            if crate::headers::etag_matches(inm, &etag) {
                 // The ETag names the inputs: the client holds exactly this result.
                 let meta = ObjectMeta {
                     size: 0,
-                    etag: plan.etag.clone(),
+                    etag,
                     content_type: plan.transform.content_type().unwrap_or("").to_string(),
                     original_name: None,
                     last_modified: None,
@@ -346,7 +347,7 @@ async fn serve_derived(
         let url = services
             .store()
             .presign_get(
-                &plan.derived_key,
+                &plan.derived_key(),
                 ttl,
                 &DownloadView {
                     file_name: presentation.file_name.as_deref(),

@@ -86,7 +86,12 @@ fn sigterm_drains_in_flight_downloads() {
     assert_eq!(
         read.as_deref(),
         Ok(digest.as_slice()),
-        "the in-flight download did not complete"
+        "the in-flight download did not complete:\n{}",
+        fg.log()
+            .lines()
+            .filter(|l| !l.starts_with('{'))
+            .collect::<Vec<_>>()
+            .join("\n")
     );
     let status = fg
         .wait_exit(Duration::from_secs(20))
