@@ -12,6 +12,7 @@ use pingora_core::protocols::http::ServerSession;
 use subtle::ConstantTimeEq;
 
 use crate::cache::EdgeCache;
+use crate::cluster::Cluster;
 use crate::config::Secret;
 use crate::envelope::{error_body, success_body};
 use crate::error::ApiError;
@@ -23,15 +24,22 @@ use crate::storage::keys::ObjectKey;
 pub struct AdminApp {
     metrics: Arc<Metrics>,
     cache: EdgeCache,
+    cluster: Option<Arc<Cluster>>,
     token: Option<Secret>,
 }
 
 impl AdminApp {
     /// An admin app exposing `metrics` and purging `cache`, guarded by `token`.
-    pub fn new(metrics: Arc<Metrics>, cache: EdgeCache, token: Option<Secret>) -> Self {
+    pub fn new(
+        metrics: Arc<Metrics>,
+        cache: EdgeCache,
+        cluster: Option<Arc<Cluster>>,
+        token: Option<Secret>,
+    ) -> Self {
         AdminApp {
             metrics,
             cache,
+            cluster,
             token,
         }
     }
@@ -141,6 +149,11 @@ impl ServeHttp for AdminApp {
                     .cache_bytes
                     .with_label_values(&["disk"])
                     .set(disk as i64);
+                if let Some(cluster) = &self.cluster {
+                    self.metrics
+                        .cluster_nodes_live
+                        .set(cluster.live_nodes() as i64);
+                }
                 respond(
                     StatusCode::OK,
                     "text/plain; version=0.0.4; charset=utf-8",

@@ -10,6 +10,7 @@ use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
 use crate::cache::{CacheStatus, Found, Original};
+use crate::cluster::{Asked, Owner};
 use crate::envelope::{add_common_headers, write_small};
 use crate::error::ApiError;
 use crate::headers::{content_disposition, etag_matches, renders_safely_inline, RequestHeaders};
@@ -135,6 +136,18 @@ pub async fn serve_original(
 ) -> Result<u16, Failure> {
     let range = headers.range.as_deref();
     let inm = headers.if_none_match.as_deref();
+    if let Some(cluster) = &services.cluster {
+        if let Owner::Peer(peer) = cluster.owner(key) {
+            match cluster.original(peer, app_id, key, &services.store).await {
+                Asked::Found(found) => {
+                    return serve_found(session, found, range, inm, presentation).await
+                }
+                Asked::Refused(e) => return Err(e.into()),
+                // The owner failed: this node serves it from the store (below).
+                Asked::Unavailable => {}
+            }
+        }
+    }
     match services
         .cache
         .original(&services.store, app_id, key)

@@ -24,6 +24,7 @@
 //! - [`media`]: thumbnails (libvips), video covers and AMR→MP3 (FFmpeg), third-party
 //!   processors, limits and the transform pool.
 //! - [`error`], [`envelope`]: the error model and the JSON envelope.
+//! - [`cluster`]: the ring of nodes (each object owned by one), peer fills, health.
 //! - [`admin`], [`metrics`], [`access_log`]: what operators see.
 //! - [`cli`]: `filegate serve | check | token | sign`.
 
@@ -32,6 +33,7 @@ pub mod admin;
 pub mod auth;
 pub mod cache;
 pub mod cli;
+pub mod cluster;
 pub mod config;
 pub mod delivery;
 pub mod demo;

@@ -47,6 +47,13 @@ pub struct Metrics {
     /// `filegate_connections_closed_total{reason}`: connections cut before a request
     /// (slow or oversized heads).
     pub connections_closed: IntCounterVec,
+    /// `filegate_cluster_requests_total{role,result}`: fills asked of other nodes
+    /// (`asked`: ok, local_copy, fallback, refused) and answered for them (`answered`:
+    /// ok, refused, error).
+    pub cluster_requests: IntCounterVec,
+    /// `filegate_cluster_nodes_live`: nodes this node sees live (itself included; 1
+    /// without a cluster).
+    pub cluster_nodes_live: IntGauge,
 }
 
 impl Metrics {
@@ -144,7 +151,23 @@ impl Metrics {
             &["reason"],
         )
         .expect("static metric definition");
+        let cluster_requests = IntCounterVec::new(
+            Opts::new(
+                "filegate_cluster_requests_total",
+                "Fills between the nodes of a cluster, by role (asked, answered) and result.",
+            ),
+            &["role", "result"],
+        )
+        .expect("static metric definition");
+        let cluster_nodes_live = IntGauge::new(
+            "filegate_cluster_nodes_live",
+            "Nodes of the cluster this node sees live, itself included (1 without a cluster).",
+        )
+        .expect("static metric definition");
+        cluster_nodes_live.set(1);
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(cluster_requests.clone()),
+            Box::new(cluster_nodes_live.clone()),
             Box::new(requests_total.clone()),
             Box::new(request_duration.clone()),
             Box::new(origin_fetches.clone()),
@@ -189,6 +212,14 @@ impl Metrics {
         for (_, route) in crate::routes::ROUTE_PATHS {
             requests_total.with_label_values(&[route, "200"]);
         }
+        for (role, results) in [
+            ("asked", &["ok", "local_copy", "fallback", "refused"][..]),
+            ("answered", &["ok", "refused", "error"][..]),
+        ] {
+            for result in results {
+                cluster_requests.with_label_values(&[role, result]);
+            }
+        }
         for reason in ["slow_head", "head_too_large"] {
             connections_closed.with_label_values(&[reason]);
         }
@@ -208,6 +239,8 @@ impl Metrics {
             store_operations,
             requests_in_flight,
             connections_closed,
+            cluster_requests,
+            cluster_nodes_live,
         }
     }
 

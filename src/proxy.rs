@@ -13,7 +13,7 @@ use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
 use crate::cache::CacheStatus;
 use crate::delivery::{self, Failure, Presentation};
-use crate::envelope::write_error;
+use crate::envelope::{write_error, write_json};
 use crate::error::ApiError;
 use crate::front::bucket_scope::Reach;
 use crate::front::embedded::{write_s3_error, S3Refusal};
@@ -80,6 +80,29 @@ impl ProxyHttp for FileGateProxy {
     ) -> pingora_core::Result<bool> {
         if self.gate.request_filter(session, ctx).await? {
             return Ok(true);
+        }
+        if let Some(cluster) = &self.gate.services().cluster {
+            match session.req_header().uri.path() {
+                crate::cluster::HEALTH_PATH => {
+                    let status = write_json(
+                        session,
+                        http::StatusCode::OK,
+                        bytes::Bytes::from_static(
+                            br#"{"code":200,"data":{"status":"ok"},"message":null}"#,
+                        ),
+                    )
+                    .await
+                    .map(|()| 200)?;
+                    ctx.record_answer("cluster", status);
+                    return Ok(true);
+                }
+                crate::cluster::fill::FILL_PATH => {
+                    let status = cluster.answer(self.gate.services(), session).await?;
+                    ctx.record_answer("cluster", status);
+                    return Ok(true);
+                }
+                _ => {}
+            }
         }
         match &self.front {
             StoreFront::Embedded(store) => {

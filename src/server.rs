@@ -11,6 +11,7 @@ use pingora_core::server::Server;
 use pingora_core::services::listening::Service;
 
 use crate::admin::AdminApp;
+use crate::cluster::Cluster;
 use crate::config::{Config, StoreKind};
 use crate::front::embedded::EmbeddedStoreServer;
 use crate::front::passthrough::PassThrough;
@@ -98,7 +99,15 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
     crate::access_log::init(config.access_log == crate::config::AccessLogTarget::Stdout);
     let metrics = Arc::new(Metrics::new());
     let built = build_store(&config, &metrics)?;
-    let services = Arc::new(Services::new(config.clone(), built.store, metrics.clone())?);
+    let mut services = Services::new(config.clone(), built.store, metrics.clone())?;
+    let mut cluster_health = None;
+    if let Some(cluster) = &config.cluster {
+        let (cluster, health) =
+            Cluster::new(cluster, config.media.transform_timeout, metrics.clone())?;
+        services = services.in_cluster(Arc::new(cluster));
+        cluster_health = Some(health);
+    }
+    let services = Arc::new(services);
     let front = build_front(&config, built.embedded, &services)?;
     let gate = Arc::new(FileGate::with_services(services.clone()));
 
@@ -160,10 +169,18 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
     }
     let mut admin = Service::new(
         "filegate admin".to_string(),
-        AdminApp::new(metrics, services.cache.clone(), config.admin_token.clone()),
+        AdminApp::new(
+            metrics,
+            services.cache.clone(),
+            services.cluster.clone(),
+            config.admin_token.clone(),
+        ),
     );
     admin.add_tcp(&config.admin_listen);
     server.add_service(admin);
+    if let Some(health) = cluster_health {
+        server.add_service(health);
+    }
 
     let cache = services.cache.clone();
     crate::drain::exit_when_drained(server.watch_execution_phase(), in_flight, move || {

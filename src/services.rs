@@ -7,6 +7,7 @@ use std::sync::Arc;
 
 use crate::auth::verified::VerifiedFileSigns;
 use crate::cache::EdgeCache;
+use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::media::Media;
 use crate::metrics::Metrics;
@@ -31,6 +32,8 @@ pub struct Services {
     pub stored_copies: moka::sync::Cache<[u8; 32], ()>,
     /// file_signs already verified.
     pub file_signs: VerifiedFileSigns,
+    /// The cluster this node is part of, if any.
+    pub cluster: Option<Arc<Cluster>>,
 }
 
 impl Services {
@@ -48,7 +51,14 @@ impl Services {
             metrics,
             stored_copies: moka::sync::Cache::new(KNOWN_COPIES),
             file_signs: VerifiedFileSigns::default(),
+            cluster: None,
         })
+    }
+
+    /// The same services as a node of `cluster`.
+    pub fn in_cluster(mut self, cluster: Arc<Cluster>) -> Self {
+        self.cluster = Some(cluster);
+        self
     }
 
     /// The store.

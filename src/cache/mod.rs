@@ -31,7 +31,7 @@ use crate::config::CacheConfig;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
 use crate::storage::keys::ObjectKey;
-use crate::storage::{GetOutcome, GetRequest, ObjectMeta, ObjectStore, StoreError};
+use crate::storage::{ByteStream, GetOutcome, GetRequest, ObjectMeta, ObjectStore, StoreError};
 use entry::{CacheValue, Head, VersionRecord, PART_BYTES};
 use flight::{FillHead, Flight, FlightReader, Flights, Joined};
 use key::CacheKey;
@@ -132,6 +132,20 @@ pub enum Body {
         /// Its bytes as they arrive.
         reader: FlightReader,
     },
+    /// Arriving from another node (its owner), piece by piece.
+    Remote {
+        /// Its metadata.
+        meta: Arc<ObjectMeta>,
+        /// Its bytes as they arrive.
+        stream: ByteStream,
+    },
+    /// Whole in memory (a node's short-lived copy of what an owner sent).
+    Whole {
+        /// Its metadata.
+        meta: Arc<ObjectMeta>,
+        /// Its bytes.
+        bytes: Bytes,
+    },
 }
 
 impl Body {
@@ -139,7 +153,9 @@ impl Body {
     pub fn meta(&self) -> &ObjectMeta {
         match self {
             Body::Cached { head, .. } => &head.meta,
-            Body::Filling { meta, .. } => meta,
+            Body::Filling { meta, .. } | Body::Remote { meta, .. } | Body::Whole { meta, .. } => {
+                meta
+            }
         }
     }
 
@@ -156,6 +172,16 @@ impl Body {
                 })
             }
             Body::Filling { reader, .. } => reader.next().await,
+            Body::Remote { stream, .. } => match stream.next().await {
+                Some(Ok(piece)) => Ok(Some(piece)),
+                Some(Err(e)) => Err(e.into()),
+                None => Ok(None),
+            },
+            Body::Whole { bytes, .. } => {
+                let first = *index == 0;
+                *index += 1;
+                Ok(first.then(|| bytes.clone()))
+            }
         }
     }
 }

@@ -7,6 +7,7 @@
 
 mod apps;
 mod cache;
+mod cluster;
 mod env;
 mod media;
 mod server;
@@ -25,6 +26,7 @@ pub use apps::{
     UploadSizeLimits,
 };
 pub use cache::CacheConfig;
+pub use cluster::{node_addr, ClusterConfig};
 pub use env::{Environment, ProcessEnv};
 pub use media::MediaConfig;
 pub use server::{RequestLimits, ServerSection};
@@ -104,6 +106,8 @@ pub struct Config {
     /// When set, every admin route but `/healthz` needs `Authorization: Bearer <it>`.
     /// Env `FILEGATE_ADMIN_TOKEN` overrides.
     pub admin_token: Option<Secret>,
+    /// The other nodes of a cluster; absent: a single node.
+    pub cluster: Option<ClusterConfig>,
 }
 
 impl Default for Config {
@@ -124,6 +128,7 @@ impl Default for Config {
             media: MediaConfig::default(),
             cache: CacheConfig::default(),
             admin_token: None,
+            cluster: None,
         }
     }
 }
@@ -229,6 +234,9 @@ impl Config {
         }
         self.media.validate()?;
         self.cache.validate()?;
+        if let Some(c) = &self.cluster {
+            c.validate()?;
+        }
         if let Some(t) = &self.admin_token {
             if t.expose().len() < 16 {
                 return Err(ConfigError::new("admin_token", "at least 16 bytes"));

@@ -47,7 +47,7 @@ pub enum ImageType {
 }
 
 /// `thumbnail_strategy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub enum ThumbnailStrategy {
     /// 1 (the API's default): the app's third-party processor, if configured.
     ThirdParty,
@@ -202,7 +202,7 @@ pub fn resolve_object(
 }
 
 /// What a download asks for, once the object's file type is known.
-#[derive(Debug, Clone, Copy, PartialEq)]
+#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Wanted {
     /// The stored bytes.
     Original,
@@ -308,6 +308,22 @@ async fn serve_derived(
     wanted: Wanted,
     mut presentation: Presentation,
 ) -> Result<u16, Failure> {
+    let redirect = call.app.download_mode == DownloadMode::Redirect;
+    if !redirect {
+        if let Some(found) = derived_from_owner(services, call, params, object, wanted).await? {
+            let extension = derived_extension(&found.body.meta().content_type);
+            presentation.file_name = object.name.as_deref().map(|n| renamed(n, extension));
+            presentation.default_name = Some(renamed(object.key.file_name(), extension));
+            return delivery::serve_found(
+                session,
+                found,
+                call.headers.range.as_deref(),
+                call.headers.if_none_match.as_deref(),
+                &presentation,
+            )
+            .await;
+        }
+    }
     let plan = derived::plan(
         services,
         call.app_id,
@@ -318,7 +334,6 @@ async fn serve_derived(
         call.headers.accept.as_deref(),
     )
     .await?;
-    let redirect = call.app.download_mode == DownloadMode::Redirect;
     if !redirect {
         if let Some(inm) = call.headers.if_none_match.as_deref() {
             let etag = plan.etag();
@@ -365,6 +380,36 @@ async fn serve_derived(
         &presentation,
     )
     .await
+}
+
+/// In a cluster, a derived result whose source another node owns is asked of that
+/// node (which makes it once for the cluster); `None`: this node makes it itself (it
+/// owns the source, or the owner failed).
+async fn derived_from_owner(
+    services: &Services,
+    call: &Call<'_>,
+    params: &DownloadParams,
+    object: &ResolvedObject,
+    wanted: Wanted,
+) -> Result<Option<crate::cache::Found>, ApiError> {
+    let Some(cluster) = &services.cluster else {
+        return Ok(None);
+    };
+    let crate::cluster::Owner::Peer(peer) = cluster.owner(&object.key) else {
+        return Ok(None);
+    };
+    let spec = crate::cluster::fill::FillSpec::Derived {
+        app: call.app_id.to_string(),
+        key: object.key.as_str().to_string(),
+        wanted,
+        strategy: params.strategy,
+        accept: call.headers.accept.clone(),
+    };
+    match cluster.derived(peer, &spec).await {
+        crate::cluster::Asked::Found(found) => Ok(Some(found)),
+        crate::cluster::Asked::Refused(e) => Err(e),
+        crate::cluster::Asked::Unavailable => Ok(None),
+    }
 }
 
 fn derived_extension(content_type: &str) -> &'static str {

@@ -27,7 +27,7 @@ use keys::ObjectKey;
 pub use range::ByteRange;
 
 /// What is known of a stored object.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
 pub struct ObjectMeta {
     /// Size in bytes.
     pub size: u64,

@@ -126,6 +126,8 @@ pub struct Setup {
     pub args: Vec<String>,
     /// The embedded store's POST dialect (`oss` or `s3`), when not the default.
     pub embedded_dialect: Option<String>,
+    /// The public port, when the test must know it before start (cluster peers).
+    pub port: Option<u16>,
 }
 
 impl Default for Setup {
@@ -137,6 +139,7 @@ impl Default for Setup {
             env: Vec::new(),
             args: Vec::new(),
             embedded_dialect: None,
+            port: None,
         }
     }
 }
@@ -159,7 +162,7 @@ impl Filegate {
     pub fn start_in(setup: Setup, dir: tempfile::TempDir) -> Filegate {
         let mut logs = Vec::new();
         for _attempt in 0..3 {
-            let (port, admin_port) = (free_port(), free_port());
+            let (port, admin_port) = (setup.port.unwrap_or_else(free_port), free_port());
             let config_path = dir.path().join("filegate.yaml");
             std::fs::write(
                 &config_path,

@@ -23,6 +23,7 @@ macro_rules! both_stores {
 mod abuse;
 mod browser;
 mod cli_admin;
+mod cluster;
 mod contract;
 mod credentials;
 mod edge_cache;

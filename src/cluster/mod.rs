@@ -1,0 +1,452 @@
+//! A cluster of nodes (SPEC §10): each object (its original and every result made from
+//! it) has one owner on a Ketama ring ([`ring`]), so the whole cluster fetches it from
+//! the store once and makes each result once. A node that does not own an object asks
+//! the owner ([`fill`], signed with `cluster.secret`: [`peer_auth`]) after its own
+//! credential check, streams the answer to its client, and keeps a small, short-lived
+//! copy. An owner that is down or slow is skipped (health checks, and at once after a
+//! failure); a request whose owner fails is served from the store directly, and an
+//! original cut mid-body by its owner is resumed from the store.
+
+pub mod fill;
+pub mod peer_auth;
+pub mod ring;
+
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use futures::StreamExt;
+use pingora_http::ResponseHeader;
+use pingora_proxy::Session;
+
+use crate::cache::{Body, CacheStatus, Found};
+use crate::config::{ClusterConfig, Secret};
+use crate::envelope::write_error;
+use crate::error::ApiError;
+use crate::metrics::Metrics;
+use crate::services::Services;
+use crate::storage::keys::ObjectKey;
+use crate::storage::{
+    ByteRange, ByteStream, GetOutcome, GetRequest, ObjectMeta, ObjectStore, StoreError,
+};
+use fill::{decode_meta, encode_meta, FillSpec, META_HEADER};
+use peer_auth::{Nonces, AUTH_HEADER, SPEC_HEADER};
+pub use ring::{HealthService, Owner, Ring, HEALTH_PATH};
+
+/// Bytes of short-lived copies a node keeps of what owners sent it.
+const LOCAL_COPIES_BYTES: u64 = 64 << 20;
+
+/// What an owner answered.
+pub enum Asked {
+    /// The body.
+    Found(Found),
+    /// An answer that stands for the cluster (404, 413 of a transform, 415...).
+    Refused(ApiError),
+    /// The owner could not answer: serve from the store directly.
+    Unavailable,
+}
+
+/// This node's view of the cluster.
+pub struct Cluster {
+    ring: Ring,
+    secret: Secret,
+    client: reqwest::Client,
+    nonces: Nonces,
+    copies: moka::sync::Cache<String, (Arc<ObjectMeta>, Bytes)>,
+    peer_timeout: Duration,
+    /// Longest a derived result may take to make (the owner answers once it is made).
+    make_timeout: Duration,
+    copy_max: u64,
+    metrics: Arc<Metrics>,
+}
+
+fn now_secs() -> u64 {
+    crate::auth::jwt::now_secs()
+}
+
+impl Cluster {
+    /// The cluster of `config`, and the service that checks its nodes' health (to add
+    /// to the server).
+    pub fn new(
+        config: &ClusterConfig,
+        make_timeout: Duration,
+        metrics: Arc<Metrics>,
+    ) -> Result<(Cluster, HealthService), String> {
+        let (ring, health) = Ring::new(config)?;
+        let client = reqwest::Client::builder()
+            .connect_timeout(config.peer_timeout)
+            .pool_idle_timeout(Duration::from_secs(60))
+            .pool_max_idle_per_host(64)
+            .build()
+            .map_err(|e| format!("cluster: cannot build the peer client: {e}"))?;
+        Ok((
+            Cluster {
+                ring,
+                secret: config.secret.clone(),
+                client,
+                nonces: Nonces::default(),
+                copies: moka::sync::Cache::builder()
+                    .max_capacity(LOCAL_COPIES_BYTES)
+                    .weigher(|k: &String, (_, b): &(Arc<ObjectMeta>, Bytes)| {
+                        u32::try_from(k.len() + b.len() + 256).unwrap_or(u32::MAX)
+                    })
+                    .time_to_live(config.local_copy_ttl)
+                    .build(),
+                peer_timeout: config.peer_timeout,
+                make_timeout,
+                copy_max: config.local_copy_max.as_u64(),
+                metrics,
+            },
+            health,
+        ))
+    }
+
+    /// Who owns the object `key`.
+    pub fn owner(&self, key: &ObjectKey) -> Owner {
+        self.ring.owner(key.as_str())
+    }
+
+    /// How many nodes are live, as this node sees them (itself included).
+    pub fn live_nodes(&self) -> usize {
+        self.ring.live_nodes()
+    }
+
+    fn count(&self, role: &str, result: &str) {
+        self.metrics
+            .cluster_requests
+            .with_label_values(&[role, result])
+            .inc();
+    }
+
+    /// Asks `peer` for an original. A body cut by the owner midway is resumed from
+    /// `store` (same ETag, a range from where it stopped).
+    pub async fn original(
+        &self,
+        peer: SocketAddr,
+        app: &str,
+        key: &ObjectKey,
+        store: &Arc<dyn ObjectStore>,
+    ) -> Asked {
+        let spec = FillSpec::Original {
+            app: app.to_string(),
+            key: key.as_str().to_string(),
+        };
+        let resume = Resume {
+            store: store.clone(),
+            key: key.clone(),
+        };
+        self.ask(peer, &spec, Some(resume)).await
+    }
+
+    /// Asks `peer` for a derived result.
+    pub async fn derived(&self, peer: SocketAddr, spec: &FillSpec) -> Asked {
+        self.ask(peer, spec, None).await
+    }
+
+    async fn ask(&self, peer: SocketAddr, spec: &FillSpec, resume: Option<Resume>) -> Asked {
+        let encoded = spec.encode();
+        if let Some((meta, bytes)) = self.copies.get(&encoded) {
+            self.count("asked", "local_copy");
+            return Asked::Found(Found {
+                body: Body::Whole { meta, bytes },
+                status: CacheStatus::Hit,
+            });
+        }
+        let auth = peer_auth::sign(&self.secret, now_secs(), &encoded);
+        let request = self
+            .client
+            .get(format!("http://{peer}{}", fill::FILL_PATH))
+            .header(SPEC_HEADER, &encoded)
+            .header(AUTH_HEADER, auth)
+            .send();
+        // An original's answer begins as soon as the owner's fill does; a derived
+        // result's once it is made.
+        let wait = match spec {
+            FillSpec::Original { .. } => self.peer_timeout,
+            FillSpec::Derived { .. } => self.peer_timeout + self.make_timeout,
+        };
+        let resp = match tokio::time::timeout(wait, request).await {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) => return self.unavailable(peer, &format!("{e}")),
+            Err(_) => return self.unavailable(peer, "no answer in time"),
+        };
+        let status = resp.status().as_u16();
+        if status != 200 {
+            let body = resp.bytes().await.unwrap_or_default();
+            let message = serde_json::from_slice::<serde_json::Value>(&body)
+                .ok()
+                .and_then(|v| v["message"].as_str().map(str::to_string))
+                .unwrap_or_else(|| format!("owner answered {status}"));
+            // The owner's store failing, or a body too large for the cache: this node
+            // serves it from the store itself.
+            if status >= 500 || status == 413 && matches!(spec, FillSpec::Original { .. }) {
+                return self.unavailable(peer, &message);
+            }
+            self.count("asked", "refused");
+            let code = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+            return Asked::Refused(ApiError::new(code, message));
+        }
+        let meta = match resp
+            .headers()
+            .get(META_HEADER)
+            .and_then(|v| v.to_str().ok())
+            .and_then(decode_meta)
+        {
+            Some(m) => Arc::new(m),
+            None => return self.unavailable(peer, "an answer without metadata"),
+        };
+        let cache = match resp
+            .headers()
+            .get("x-cache-status")
+            .and_then(|v| v.to_str().ok())
+        {
+            Some("MISS") => CacheStatus::Miss,
+            Some("STALE") => CacheStatus::Stale,
+            Some("REVALIDATED") => CacheStatus::Revalidated,
+            _ => CacheStatus::Hit,
+        };
+        let stream = resp
+            .bytes_stream()
+            .map(|c| c.map_err(|e| StoreError::Failed(format!("the owner's body failed: {e}"))));
+        let stream: ByteStream = Box::pin(stream);
+        if meta.size <= self.copy_max {
+            // Small: read it whole, keep a short-lived copy.
+            match collect(stream, meta.size).await {
+                Some(bytes) => {
+                    self.copies.insert(encoded, (meta.clone(), bytes.clone()));
+                    self.count("asked", "ok");
+                    return Asked::Found(Found {
+                        body: Body::Whole { meta, bytes },
+                        status: cache,
+                    });
+                }
+                None => return self.unavailable(peer, "the owner's body ended short"),
+            }
+        }
+        self.count("asked", "ok");
+        let stream = match resume {
+            Some(r) => r.wrap(stream, meta.clone()),
+            None => stream,
+        };
+        Asked::Found(Found {
+            body: Body::Remote { meta, stream },
+            status: cache,
+        })
+    }
+
+    fn unavailable(&self, peer: SocketAddr, why: &str) -> Asked {
+        log::warn!("cluster: node {peer} did not answer a fill ({why}); serving from the store");
+        self.ring.mark_failed(peer);
+        self.count("asked", "fallback");
+        Asked::Unavailable
+    }
+
+    /// Answers `GET /_cluster/fill` from another node: checks its signature, then
+    /// serves from this node's own cache (never asking another node).
+    pub async fn answer(
+        &self,
+        services: &Arc<Services>,
+        session: &mut Session,
+    ) -> pingora_core::Result<u16> {
+        let header = |name: &str| {
+            session
+                .req_header()
+                .headers
+                .get(name)
+                .and_then(|v| v.to_str().ok())
+                .map(str::to_string)
+        };
+        let (Some(spec_value), Some(auth)) = (header(SPEC_HEADER), header(AUTH_HEADER)) else {
+            self.count("answered", "refused");
+            let e = ApiError::no_credential("peer requests need the cluster's signature");
+            return write_error(session, &e, false).await;
+        };
+        if let Err(refusal) =
+            peer_auth::verify(&self.secret, &auth, &spec_value, now_secs(), &self.nonces)
+        {
+            self.count("answered", "refused");
+            let e = ApiError::invalid_credential(refusal.message());
+            return write_error(session, &e, false).await;
+        }
+        let found = match FillSpec::decode(&spec_value) {
+            Some(spec) => serve_locally(services, &spec).await,
+            None => Err(ApiError::bad_param(SPEC_HEADER, "not a fill spec")),
+        };
+        match found {
+            Ok(found) => {
+                self.count("answered", "ok");
+                write_found(session, found).await
+            }
+            Err(e) => {
+                self.count(
+                    "answered",
+                    if e.status().is_server_error() {
+                        "error"
+                    } else {
+                        "refused"
+                    },
+                );
+                write_error(session, &e, false).await
+            }
+        }
+    }
+}
+
+/// What the owner serves for a fill: its own cache, its own store.
+async fn serve_locally(services: &Arc<Services>, spec: &FillSpec) -> Result<Found, ApiError> {
+    let app_id = spec.app();
+    let app = services
+        .config
+        .apps
+        .get(app_id)
+        .ok_or_else(ApiError::unknown_app)?;
+    let key = ObjectKey::parse(spec.key())
+        .map_err(|_| ApiError::bad_param("key", "not an object key"))?;
+    match spec {
+        FillSpec::Original { .. } => {
+            match services
+                .cache
+                .original(&services.store, app_id, &key)
+                .await?
+            {
+                crate::cache::Original::Found(found) => Ok(found),
+                crate::cache::Original::Bypass => Err(ApiError::too_large(
+                    "above cache.max_object: read it from the store",
+                )),
+            }
+        }
+        FillSpec::Derived {
+            wanted,
+            strategy,
+            accept,
+            ..
+        } => {
+            let plan = crate::derived::plan(
+                services,
+                app_id,
+                app,
+                &key,
+                *wanted,
+                *strategy,
+                accept.as_deref(),
+            )
+            .await?;
+            crate::derived::obtain(services, &plan).await
+        }
+    }
+}
+
+/// The body and its metadata, as a fill answers them.
+async fn write_found(session: &mut Session, found: Found) -> pingora_core::Result<u16> {
+    let Found { mut body, status } = found;
+    let meta = body.meta().clone();
+    let mut resp = ResponseHeader::build_no_case(200, Some(5))?;
+    resp.insert_header("Content-Length", meta.size.to_string())?;
+    resp.insert_header("Content-Type", meta.content_type.as_str())?;
+    resp.insert_header(META_HEADER, encode_meta(&meta))?;
+    resp.insert_header("X-Cache-Status", status.as_str())?;
+    session
+        .write_response_header(Box::new(resp), meta.size == 0)
+        .await?;
+    let mut index = 0;
+    let mut sent = 0u64;
+    loop {
+        match body.next_piece(&mut index).await {
+            Ok(Some(piece)) => {
+                sent += piece.len() as u64;
+                session.write_response_body(Some(piece), false).await?;
+            }
+            Ok(None) => break,
+            Err(e) => {
+                return Err(pingora_error::Error::explain(
+                    pingora_error::ErrorType::ReadError,
+                    format!("a fill failed mid-body: {e}"),
+                ))
+            }
+        }
+    }
+    if sent != meta.size {
+        return Err(pingora_error::Error::explain(
+            pingora_error::ErrorType::ReadError,
+            format!("a fill ended after {sent} of {} bytes", meta.size),
+        ));
+    }
+    session.write_response_body(None, true).await?;
+    Ok(200)
+}
+
+/// Reads a small body whole; `None` if it is not exactly `size` bytes.
+async fn collect(mut stream: ByteStream, size: u64) -> Option<Bytes> {
+    let mut buf = BytesMut::with_capacity(size as usize);
+    while let Some(chunk) = stream.next().await {
+        let chunk = chunk.ok()?;
+        if (buf.len() + chunk.len()) as u64 > size {
+            return None;
+        }
+        buf.extend_from_slice(&chunk);
+    }
+    (buf.len() as u64 == size).then(|| buf.freeze())
+}
+
+/// Resumes an original from the store where its owner stopped sending it.
+struct Resume {
+    store: Arc<dyn ObjectStore>,
+    key: ObjectKey,
+}
+
+impl Resume {
+    fn wrap(self, stream: ByteStream, meta: Arc<ObjectMeta>) -> ByteStream {
+        struct State {
+            stream: ByteStream,
+            received: u64,
+            resume: Option<Resume>,
+            meta: Arc<ObjectMeta>,
+        }
+        let state = State {
+            stream,
+            received: 0,
+            resume: Some(self),
+            meta,
+        };
+        Box::pin(futures::stream::unfold(state, |mut s| async move {
+            loop {
+                match s.stream.next().await {
+                    Some(Ok(chunk)) => {
+                        s.received += chunk.len() as u64;
+                        return Some((Ok(chunk), s));
+                    }
+                    None => return None,
+                    Some(Err(e)) => {
+                        let Some(resume) = s.resume.take() else {
+                            return Some((Err(e), s));
+                        };
+                        log::warn!(
+                            "cluster: the owner cut {} after {} bytes; resuming from the store",
+                            resume.key,
+                            s.received
+                        );
+                        match resume.rest(s.received, &s.meta).await {
+                            Ok(rest) => s.stream = rest,
+                            Err(e) => return Some((Err(e), s)),
+                        }
+                    }
+                }
+            }
+        }))
+    }
+
+    /// The rest of the object from byte `from`, if the store still holds this version.
+    async fn rest(&self, from: u64, meta: &ObjectMeta) -> Result<ByteStream, StoreError> {
+        let request = GetRequest {
+            range: Some(ByteRange::From(from)),
+            if_none_match: None,
+        };
+        match self.store.get(&self.key, request).await? {
+            GetOutcome::Body(body) if body.meta.etag == meta.etag => Ok(body.stream),
+            _ => Err(StoreError::Failed(
+                "the store's version differs from the owner's".into(),
+            )),
+        }
+    }
+}
