@@ -4,7 +4,7 @@
 # ~/.cache/filegate/tools; scripts/tools-dir.sh), shared by every clone.
 CARGO ?= cargo
 
-.PHONY: setup setup-run setup-test setup-bench build run test lint unit bench bench-smoke soak fuzz clean
+.PHONY: setup setup-run setup-test setup-bench build run cluster test lint unit bench bench-smoke soak fuzz clean
 
 setup-run:
 	bash scripts/setup.sh run
@@ -23,6 +23,10 @@ build: setup-run
 # The embedded default: store in ./data, demo app, 127.0.0.1:8080 (admin :9180).
 run: setup-run build
 	./target/release/filegate serve
+
+# Three nodes over a SeaweedFS cluster on loopback (docs/cluster.md); Ctrl-C stops it.
+cluster: setup-test build
+	python3 scripts/cluster.py
 
 lint:
 	$(CARGO) fmt --all -- --check
