@@ -58,6 +58,16 @@ impl AdminApp {
     }
 
     fn purge(&self, query: &Query) -> Result<usize, ApiError> {
+        let purged = self.purge_cache(query)?;
+        // Copies of what owners sent are short-lived and keyed by fill, not by object:
+        // dropping them all is cheaper than indexing them.
+        if let Some(cluster) = &self.cluster {
+            cluster.drop_local_copies();
+        }
+        Ok(purged)
+    }
+
+    fn purge_cache(&self, query: &Query) -> Result<usize, ApiError> {
         match (query.get("key")?, query.get("prefix")?) {
             (Some(key), None) => {
                 let key = ObjectKey::parse(key)

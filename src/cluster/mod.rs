@@ -112,6 +112,11 @@ impl Cluster {
         self.ring.live_nodes()
     }
 
+    /// Forgets every short-lived copy of what owners sent (on a purge).
+    pub fn drop_local_copies(&self) {
+        self.copies.invalidate_all();
+    }
+
     fn count(&self, role: &str, result: &str) {
         self.metrics
             .cluster_requests

@@ -153,8 +153,9 @@ impl Config {
     }
 
     /// Applies the environment overrides: `FILEGATE_LISTEN`, `FILEGATE_ADMIN_LISTEN`,
-    /// `FILEGATE_PUBLIC_URL`, `FILEGATE_S3_ACCESS_KEY_ID`, `FILEGATE_S3_SECRET_ACCESS_KEY`
-    /// and `FILEGATE_APP_<ID>_SECRETS` (app id upper-cased, `-` as `_`; comma-separated).
+    /// `FILEGATE_PUBLIC_URL`, `FILEGATE_S3_ACCESS_KEY_ID`, `FILEGATE_S3_SECRET_ACCESS_KEY`,
+    /// `FILEGATE_CLUSTER_SECRET` (when `cluster:` is set) and `FILEGATE_APP_<ID>_SECRETS`
+    /// (app id upper-cased, `-` as `_`; comma-separated).
     pub fn apply_env(&mut self, env: &dyn Environment) {
         if let Some(v) = env.var("FILEGATE_LISTEN") {
             self.listen = v;
@@ -173,6 +174,9 @@ impl Config {
         }
         if let Some(v) = env.var("FILEGATE_S3_SECRET_ACCESS_KEY") {
             self.store.secret_access_key = v;
+        }
+        if let (Some(cluster), Some(v)) = (&mut self.cluster, env.var("FILEGATE_CLUSTER_SECRET")) {
+            cluster.secret = Secret::new(v);
         }
         for (id, app) in self.apps.iter_mut() {
             if let Some(v) = env.var(&app_secrets_env_name(id)) {
@@ -364,6 +368,20 @@ mod tests {
         let secrets = &cfg.apps["my-app"].secrets;
         assert_eq!(secrets.len(), 2);
         assert_eq!(secrets[1].expose(), b"old-secret-0123456789");
+    }
+
+    #[test]
+    fn env_overrides_the_cluster_secret() {
+        let mut cfg = Config::from_yaml(
+            "cluster:\n  self: http://127.0.0.1:8081\n  peers: [http://127.0.0.1:8081]\n  secret: from-the-file-0123456789\n",
+        )
+        .unwrap();
+        cfg.apply_env(&MapEnv(vec![(
+            "FILEGATE_CLUSTER_SECRET",
+            "from-the-env-0123456789",
+        )]));
+        let cluster = cfg.cluster.as_ref().unwrap();
+        assert_eq!(cluster.secret.expose(), b"from-the-env-0123456789");
     }
 
     #[test]
