@@ -23,7 +23,9 @@ Rows:
      image_filter vs thumbor (a fresh size per request, no cache);
   6. original download of a 1.6 MB object: filegate vs nginx static (sendfile);
   7. AMR->MP3 of a 60 s voice file: filegate's request latency vs the ffmpeg CLI;
-  8. each filegate's peak RSS (VmHWM) against its cache budget.
+  8. each filegate's peak RSS (VmHWM) against its cache budget;
+  9-10. three nodes on a ring against one node and three without (store GETs and
+     transforms over a Zipf mix), and the hit latency of a peer hop (cluster_row.py).
 
 Every request must succeed: a wrk run with non-2xx answers or socket errors, a hit row
 whose check request is not a 200 with X-Cache-Status: HIT (nginx too), an offload
@@ -223,7 +225,7 @@ def s3_store(endpoint):
             f"  secret_access_key: {S3_SECRET_KEY}\n  path_style: true\n")
 
 
-def filegate_config(path, port, admin, data, cache_memory, write_back, store):
+def filegate_config(path, port, admin, data, cache_memory, write_back, store, extra=""):
     # Two apps: `bench` uploads by POST form, `benchput` by presigned PUT (quick to fill
     # an S3 store with many objects).
     with open(path, "w") as f:
@@ -250,7 +252,7 @@ media:
 cache:
   memory: {cache_memory}
   write_back: {"true" if write_back else "false"}
-""")
+{extra}""")
 
 
 def http(method, url, headers=None, body=None, timeout=60):
@@ -293,23 +295,27 @@ def upload(base, token, route, file_path, file_name, content_type):
 
 class Filegate:
     """One filegate under test, its access log on (the default), stdout and stderr in
-    its log file. `store` is its `store:` section (default: embedded in its dir)."""
+    its log file. `store` is its `store:` section (default: embedded in its dir); `ports`
+    its (public, admin) ports (default: free ones); `extra` more config (a `cluster:`).
+    `wait=False` returns before it listens (the nodes of a cluster start together)."""
 
-    def __init__(self, started, binary, work, name, cache_memory, write_back, store=None):
+    def __init__(self, started, binary, work, name, cache_memory, write_back, store=None,
+                 ports=None, extra="", wait=True):
         self.name = name
         self.dir = os.path.join(work, name)
         os.makedirs(self.dir, exist_ok=True)
-        self.port, self.admin_port = free_port(), free_port()
+        self.port, self.admin_port = ports or (free_port(), free_port())
         config = os.path.join(self.dir, "filegate.yaml")
         data = os.path.join(self.dir, "data")
         filegate_config(config, self.port, self.admin_port, data, cache_memory, write_back,
-                        store or embedded_store(data))
+                        store or embedded_store(data), extra)
         # Logging at its default level, whatever the caller's shell says: RUST_LOG=warn
         # would turn the access log off.
         env = dict(os.environ, RUST_LOG="info")
         self.log = os.path.join(self.dir, "filegate.log")
         self.proc = started.start([binary, "serve", "-c", config], self.log, env=env)
-        wait_port(self.port, proc=self.proc)
+        if wait:
+            wait_port(self.port, proc=self.proc)
         self.base = f"http://127.0.0.1:{self.port}"
         self.token = mint("bench", 1, "user")
         self.quoted_token = urllib.parse.quote(self.token)
@@ -327,11 +333,19 @@ class Filegate:
         return (f"{self.base}/file/download/chat?app_id=bench{self._credential(token_in_query)}"
                 f"&file_sign={file_sign}{query}")
 
+    def metric_sum(self, prefix):
+        """The sum of the /metrics series whose line starts with `prefix`; a series that
+        is not there is an error, never a 0."""
+        _, body = http("GET", f"http://127.0.0.1:{self.admin_port}/metrics")
+        values = [float(line.rsplit(" ", 1)[1]) for line in body.decode().splitlines()
+                  if line.startswith(prefix)]
+        if not values:
+            raise RuntimeError(f"{self.name}: no metric series {prefix}... in /metrics")
+        return sum(values)
+
     def store_gets(self):
         """Store GETs so far, any result, from the admin listener's /metrics."""
-        _, body = http("GET", f"http://127.0.0.1:{self.admin_port}/metrics")
-        return sum(float(line.rsplit(" ", 1)[1]) for line in body.decode().splitlines()
-                   if line.startswith('filegate_store_operations_total{op="get"'))
+        return self.metric_sum('filegate_store_operations_total{op="get"')
 
 
 def start_s3s(started, work):
@@ -637,19 +651,20 @@ def s3_original_row(b):
                                     "peer": r["nginx proxy_cache"], "bytes": len(want)}
 
 
-def put_uploads(fg, count, rng):
-    """`count` chat files of 2-20 KB of random bytes, each through a presigned PUT grant
-    of the `benchput` app (its headers sent as given, If-None-Match: * included);
-    returns [(download path, size)] with the token left to a header."""
+def put_uploads(fg, count, rng, body=None, file_type=100):
+    """`count` chat files (of `file_type`) of `body`, or else of 2-20 KB of random bytes,
+    each through a presigned PUT grant of the `benchput` app (its headers sent as given,
+    If-None-Match: * included); returns [(download path, size)] with the token left to a
+    header."""
     token = mint("benchput", 1, "user")
     api = HTTPConnection("127.0.0.1", fg.port, timeout=30)
     stores = {}
     objects = []
     try:
         for _ in range(count):
-            body = rng.randbytes(rng.randint(2_000, 20_000))
-            api.request("GET", f"/file/upload/chat?app_id=benchput&file_type=100&to_id=1"
-                               f"&size={len(body)}", headers={"access-token": token})
+            content = body if body is not None else rng.randbytes(rng.randint(2_000, 20_000))
+            api.request("GET", f"/file/upload/chat?app_id=benchput&file_type={file_type}"
+                               f"&to_id=1&size={len(content)}", headers={"access-token": token})
             resp = api.getresponse()
             answer = resp.read()
             if resp.status != 200:
@@ -659,14 +674,14 @@ def put_uploads(fg, count, rng):
             store = stores.get(url.netloc)
             if store is None:
                 store = stores[url.netloc] = HTTPConnection(url.netloc, timeout=30)
-            store.request("PUT", f"{url.path}?{url.query}", body=body,
+            store.request("PUT", f"{url.path}?{url.query}", body=content,
                           headers=grant["oss_body_param"])
             resp = store.getresponse()
             answer = resp.read()
             if resp.status != 200:
                 raise RuntimeError(f"presigned PUT answered {resp.status}: {answer[:300]!r}")
             objects.append((f"/file/download/chat?app_id=benchput&file_sign={grant['file_sign']}",
-                            len(body)))
+                            len(content)))
     finally:
         api.close()
         for store in stores.values():
@@ -836,11 +851,18 @@ def access_log_lines(path, first):
     return count
 
 
-def check_access_logs(b):
-    """After the systems stopped (filegate flushes its log then): every system under
-    test wrote its access log."""
+# The rows that send requests to each long-lived system (its access log must then have
+# lines; the embedded filegate always has the photo uploads).
+LOGGED_BY = {"filegate-s3": {"s3", "offload"}, "nginx": {"hits", "s3", "cold", "original"}}
+
+
+def check_access_logs(b, wanted):
+    """After the systems stopped (filegate flushes its log then): every system the rows
+    sent requests to wrote its access log."""
     logs = {f.name: (f.log, b'{"time"') for f in (b.fg, b.fg_s3)}
     logs["nginx"] = (nginx_access_log(b.work), b"127.0.0.1 ")
+    logs = {name: log for name, log in logs.items()
+            if name not in LOGGED_BY or LOGGED_BY[name] & set(wanted)}
     b.results["access_log"] = {}
     for name, (path, first) in logs.items():
         lines = access_log_lines(path, first) if os.path.exists(path) else 0
@@ -859,6 +881,8 @@ ROWS = {
     "original": lambda b: original_row(b),
     "amr": lambda b: amr_rows(b),
     "rss": lambda b: rss_rows(b),
+    # Imported here: cluster_row imports this module's helpers.
+    "cluster": lambda b: __import__("cluster_row").rows(b),
 }
 
 
@@ -907,7 +931,7 @@ def main():
             ROWS[name](b)
     finally:
         started.stop_all()
-    check_access_logs(b)
+    check_access_logs(b, wanted)
     b.results["elapsed_s"] = time.perf_counter() - began
     report(b.results, args, work)
 
@@ -974,6 +998,8 @@ def report(results, args, work):
             "ffmpeg CLI, same settings", "ms", "amr")
         row("AMR->MP3 60 s (latency)", r["amr"]["filegate"], r["amr"]["peer_default"],
             "ffmpeg CLI, its defaults", "ms", "amr")
+    if "cluster_mix" in r or "cluster_hop" in r:
+        __import__("cluster_row").report_lines(r, lines)
     for name, p in r.get("rss", {}).items():
         target, met = verdict("rss", p)
         lines.append(f"| peak RSS (VmHWM), {name} | {p['peak_mib']:,.0f} MiB | cache.memory |"
