@@ -33,7 +33,7 @@ packages=(
   # build: pingora's zlib-ng needs cmake; bindgen (ffmpeg-sys) needs libclang
   cmake pkg-config clang libclang-dev
   # media: libvips 8.14 and FFmpeg 5.1 libraries
-  libvips-dev libavcodec-dev libavformat-dev libavutil-dev libswresample-dev
+  libvips-dev libjpeg62-turbo-dev liblcms2-dev libavcodec-dev libavformat-dev libavutil-dev libswresample-dev
   libswscale-dev libavfilter-dev libavdevice-dev
   # the README's first requests
   curl

@@ -9,8 +9,11 @@
 //! each runs whole on one pool worker.
 
 pub mod av;
+pub mod colour;
 pub mod cover;
+pub mod jpeg;
 pub mod limits;
+pub mod pixels;
 pub mod pool;
 pub mod processor;
 pub mod sniff;

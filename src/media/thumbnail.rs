@@ -1,10 +1,16 @@
-//! Thumbnails with libvips: the format checked by its magic bytes, pixels and frames
-//! checked from the header, then libvips' shrink-on-load thumbnail (never decode then
-//! resize), EXIF orientation applied, metadata stripped, no embedded profile.
-//! Runs whole on one pool worker: libvips images are not `Send`.
+//! Thumbnails: the format checked by its magic bytes, pixels and frames checked from
+//! libvips' reading of the header, then a JPEG takes the direct path
+//! ([`crate::media::jpeg::thumbnail`]: libjpeg's scaled decode, a small resize, an
+//! encode with libjpeg, nothing of libvips' pipeline) and PNG, WebP and GIF libvips'
+//! shrink-on-load thumbnail. Either way: never decode whole then resize, EXIF
+//! orientation applied, sRGB, metadata stripped, no embedded profile. Runs whole on one
+//! pool worker: libvips images are not `Send`.
 
 use crate::error::ApiError;
+use crate::media::jpeg;
+use crate::media::jpeg::thumbnail::{self as jpeg_thumbnail, Source as JpegSource};
 use crate::media::limits::{undecodable, unsupported, Deadline, Limits};
+use crate::media::pixels::Pixels;
 use crate::media::sniff::{sniff, Sniffed};
 use crate::media::vips::{vips, Image, AVIF_SAVER, MAX_COORD};
 use crate::media::{Fit, ImageFormat, Qualities, Rendered};
@@ -18,14 +24,34 @@ pub fn render_thumbnail(
     limits: &Limits,
     deadline: Deadline,
 ) -> Result<Rendered, ApiError> {
-    check_image_format(sniff(source))?;
+    let format_found = sniff(source);
+    check_image_format(format_found)?;
     vips()?;
     let header = Image::header(source)
         .map_err(|e| undecodable("the image cannot be decoded").with_detail(e))?;
     check_header(&header, limits)?;
     let to_srgb = header.needs_colour_management();
-    drop(header);
     deadline.check()?;
+    if format_found == Sniffed::Jpeg {
+        let jpeg = JpegSource {
+            bytes: source,
+            width: header.width(),
+            height: header.height(),
+            orientation: header.orientation(),
+            icc: header.icc_profile(),
+        };
+        drop(header);
+        let thumb = jpeg_thumbnail::render(&jpeg, fit)
+            .map_err(|e| undecodable("the image cannot be decoded").with_detail(e))?;
+        deadline.check()?;
+        let bytes = encode(&thumb, format, qualities)?;
+        limits.check_output(bytes.len())?;
+        return Ok(Rendered {
+            bytes,
+            content_type: format.content_type(),
+        });
+    }
+    drop(header);
     let thumb = Image::thumbnail(source, side(fit.w), side(fit.h), to_srgb)
         .map_err(|e| undecodable("the image cannot be decoded").with_detail(e))?;
     deadline.check()?;
@@ -38,6 +64,17 @@ pub fn render_thumbnail(
         bytes,
         content_type: format.content_type(),
     })
+}
+
+/// Small upright pixels to `format`: JPEG by libjpeg directly, the others by libvips.
+fn encode(p: &Pixels, format: ImageFormat, q: Qualities) -> Result<Vec<u8>, ApiError> {
+    let internal = |e: String| ApiError::internal(format!("encoding a thumbnail: {e}"));
+    if format == ImageFormat::Jpeg {
+        return jpeg::encode(&p.data, p.width, p.height, p.bands, q.jpeg, true).map_err(internal);
+    }
+    Image::from_pixels(&p.data, p.width, p.height, p.bands, None)
+        .and_then(|image| image.save(&saver(format, q)))
+        .map_err(internal)
 }
 
 fn side(v: Option<u32>) -> i32 {

@@ -233,6 +233,31 @@ impl Image {
         checked_op(status, out)
     }
 
+    /// Converted to sRGB through its embedded ICC profile (or libvips' default CMYK
+    /// profile for an untagged CMYK image).
+    pub fn to_srgb(&self) -> Result<Image, String> {
+        let mut out = null_mut();
+        // SAFETY: live input image, valid out-pointer; name/value pairs of the right C
+        // types, NULL-terminated.
+        let status = unsafe {
+            bindings::vips_icc_transform(
+                self.ptr,
+                &mut out,
+                c"srgb".as_ptr(),
+                c"embedded".as_ptr(),
+                1 as c_int,
+                null_mut::<c_void>(),
+            )
+        };
+        checked_op(status, out)
+    }
+
+    /// The EXIF orientation (1-8; 1 when absent).
+    pub fn orientation(&self) -> i32 {
+        // SAFETY: live image.
+        unsafe { bindings::vips_image_get_orientation(self.ptr) }
+    }
+
     /// An image of tightly packed 8-bit RGB pixels (copied).
     pub fn from_rgb(rgb: &[u8], width: u32, height: u32) -> Result<Image, String> {
         if rgb.len() as u64 != u64::from(width) * u64::from(height) * 3 {
@@ -249,6 +274,113 @@ impl Image {
                 bindings::VipsBandFormat_VIPS_FORMAT_UCHAR,
             )
         })
+    }
+
+    /// An image of packed 8-bit pixels (copied): 1 band grey, 3 sRGB, 4 CMYK; with
+    /// `icc`, that profile attached (as a decoder would have).
+    pub fn from_pixels(
+        data: &[u8],
+        width: u32,
+        height: u32,
+        bands: u8,
+        icc: Option<&[u8]>,
+    ) -> Result<Image, String> {
+        if data.len() as u64 != u64::from(width) * u64::from(height) * u64::from(bands) {
+            return Err("pixel buffer size does not match its dimensions".into());
+        }
+        // SAFETY: the buffer holds width × height × bands bytes; libvips copies it.
+        let image = checked(unsafe {
+            bindings::vips_image_new_from_memory_copy(
+                data.as_ptr() as *const c_void,
+                data.len() as _,
+                width as c_int,
+                height as c_int,
+                c_int::from(bands),
+                bindings::VipsBandFormat_VIPS_FORMAT_UCHAR,
+            )
+        })?;
+        let interpretation = match bands {
+            1 => bindings::VipsInterpretation_VIPS_INTERPRETATION_B_W,
+            4 => bindings::VipsInterpretation_VIPS_INTERPRETATION_CMYK,
+            _ => bindings::VipsInterpretation_VIPS_INTERPRETATION_sRGB,
+        };
+        let mut out = null_mut();
+        // SAFETY: live input image, valid out-pointer; a name/value pair of the right C
+        // type, NULL-terminated.
+        let status = unsafe {
+            bindings::vips_copy(
+                image.ptr,
+                &mut out,
+                c"interpretation".as_ptr(),
+                interpretation as c_int,
+                null_mut::<c_void>(),
+            )
+        };
+        let image = checked_op(status, out)?;
+        if let Some(profile) = icc {
+            // SAFETY: live image we own alone; libvips copies the bytes.
+            unsafe {
+                bindings::vips_image_set_blob_copy(
+                    image.ptr,
+                    c"icc-profile-data".as_ptr(),
+                    profile.as_ptr() as *const c_void,
+                    profile.len() as _,
+                )
+            };
+        }
+        Ok(image)
+    }
+
+    /// The embedded ICC profile, if any.
+    pub fn icc_profile(&self) -> Option<Vec<u8>> {
+        let mut data: *const c_void = std::ptr::null();
+        let mut len = 0;
+        // SAFETY: live image; the field name is NUL-terminated; on success libvips
+        // points `data` at `len` bytes it owns, copied before the image can go.
+        unsafe {
+            if bindings::vips_image_get_typeof(self.ptr, c"icc-profile-data".as_ptr()) == 0 {
+                return None;
+            }
+            if bindings::vips_image_get_blob(
+                self.ptr,
+                c"icc-profile-data".as_ptr(),
+                &mut data,
+                &mut len,
+            ) != 0
+                || data.is_null()
+            {
+                error_text();
+                return None;
+            }
+            Some(std::slice::from_raw_parts(data as *const u8, len as usize).to_vec())
+        }
+    }
+
+    /// The pixels, packed (`bands()` bytes a pixel; the image must be 8-bit).
+    pub fn to_pixels(&self) -> Result<Vec<u8>, String> {
+        let mut size = 0;
+        // SAFETY: live image; on success libvips hands us a g_malloc'd buffer of
+        // `size` bytes that we copy and g_free.
+        unsafe {
+            if bindings::vips_image_get_format(self.ptr)
+                != bindings::VipsBandFormat_VIPS_FORMAT_UCHAR
+            {
+                return Err("not an 8-bit image".into());
+            }
+            let buf = bindings::vips_image_write_to_memory(self.ptr, &mut size);
+            if buf.is_null() {
+                return Err(error_text());
+            }
+            let bytes = std::slice::from_raw_parts(buf as *const u8, size as usize).to_vec();
+            bindings::g_free(buf);
+            Ok(bytes)
+        }
+    }
+
+    /// Bands (bytes a pixel for an 8-bit image).
+    pub fn bands(&self) -> i64 {
+        // SAFETY: live image.
+        i64::from(unsafe { bindings::vips_image_get_bands(self.ptr) })
     }
 
     /// Rotated by `quarter_turns` × 90° clockwise.

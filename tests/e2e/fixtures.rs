@@ -7,11 +7,19 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 use std::sync::OnceLock;
 
-/// The directory fixtures are made in (lives as long as the test process).
+/// Bumped when a maker changes what it makes: fixtures are kept between runs.
+const FIXTURES_VERSION: u32 = 2;
+
+/// The directory fixtures are made in: under cargo's target tmp dir, kept between runs
+/// (each is made once a machine, not once a run, and nothing piles up in /tmp).
 fn dir() -> &'static Path {
-    static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
-    DIR.get_or_init(|| tempfile::tempdir().expect("fixture dir"))
-        .path()
+    static DIR: OnceLock<PathBuf> = OnceLock::new();
+    DIR.get_or_init(|| {
+        let dir = Path::new(env!("CARGO_TARGET_TMPDIR"))
+            .join(format!("e2e-fixtures-v{FIXTURES_VERSION}"));
+        std::fs::create_dir_all(&dir).expect("fixture dir");
+        dir
+    })
 }
 
 /// A program of the tools' venv (PyAV, Pillow, thumbor).
@@ -34,13 +42,18 @@ pub fn run(program: impl AsRef<std::ffi::OsStr>, args: &[&str]) -> String {
     String::from_utf8_lossy(&out.stdout).into_owned()
 }
 
-/// Makes `name` once with `make(path)`, then returns its bytes.
+/// Makes `name` once with `make(path)`, then returns its bytes. Made in a scratch
+/// directory of this process and renamed into place, so an interrupted run leaves no
+/// half-made fixture behind.
 fn made(name: &str, make: impl FnOnce(&str)) -> Vec<u8> {
     static LOCK: std::sync::Mutex<()> = std::sync::Mutex::new(());
     let _guard = LOCK.lock().unwrap_or_else(|e| e.into_inner());
     let path = dir().join(name);
     if !path.exists() {
-        make(path.to_str().expect("utf-8 path"));
+        let scratch = tempfile::tempdir_in(dir()).expect("scratch dir");
+        let partial = scratch.path().join(name);
+        make(partial.to_str().expect("utf-8 path"));
+        std::fs::rename(&partial, &path).expect("fixture into place");
     }
     std::fs::read(&path).expect("fixture")
 }
@@ -54,18 +67,18 @@ pub fn path(name: &str) -> String {
 /// (`[Q=..]` options allowed after the name).
 pub fn vips_image(name: &str, w: u32, h: u32, options: &str) -> Vec<u8> {
     made(name, |p| {
-        let colour = path(&format!("{name}.v"));
+        let colour = format!("{p}.v");
         // Three noise bands: a real colour photo's worth of entropy.
         run(
             "vips",
             &["gaussnoise", &colour, &w.to_string(), &h.to_string()],
         );
-        let rgb = path(&format!("{name}.rgb.v"));
+        let rgb = format!("{p}.rgb.v");
         run(
             "vips",
             &["bandjoin", &format!("{colour} {colour} {colour}"), &rgb],
         );
-        let uchar = path(&format!("{name}.u.v"));
+        let uchar = format!("{p}.u.v");
         run("vips", &["cast", &rgb, &uchar, "uchar"]);
         run("vips", &["copy", &uchar, &format!("{p}{options}")]);
     })
@@ -74,11 +87,11 @@ pub fn vips_image(name: &str, w: u32, h: u32, options: &str) -> Vec<u8> {
 /// A smooth gradient (compresses well, decodes slowly when large).
 pub fn vips_gradient(name: &str, w: u32, h: u32) -> Vec<u8> {
     made(name, |p| {
-        let xyz = path(&format!("{name}.xyz.v"));
+        let xyz = format!("{p}.xyz.v");
         run("vips", &["xyz", &xyz, &w.to_string(), &h.to_string()]);
-        let band = path(&format!("{name}.b.v"));
+        let band = format!("{p}.b.v");
         run("vips", &["extract_band", &xyz, &band, "0"]);
-        let scaled = path(&format!("{name}.s.v"));
+        let scaled = format!("{p}.s.v");
         run(
             "vips",
             &[
@@ -90,7 +103,7 @@ pub fn vips_gradient(name: &str, w: u32, h: u32) -> Vec<u8> {
                 "--uchar",
             ],
         );
-        let rgb = path(&format!("{name}.rgb.v"));
+        let rgb = format!("{p}.rgb.v");
         run(
             "vips",
             &["bandjoin", &format!("{scaled} {scaled} {scaled}"), &rgb],
@@ -222,4 +235,25 @@ pub fn ffprobe(bytes: &[u8], entries: &str) -> std::collections::BTreeMap<String
         .filter_map(|l| l.split_once('='))
         .map(|(k, v)| (k.to_string(), v.to_string()))
         .collect()
+}
+
+/// An asymmetric photo-like picture made by Pillow (a gradient a channel, blurred
+/// noise, a white block near the top left and a red disc low right, so a wrong turn or
+/// flip shows), saved by `save`: Python using `im` (RGB) and `p` (the path).
+pub fn pillow_picture(name: &str, w: u32, h: u32, save: &str) -> Vec<u8> {
+    made(name, |p| {
+        let script = format!(
+            "from PIL import Image, ImageDraw, ImageFilter, ImageCms\n\
+             w, h, p = {w}, {h}, {p:?}\n\
+             r = Image.linear_gradient('L').resize((w, h))\n\
+             g = Image.linear_gradient('L').rotate(90).resize((w, h))\n\
+             b = Image.effect_noise((w, h), 64).filter(ImageFilter.GaussianBlur(3))\n\
+             im = Image.merge('RGB', (r, g, b))\n\
+             d = ImageDraw.Draw(im)\n\
+             d.rectangle([w // 10, h // 10, w // 3, h // 4], fill=(255, 255, 255))\n\
+             d.ellipse([w // 2, h // 2, w * 9 // 10, h * 9 // 10], fill=(200, 30, 30))\n\
+             {save}\n"
+        );
+        run(venv_bin("python"), &["-c", &script]);
+    })
 }

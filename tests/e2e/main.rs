@@ -37,3 +37,4 @@ mod lifecycle;
 mod media;
 mod seaweed;
 mod storage_suite;
+mod thumbnail_pixels;
