@@ -44,7 +44,9 @@ pub fn add_common_headers(resp: &mut ResponseHeader) -> pingora_core::Result<()>
     Ok(())
 }
 
-/// Writes a complete small answer (header and body, with `Content-Length`).
+/// Writes a complete small answer (header and body, with `Content-Length`). The
+/// answer to a `HEAD` is the header alone: pingora's HTTP/1 writer drops such a body
+/// itself, but over h2 it would go out as DATA, which clients reject.
 pub async fn write_small(
     session: &mut Session,
     mut resp: ResponseHeader,
@@ -52,7 +54,7 @@ pub async fn write_small(
 ) -> pingora_core::Result<()> {
     resp.insert_header("Content-Length", body.len().to_string())?;
     add_common_headers(&mut resp)?;
-    let empty = body.is_empty();
+    let empty = body.is_empty() || session.req_header().method == http::Method::HEAD;
     session.write_response_header(Box::new(resp), empty).await?;
     if !empty {
         session.write_response_body(Some(body), true).await?;

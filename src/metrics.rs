@@ -15,6 +15,15 @@ pub const TRANSFORM_KINDS: [&str; 4] = ["thumbnail", "cover", "mp3", "processor"
 /// `result` labels of `filegate_transforms_total`.
 pub const TRANSFORM_RESULTS: [&str; 4] = ["ok", "busy", "rejected", "failed"];
 
+/// `reason` labels of `filegate_connections_closed_total`.
+pub const CLOSE_REASONS: [&str; 5] = [
+    "slow_head",
+    "head_too_large",
+    "tls_handshake_timeout",
+    "tls_handshake_failed",
+    "h2_preface_timeout",
+];
+
 /// Every metric filegate exports.
 pub struct Metrics {
     registry: Registry,
@@ -45,8 +54,11 @@ pub struct Metrics {
     /// `filegate_requests_in_flight`: requests begun and not finished.
     pub requests_in_flight: IntGauge,
     /// `filegate_connections_closed_total{reason}`: connections cut before a request
-    /// (slow or oversized heads).
+    /// (slow or oversized heads, TLS handshakes that failed or took too long).
     pub connections_closed: IntCounterVec,
+    /// `filegate_tls_connections_total{protocol}`: TLS handshakes completed on the TLS
+    /// listener, by the protocol ALPN chose (`h2`, `http/1.1`).
+    pub tls_connections: IntCounterVec,
 }
 
 impl Metrics {
@@ -144,6 +156,14 @@ impl Metrics {
             &["reason"],
         )
         .expect("static metric definition");
+        let tls_connections = IntCounterVec::new(
+            Opts::new(
+                "filegate_tls_connections_total",
+                "TLS handshakes completed on the TLS listener, by negotiated protocol.",
+            ),
+            &["protocol"],
+        )
+        .expect("static metric definition");
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(requests_total.clone()),
             Box::new(request_duration.clone()),
@@ -157,6 +177,7 @@ impl Metrics {
             Box::new(store_operations.clone()),
             Box::new(requests_in_flight.clone()),
             Box::new(connections_closed.clone()),
+            Box::new(tls_connections.clone()),
         ];
         for c in collectors {
             registry.register(c).expect("metric names are unique");
@@ -189,8 +210,11 @@ impl Metrics {
         for (_, route) in crate::routes::ROUTE_PATHS {
             requests_total.with_label_values(&[route, "200"]);
         }
-        for reason in ["slow_head", "head_too_large"] {
+        for reason in CLOSE_REASONS {
             connections_closed.with_label_values(&[reason]);
+        }
+        for protocol in ["h2", "http/1.1"] {
+            tls_connections.with_label_values(&[protocol]);
         }
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Metrics {
@@ -208,6 +232,7 @@ impl Metrics {
             store_operations,
             requests_in_flight,
             connections_closed,
+            tls_connections,
         }
     }
 

@@ -11,6 +11,7 @@ mod env;
 mod media;
 mod server;
 mod store;
+mod tls;
 mod values;
 mod yaml;
 
@@ -29,6 +30,7 @@ pub use env::{Environment, ProcessEnv};
 pub use media::MediaConfig;
 pub use server::{RequestLimits, ServerSection};
 pub use store::{PostDialect, StoreConfig, StoreKind};
+pub use tls::TlsConfig;
 use values::{parse_socket_addr, validate_base_url};
 use yaml::yaml_error_key;
 
@@ -80,6 +82,8 @@ pub struct Config {
     pub listen: String,
     /// Address of the admin listener (`/healthz`, `/metrics`).
     pub admin_listen: String,
+    /// The TLS listener (HTTPS and HTTP/2) beside the plain one; absent, none.
+    pub tls: Option<TlsConfig>,
     /// Base of every URL filegate hands out (download and embedded upload URLs).
     pub public_url: String,
     /// Worker threads of the public listener; 0 means one per core.
@@ -113,6 +117,7 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:8080".into(),
             admin_listen: "127.0.0.1:9180".into(),
+            tls: None,
             public_url: "http://127.0.0.1:8080".into(),
             threads: 0,
             demo_page: true,
@@ -148,7 +153,8 @@ impl Config {
     }
 
     /// Applies the environment overrides: `FILEGATE_LISTEN`, `FILEGATE_ADMIN_LISTEN`,
-    /// `FILEGATE_PUBLIC_URL`, `FILEGATE_S3_ACCESS_KEY_ID`, `FILEGATE_S3_SECRET_ACCESS_KEY`
+    /// `FILEGATE_TLS_LISTEN` (with no `tls` section it starts one, whose `tls.cert` and
+    /// `tls.key` are then missing), `FILEGATE_PUBLIC_URL`, `FILEGATE_S3_ACCESS_KEY_ID`, `FILEGATE_S3_SECRET_ACCESS_KEY`
     /// and `FILEGATE_APP_<ID>_SECRETS` (app id upper-cased, `-` as `_`; comma-separated).
     pub fn apply_env(&mut self, env: &dyn Environment) {
         if let Some(v) = env.var("FILEGATE_LISTEN") {
@@ -156,6 +162,9 @@ impl Config {
         }
         if let Some(v) = env.var("FILEGATE_ADMIN_LISTEN") {
             self.admin_listen = v;
+        }
+        if let Some(v) = env.var("FILEGATE_TLS_LISTEN") {
+            self.tls.get_or_insert_with(TlsConfig::default).listen = v;
         }
         if let Some(v) = env.var("FILEGATE_PUBLIC_URL") {
             self.public_url = v;
@@ -191,6 +200,13 @@ impl Config {
                 "must differ from `listen`",
             ));
         }
+        let tls_listen = match &self.tls {
+            Some(tls) => {
+                tls.validate(&self.listen, &self.admin_listen)?;
+                parse_socket_addr("tls.listen", &tls.listen).ok()
+            }
+            None => None,
+        };
         validate_base_url("public_url", &self.public_url)?;
         if self.threads > 1024 {
             return Err(ConfigError::new("threads", "at most 1024"));
@@ -203,11 +219,14 @@ impl Config {
             validate_app_id(id)?;
             app.validate(&format!("apps.{id}"))?;
             // The demo secret is public: anyone could mint tokens with it.
-            if app.has_demo_secret() && !listen.ip().is_loopback() {
+            let beyond = std::iter::once(listen)
+                .chain(tls_listen)
+                .find(|a| !a.ip().is_loopback());
+            if let (true, Some(addr)) = (app.has_demo_secret(), beyond) {
                 return Err(ConfigError::new(
                     format!("apps.{id}.secrets"),
                     format!(
-                        "the demo secret `{DEMO_SECRET}` is public; it is refused on a listener beyond loopback ({listen}): set your own secret"
+                        "the demo secret `{DEMO_SECRET}` is public; it is refused on a listener beyond loopback ({addr}): set your own secret"
                     ),
                 ));
             }

@@ -17,6 +17,7 @@ use crate::storage::min_rate::enforce_min_rate;
 use crate::storage::post_policy::form_fields;
 use crate::storage::range::parse_content_range;
 use crate::storage::sigv4::S3Signer;
+use crate::storage::tls_roots::StoreRoots;
 use crate::storage::{
     DownloadView, GetOutcome, GetRequest, ObjectBody, ObjectMeta, ObjectStore, StoreError,
     UploadGrant, UploadRequest,
@@ -37,11 +38,37 @@ pub struct S3Store {
 }
 
 fn map_send_error(e: reqwest::Error) -> StoreError {
-    if e.is_timeout() {
+    if let Some(why) = certificate_failure(&e) {
+        StoreError::Untrusted(format!("{why} ({e})"))
+    } else if e.is_timeout() {
         StoreError::Timeout(e.to_string())
     } else {
         StoreError::Failed(e.to_string())
     }
+}
+
+/// The rustls verdict when an error is a store certificate that did not verify. The
+/// rustls error sits inside an `io::Error` of the connector, whose `source()` skips
+/// it, so each link is looked into as well.
+fn certificate_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        let tls = err.downcast_ref::<rustls::Error>().or_else(|| {
+            err.downcast_ref::<std::io::Error>()
+                .and_then(|io| io.get_ref())
+                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
+        });
+        if let Some(
+            tls @ (rustls::Error::InvalidCertificate(_)
+            | rustls::Error::InvalidCertRevocationList(_)
+            | rustls::Error::NoCertificatesPresented),
+        ) = tls
+        {
+            return Some(tls.to_string());
+        }
+        next = err.source();
+    }
+    None
 }
 
 fn header(resp: &Response, name: &str) -> Option<String> {
@@ -74,12 +101,28 @@ async fn failure(resp: Response) -> StoreError {
 }
 
 impl S3Store {
-    /// A client for the configured store (no request is made yet).
-    pub fn new(config: &StoreConfig) -> Result<S3Store, String> {
-        let client = reqwest::Client::builder()
+    /// A client for the configured store (no request is made yet). An `https://`
+    /// endpoint is verified against `roots` (the system roots plus `store.ca_file`);
+    /// without `roots`, the system roots alone.
+    pub fn new(config: &StoreConfig, roots: Option<&StoreRoots>) -> Result<S3Store, String> {
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .read_timeout(config.read_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
+            .https_only(config.endpoint_is_https());
+        let loaded;
+        let roots = match roots {
+            Some(r) => Some(r),
+            None if config.endpoint_is_https() => {
+                loaded = StoreRoots::load(config.ca_file()).map_err(|e| e.to_string())?;
+                Some(&loaded)
+            }
+            None => None,
+        };
+        if let Some(roots) = roots {
+            builder = builder.use_preconfigured_tls(roots.client_config()?);
+        }
+        let client = builder
             .build()
             .map_err(|e| format!("store: cannot build the HTTP client: {e}"))?;
         let internal_base = config.endpoint.trim_end_matches('/').to_string();
