@@ -23,10 +23,10 @@ use pingora_core::protocols::l4::stream::Stream as L4Stream;
 use pingora_core::protocols::Stream;
 use pingora_core::server::ShutdownWatch;
 use prometheus::IntCounterVec;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::time::{timeout, timeout_at, Instant};
 
-use crate::envelope::error_body;
+use crate::envelope::write_refusal;
 use crate::error::ApiError;
 use crate::tls::accept::{Accepted, TlsEdge};
 use crate::tls::replay::ReplayStream;
@@ -105,19 +105,6 @@ fn head_complete(buf: &[u8], from: usize) -> bool {
     window.windows(4).any(|w| w == b"\r\n\r\n") || window.windows(2).any(|w| w == b"\n\n")
 }
 
-async fn refuse(stream: &mut Stream, err: ApiError) {
-    let body = error_body(&err);
-    let head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        err.status().as_u16(),
-        err.status().canonical_reason().unwrap_or(""),
-        body.len()
-    );
-    let _ = stream.write_all(head.as_bytes()).await;
-    let _ = stream.write_all(&body).await;
-    let _ = stream.flush().await;
-}
-
 impl<A> HeaderDeadline<A> {
     async fn await_head(
         &self,
@@ -160,7 +147,7 @@ impl<A> HeaderDeadline<A> {
                 } else {
                     ApiError::new(http::StatusCode::URI_TOO_LONG, "request URL too long")
                 };
-                refuse(&mut stream, err).await;
+                write_refusal(&mut stream, &err).await;
                 return Head::Closed;
             }
             scanned = buf.len();
@@ -179,7 +166,7 @@ impl<A> HeaderDeadline<A> {
                         http::StatusCode::REQUEST_TIMEOUT,
                         "request headers too slow",
                     );
-                    refuse(&mut stream, err).await;
+                    write_refusal(&mut stream, &err).await;
                     return Head::Closed;
                 }
             }

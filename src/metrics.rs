@@ -16,12 +16,13 @@ pub const TRANSFORM_KINDS: [&str; 4] = ["thumbnail", "cover", "mp3", "processor"
 pub const TRANSFORM_RESULTS: [&str; 4] = ["ok", "busy", "rejected", "failed"];
 
 /// `reason` labels of `filegate_connections_closed_total`.
-pub const CLOSE_REASONS: [&str; 5] = [
+pub const CLOSE_REASONS: [&str; 6] = [
     "slow_head",
     "head_too_large",
     "tls_handshake_timeout",
     "tls_handshake_failed",
     "h2_preface_timeout",
+    "plain_http_on_tls",
 ];
 
 /// Every metric filegate exports.

@@ -18,6 +18,8 @@ use rustls::ServerConfig;
 use tokio::io::AsyncReadExt;
 use tokio::time::{timeout_at, Instant};
 
+use crate::envelope::write_refusal;
+use crate::error::ApiError;
 use crate::tls::replay::ReplayStream;
 
 /// The h2 client connection preface (RFC 9113 §3.4).
@@ -71,13 +73,52 @@ impl TlsEdge {
             == Some(self.port)
     }
 
+    /// Reads the first bytes (within the deadline) and hands them back. A plain HTTP
+    /// request (an upper-case method where a TLS record should start) is answered with
+    /// a 400 envelope that says to use https, as nginx does; anything else goes on to
+    /// rustls, which refuses what is not TLS.
+    async fn starts_tls(&self, l4: &mut L4Stream, deadline: Instant) -> bool {
+        let mut first = [0u8; 8];
+        let n = match timeout_at(deadline, l4.read(&mut first)).await {
+            Ok(Ok(n)) if n > 0 => n,
+            Ok(_) => return false,
+            Err(_) => {
+                self.closed
+                    .with_label_values(&["tls_handshake_timeout"])
+                    .inc();
+                log::debug!(
+                    "closing a connection silent for {:?} on the TLS listener",
+                    self.handshake_timeout
+                );
+                return false;
+            }
+        };
+        let seen = &first[..n];
+        l4.rewind(seen);
+        let method = seen.iter().take_while(|b| b.is_ascii_uppercase()).count();
+        let looks_like_http = method > 0 && seen.get(method).is_none_or(|b| *b == b' ');
+        if looks_like_http {
+            self.closed.with_label_values(&["plain_http_on_tls"]).inc();
+            let err = ApiError::new(
+                http::StatusCode::BAD_REQUEST,
+                "plain HTTP was sent to the TLS port: use https:// on this port",
+            );
+            write_refusal(l4, &err).await;
+            return false;
+        }
+        true
+    }
+
     /// Runs the TLS handshake (and, for h2, waits for the preface) within the
     /// handshake timeout.
     pub async fn accept(&self, stream: Stream) -> Accepted {
         let deadline = Instant::now() + self.handshake_timeout;
-        let Ok(l4) = stream.into_any().downcast::<L4Stream>() else {
+        let Ok(mut l4) = stream.into_any().downcast::<L4Stream>() else {
             return Accepted::Closed;
         };
+        if !self.starts_tls(&mut l4, deadline).await {
+            return Accepted::Closed;
+        }
         let tls = match timeout_at(deadline, self.acceptor.tls_handshake(*l4)).await {
             Ok(Ok(tls)) => tls,
             Ok(Err(e)) => {
