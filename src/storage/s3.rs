@@ -48,25 +48,25 @@ fn map_send_error(e: reqwest::Error) -> StoreError {
 }
 
 /// The rustls verdict when an error is a store certificate that did not verify. The
-/// rustls error sits inside an `io::Error` of the connector, whose `source()` skips
-/// it, so each link is looked into as well.
+/// rustls error sits inside `io::Error`s of the connector, whose `source()` skips
+/// their own inner error, so an `io::Error` is looked into rather than past.
 fn certificate_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
     let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
     while let Some(err) = next {
-        let tls = err.downcast_ref::<rustls::Error>().or_else(|| {
-            err.downcast_ref::<std::io::Error>()
-                .and_then(|io| io.get_ref())
-                .and_then(|inner| inner.downcast_ref::<rustls::Error>())
-        });
         if let Some(
             tls @ (rustls::Error::InvalidCertificate(_)
             | rustls::Error::InvalidCertRevocationList(_)
             | rustls::Error::NoCertificatesPresented),
-        ) = tls
+        ) = err.downcast_ref::<rustls::Error>()
         {
             return Some(tls.to_string());
         }
-        next = err.source();
+        next = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
     }
     None
 }
@@ -325,5 +325,24 @@ impl ObjectStore for S3Store {
                 self.conditional_put,
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::certificate_failure;
+
+    #[test]
+    fn finds_a_certificate_verdict_inside_nested_io_errors() {
+        // As hyper-util hands it over: io::Error(Other, io::Error(InvalidData, rustls)).
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
+        let outer = std::io::Error::other(inner);
+        let why = certificate_failure(&outer).expect("found");
+        assert!(why.contains("UnknownIssuer"), "{why}");
+        let other = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert!(certificate_failure(&other).is_none());
+        let handshake = std::io::Error::other(rustls::Error::HandshakeNotComplete);
+        assert!(certificate_failure(&handshake).is_none());
     }
 }

@@ -36,3 +36,5 @@ mod lifecycle;
 mod media;
 mod seaweed;
 mod storage_suite;
+mod tls;
+mod tls_kit;
