@@ -259,8 +259,9 @@ fn worker_listener(listen: &str, n: usize, workers: usize) -> ListenerConfig {
 /// The h2 settings of the TLS listener: pingora's bounded defaults (64 KiB header
 /// list, 100 streams), the configured stream limit, and the header list no larger
 /// than an HTTP/1 head may be. Resets and pings are bounded by the h2 crate itself
-/// (at most 20 reset streams pending accept, 1,024 locally reset streams, one pong
-/// queued at a time: a flood is back-pressured, then refused with GOAWAY).
+/// (GOAWAY past 20 client-reset streams pending accept or 1,024 streams reset for the
+/// client's errors; each PING or SETTINGS acknowledged before the next frame is read,
+/// so a flood from a client that does not read is back-pressured by TCP).
 fn h2_options(max_concurrent_streams: u32, max_head: usize) -> H2Options {
     let mut options = default_h2_options();
     options.max_concurrent_streams(max_concurrent_streams);

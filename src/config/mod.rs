@@ -378,6 +378,54 @@ mod tests {
     }
 
     #[test]
+    fn the_documented_tls_section_parses_with_its_defaults() {
+        // The commented-out `tls:` block of conf/filegate.yaml, uncommented.
+        let shipped = include_str!("../../conf/filegate.yaml");
+        let mut block = String::new();
+        let mut inside = false;
+        for line in shipped.lines() {
+            if line == "# tls:" {
+                inside = true;
+            } else if inside && !line.starts_with("#   ") {
+                break;
+            }
+            if inside {
+                let text = &line[2..];
+                if !text.trim_start().starts_with('#') {
+                    block.push_str(text);
+                    block.push('\n');
+                }
+            }
+        }
+        let cfg = Config::from_yaml(&block).unwrap();
+        let tls = cfg.tls.clone().expect("a tls section");
+        let default = TlsConfig::default();
+        assert_eq!(tls.listen, default.listen);
+        assert_eq!(tls.http2, default.http2);
+        assert_eq!(tls.handshake_timeout, default.handshake_timeout);
+        assert_eq!(tls.max_concurrent_streams, default.max_concurrent_streams);
+        cfg.validate().unwrap();
+    }
+
+    #[test]
+    fn env_overrides_tls_listen() {
+        let mut cfg =
+            Config::from_yaml("tls:\n  cert: c.pem\n  key: k.pem\n  listen: 127.0.0.1:8443\n")
+                .unwrap();
+        cfg.apply_env(&MapEnv(vec![("FILEGATE_TLS_LISTEN", "127.0.0.1:9443")]));
+        assert_eq!(cfg.tls.as_ref().unwrap().listen, "127.0.0.1:9443");
+        cfg.validate().unwrap();
+        // With no tls section, the variable starts one whose files are missing.
+        let mut cfg = Config::default();
+        cfg.apply_env(&MapEnv(vec![("FILEGATE_TLS_LISTEN", "127.0.0.1:9443")]));
+        assert_eq!(cfg.validate().unwrap_err().key, "tls.cert");
+        // The demo secret is refused on a TLS listener beyond loopback too.
+        let cfg = Config::from_yaml("tls:\n  cert: c.pem\n  key: k.pem\n  listen: 0.0.0.0:8443\n")
+            .unwrap();
+        assert_eq!(cfg.validate().unwrap_err().key, "apps.demo.secrets");
+    }
+
+    #[test]
     fn sizes_and_durations_parse() {
         let cfg = Config::from_yaml(
             "apps:\n  demo:\n    secrets: [0123456789abcdef]\n    upload_expiry: 5m\n    max_upload:\n      file: 200 MiB\n",

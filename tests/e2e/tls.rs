@@ -1038,3 +1038,27 @@ fn check_validates_the_tls_files_and_names_the_key_at_fault() {
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("`tls.cert`"));
 }
+
+#[test]
+fn with_http2_off_alpn_offers_http1_1_only() {
+    let env = TlsEnv::start("  http2: false\n");
+    let out = curl(
+        &env.ca,
+        &[
+            "--http2",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code} %{num_connects}\n",
+            &env.fg.tls_url("/file/nope"),
+        ],
+    );
+    assert_eq!(curl_summary(&out), vec![("1.1".to_string(), 404, 1)]);
+    let c = RawTls::connect(env.fg.tls_addr(), &env.ca, &[b"h2", b"http/1.1"]).unwrap();
+    assert_eq!(c.alpn().as_deref(), Some(&b"http/1.1"[..]));
+    assert_eq!(
+        env.fg
+            .metric("filegate_tls_connections_total{protocol=\"h2\"}"),
+        0.0
+    );
+}
