@@ -54,6 +54,10 @@ impl TlsConfig {
     /// Checks the values (not the files); `plain` and `admin` are the other listeners.
     pub(super) fn validate(&self, plain: &str, admin: &str) -> Result<(), ConfigError> {
         let addr = parse_socket_addr("tls.listen", &self.listen)?;
+        if addr.port() == 0 {
+            // The TLS connections are told apart from the plain ones by this port.
+            return Err(ConfigError::new("tls.listen", "needs a fixed port (not 0)"));
+        }
         for (key, other) in [("listen", plain), ("admin_listen", admin)] {
             // Two listeners on one port (even on different addresses) would share
             // SO_REUSEPORT groups; the TLS listener is told apart by its port.
@@ -123,6 +127,7 @@ mod tests {
         with("127.0.0.1:8443").validate(plain, admin).unwrap();
         let cases = [
             (with("nowhere"), "tls.listen"),
+            (with("127.0.0.1:0"), "tls.listen"),
             (with("0.0.0.0:8080"), "tls.listen"),
             (with("127.0.0.1:9180"), "tls.listen"),
             (
