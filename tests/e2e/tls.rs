@@ -1039,6 +1039,68 @@ fn check_validates_the_tls_files_and_names_the_key_at_fault() {
     assert!(String::from_utf8_lossy(&out.stderr).contains("`tls.cert`"));
 }
 
+/// The protocol `openssl s_client` negotiated with `args` (its `New, TLSv1.3, Cipher
+/// is ...` line), or None when no verified session was made.
+fn s_client_protocol(ca: &TestCa, addr: std::net::SocketAddr, args: &[&str]) -> Option<String> {
+    let out = std::process::Command::new("openssl")
+        .args(["s_client", "-connect", &addr.to_string(), "-CAfile"])
+        .arg(&ca.cert)
+        .args(args)
+        .stdin(std::process::Stdio::null())
+        .output()
+        .expect("openssl s_client");
+    let text = String::from_utf8_lossy(&out.stdout).to_string();
+    let protocol = text
+        .lines()
+        .find_map(|l| l.strip_prefix("New, "))
+        .and_then(|rest| rest.split(',').next())
+        .map(|p| p.trim().to_string());
+    let verified = text.contains("Verify return code: 0 (ok)");
+    protocol.filter(|p| verified && p.starts_with("TLS"))
+}
+
+#[test]
+fn only_tls_1_2_and_1_3_are_spoken() {
+    let env = TlsEnv::start("");
+    let addr = env.fg.tls_addr();
+    assert_eq!(
+        s_client_protocol(&env.ca, addr, &["-tls1_3"]).as_deref(),
+        Some("TLSv1.3")
+    );
+    assert_eq!(
+        s_client_protocol(&env.ca, addr, &["-tls1_2"]).as_deref(),
+        Some("TLSv1.2")
+    );
+    // A client that offers TLS 1.1 at most (its own floor lowered so it does) is refused.
+    assert_eq!(
+        s_client_protocol(&env.ca, addr, &["-tls1_1", "-cipher", "DEFAULT@SECLEVEL=0"]),
+        None
+    );
+    // TLS 1.2 with a CBC suite only: refused (AEAD suites only).
+    assert_eq!(
+        s_client_protocol(
+            &env.ca,
+            addr,
+            &["-tls1_2", "-cipher", "ECDHE-ECDSA-AES128-SHA"]
+        ),
+        None
+    );
+    let out = curl(
+        &env.ca,
+        &[
+            "--tlsv1.2",
+            "--tls-max",
+            "1.2",
+            "-o",
+            "/dev/null",
+            "-w",
+            "%{http_version} %{http_code} %{num_connects}\n",
+            &env.fg.tls_url("/file/nope"),
+        ],
+    );
+    assert_eq!(curl_summary(&out), vec![("2".to_string(), 404, 1)]);
+}
+
 #[test]
 fn with_http2_off_alpn_offers_http1_1_only() {
     let env = TlsEnv::start("  http2: false\n");
