@@ -24,7 +24,7 @@ Rows:
   6. original download of a 1.6 MB object: filegate vs nginx static (sendfile);
   7. AMR->MP3 of a 60 s voice file: filegate's request latency vs the ffmpeg CLI;
   8. each filegate's peak RSS (VmHWM) against its cache budget;
-  9. TLS (the `tls` rows), one certificate (EC P-256, from a CA made for the run) and
+  11. TLS (the `tls` rows), one certificate (EC P-256, from a CA made for the run) and
      the same versions, suites and groups on both sides: the cache hit of row 1 over
      TLS on keep-alive connections (wrk, HTTP/1.1), filegate's TLS listener vs nginx
      `ssl` proxy_cache; and new TLS handshakes per second (h2load --h1, one request per
@@ -925,7 +925,7 @@ def h2load_handshakes(url, requests, conns, headers):
 
 
 def tls_rows(b):
-    """Row 9: over TLS, with one certificate and the same TLS parameters on both sides
+    """Row 11: over TLS, with one certificate and the same TLS parameters on both sides
     (checked: each h2load run reports what it negotiated). (a) the cached 200x200
     thumbnail of row 1 on keep-alive connections (wrk, HTTP/1.1, token in a header),
     filegate's TLS listener vs nginx `ssl` + proxy_cache; (b) new TLS handshakes per
@@ -941,7 +941,7 @@ def tls_rows(b):
         "nginx ssl proxy_cache": (f"{b.nginx_tls}/cached/200x200/photo1600.jpg", {}, None),
     }
     warm([(u, h) for u, h, _ in systems.values()])
-    print("row 9a: cache hit of a 200x200 thumbnail over TLS, keep-alive (requests/s)",
+    print("row 11a: cache hit of a 200x200 thumbnail over TLS, keep-alive (requests/s)",
           flush=True)
     r = interleaved(b.runs, {
         name: throughput(u, b.seconds, b.conns, headers=h, check=hit_check(u, h))
@@ -974,7 +974,7 @@ def tls_rows(b):
             return rate, problems
         return once
 
-    print(f"row 9b: new TLS handshakes (h2load --h1 -c {b.conns}, one request per connection;"
+    print(f"row 11b: new TLS handshakes (h2load --h1 -c {b.conns}, one request per connection;"
           " handshakes/s)", flush=True)
     r = interleaved(b.runs, {name: handshakes(name, u, h, c)
                              for name, (u, h, c) in systems.items()})
