@@ -103,7 +103,7 @@ fn main() {
         }
     };
     let metrics = Arc::new(filegate::metrics::Metrics::new());
-    let store = match filegate::server::build_store(&config, &metrics) {
+    let store = match filegate::server::build_store(&config, &metrics, None) {
         Ok(built) => built.store,
         Err(e) => {
             eprintln!("host_proxy: {e}");

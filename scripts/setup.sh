@@ -43,8 +43,10 @@ if [ "$depth" -ge 2 ]; then
     # tests: real tools that make real fixtures, and a real browser
     ffmpeg libvips-tools espeak-ng libopencore-amrnb-dev chromium chromium-driver
     jq python3-venv procps
-    # the benchmark's peers and load tool (make bench; its smoke runs in make test)
-    nginx-light libnginx-mod-http-image-filter wrk
+    # the benchmark's peers and load tools (make bench; its smoke runs in make test);
+    # nginx is also the TLS tests' https store front, openssl makes their test CA,
+    # h2load (nghttp2-client) counts TLS handshakes
+    nginx-light libnginx-mod-http-image-filter wrk nghttp2-client openssl
   )
 fi
 if [ "$depth" -ge 3 ]; then

@@ -88,6 +88,35 @@ pub fn load_config(path: Option<&std::path::Path>) -> Result<Config, ConfigError
     Ok(config)
 }
 
+/// Checks what the config's files hold: the TLS certificate and key (readable, the
+/// chain parses, the key matches, valid now) and `store.ca_file`. Prints what passed.
+fn check_files(config: Config) -> Result<Config, ConfigError> {
+    if let Some(tls) = &config.tls {
+        let summary = crate::tls::settings::check_files(tls)?;
+        println!(
+            "tls: {} on {} ({} certificate(s) in the chain), expires {} ({} day(s) left)",
+            summary.subject, tls.listen, summary.chain_len, summary.not_after, summary.days_left
+        );
+        if summary.days_left < 14 {
+            eprintln!("warning: tls.cert expires in {} day(s)", summary.days_left);
+        }
+    }
+    if let Some(path) = config.store.ca_file() {
+        let roots = crate::storage::tls_roots::StoreRoots::load(Some(path))?;
+        println!("store.ca_file: {roots:?}");
+        if !config.store.endpoint_is_https() {
+            eprintln!("warning: store.ca_file is only used with an https:// store.endpoint");
+        }
+    }
+    if config.tls.is_some() && !config.public_url.starts_with("https://") {
+        eprintln!(
+            "warning: public_url `{}` is not https://: handed-out URLs will not use the TLS listener",
+            config.public_url
+        );
+    }
+    Ok(config)
+}
+
 /// Runs the command line; returns the process exit code.
 pub fn run(cli: Cli) -> i32 {
     match cli.command {
@@ -110,7 +139,7 @@ pub fn run(cli: Cli) -> i32 {
                 Err(e) => fail(&e, 1),
             }
         }
-        Command::Check { conf } => match load_config(Some(&conf)) {
+        Command::Check { conf } => match load_config(Some(&conf)).and_then(check_files) {
             Ok(config) => {
                 for (id, app) in &config.apps {
                     if app.has_demo_secret() {

@@ -37,6 +37,26 @@ pub fn error_body(err: &ApiError) -> Bytes {
     Bytes::from(serde_json::to_vec(&env).unwrap_or_else(|_| b"{}".to_vec()))
 }
 
+/// Writes the error envelope as a whole HTTP/1.1 answer straight to a transport that
+/// pingora has not taken yet (a refused head, plain HTTP on the TLS port), with
+/// `Connection: close`; the caller then drops the connection. Write errors are moot.
+pub async fn write_refusal<S>(stream: &mut S, err: &ApiError)
+where
+    S: tokio::io::AsyncWrite + Unpin + ?Sized,
+{
+    use tokio::io::AsyncWriteExt;
+    let body = error_body(err);
+    let head = format!(
+        "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
+        err.status().as_u16(),
+        err.status().canonical_reason().unwrap_or(""),
+        body.len()
+    );
+    let _ = stream.write_all(head.as_bytes()).await;
+    let _ = stream.write_all(&body).await;
+    let _ = stream.flush().await;
+}
+
 /// Headers every filegate answer carries.
 pub fn add_common_headers(resp: &mut ResponseHeader) -> pingora_core::Result<()> {
     resp.insert_header("X-Content-Type-Options", "nosniff")?;
@@ -44,7 +64,9 @@ pub fn add_common_headers(resp: &mut ResponseHeader) -> pingora_core::Result<()>
     Ok(())
 }
 
-/// Writes a complete small answer (header and body, with `Content-Length`).
+/// Writes a complete small answer (header and body, with `Content-Length`). The
+/// answer to a `HEAD` is the header alone: pingora's HTTP/1 writer drops such a body
+/// itself, but over h2 it would go out as DATA, which clients reject.
 pub async fn write_small(
     session: &mut Session,
     mut resp: ResponseHeader,
@@ -52,7 +74,7 @@ pub async fn write_small(
 ) -> pingora_core::Result<()> {
     resp.insert_header("Content-Length", body.len().to_string())?;
     add_common_headers(&mut resp)?;
-    let empty = body.is_empty();
+    let empty = body.is_empty() || session.req_header().method == http::Method::HEAD;
     session.write_response_header(Box::new(resp), empty).await?;
     if !empty {
         session.write_response_body(Some(body), true).await?;

@@ -108,6 +108,17 @@ impl ApiError {
             .with_detail(detail)
     }
 
+    /// 502/10009: the store's TLS certificate did not verify (the connection was
+    /// refused before any request was sent; there is no plaintext fallback).
+    pub fn store_untrusted(detail: impl fmt::Display) -> Self {
+        ApiError::new(
+            StatusCode::BAD_GATEWAY,
+            "storage error: the store's TLS certificate did not verify",
+        )
+        .with_code(codes::STORAGE_ERROR)
+        .with_detail(detail)
+    }
+
     /// 504/10009: the store did not answer in time.
     pub fn store_timeout(detail: impl fmt::Display) -> Self {
         ApiError::new(StatusCode::GATEWAY_TIMEOUT, "storage timeout")

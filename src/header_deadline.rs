@@ -6,6 +6,11 @@
 //! that first byte and `max_head` bytes. A client too slow or too large gets a 408 or
 //! 414/431 envelope and is disconnected. The bytes read are handed back to the stream
 //! (`rewind`) and pingora parses them as usual.
+//!
+//! On the TLS listener ([`TlsEdge`]) the handshake comes first; an h2 connection then
+//! goes to pingora's own h2 loop of the inner app (its `ServerApp` impl: streams
+//! multiplexed, each served by `process_new_http`, with the app's `h2_options`), and an
+//! HTTP/1.1 one runs the same head deadline as plain TCP, over a [`ReplayStream`].
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -18,11 +23,13 @@ use pingora_core::protocols::l4::stream::Stream as L4Stream;
 use pingora_core::protocols::Stream;
 use pingora_core::server::ShutdownWatch;
 use prometheus::IntCounterVec;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncReadExt;
 use tokio::time::{timeout, timeout_at, Instant};
 
-use crate::envelope::error_body;
+use crate::envelope::write_refusal;
 use crate::error::ApiError;
+use crate::tls::accept::{Accepted, TlsEdge};
+use crate::tls::replay::ReplayStream;
 
 /// Limits on request heads.
 #[derive(Debug, Clone, Copy)]
@@ -35,11 +42,13 @@ pub struct HeadLimits {
     pub max_head: usize,
 }
 
-/// An HTTP/1 app behind a request-head deadline.
+/// An HTTP/1 app behind a request-head deadline (and, on the TLS listener, a
+/// handshake deadline).
 pub struct HeaderDeadline<A> {
     inner: Arc<A>,
     limits: HeadLimits,
     closed: IntCounterVec,
+    tls: Option<Arc<TlsEdge>>,
 }
 
 impl<A> HeaderDeadline<A> {
@@ -49,7 +58,36 @@ impl<A> HeaderDeadline<A> {
             inner: Arc::new(inner),
             limits,
             closed,
+            tls: None,
         }
+    }
+
+    /// Terminates TLS on the connections `edge` owns (those of the TLS listener).
+    pub fn with_tls(mut self, edge: Arc<TlsEdge>) -> Self {
+        self.tls = Some(edge);
+        self
+    }
+}
+
+/// Whether the head wait can hand bytes back to this transport.
+fn rewindable(stream: &Stream) -> bool {
+    stream.as_any().is::<L4Stream>() || stream.as_any().is::<ReplayStream>()
+}
+
+/// Hands `buf` back to the stream (plain TCP, or a replaying TLS stream).
+fn rewind(stream: Stream, buf: &[u8]) -> Option<Stream> {
+    match stream.into_any().downcast::<L4Stream>() {
+        Ok(mut l4) => {
+            l4.rewind(buf);
+            Some(l4)
+        }
+        Err(any) => match any.downcast::<ReplayStream>() {
+            Ok(mut replay) => {
+                replay.rewind(buf);
+                Some(replay)
+            }
+            Err(_) => None,
+        },
     }
 }
 
@@ -67,19 +105,6 @@ fn head_complete(buf: &[u8], from: usize) -> bool {
     window.windows(4).any(|w| w == b"\r\n\r\n") || window.windows(2).any(|w| w == b"\n\n")
 }
 
-async fn refuse(stream: &mut Stream, err: ApiError) {
-    let body = error_body(&err);
-    let head = format!(
-        "HTTP/1.1 {} {}\r\nContent-Type: application/json; charset=utf-8\r\nContent-Length: {}\r\nConnection: close\r\n\r\n",
-        err.status().as_u16(),
-        err.status().canonical_reason().unwrap_or(""),
-        body.len()
-    );
-    let _ = stream.write_all(head.as_bytes()).await;
-    let _ = stream.write_all(&body).await;
-    let _ = stream.flush().await;
-}
-
 impl<A> HeaderDeadline<A> {
     async fn await_head(
         &self,
@@ -88,9 +113,9 @@ impl<A> HeaderDeadline<A> {
         reused: bool,
         buf: &mut BytesMut,
     ) -> Head {
-        // Only a plain TCP stream can take the bytes back; anything else goes to
-        // pingora untouched.
-        if !stream.as_any().is::<L4Stream>() {
+        // Only a stream that can take the bytes back waits here; anything else goes
+        // to pingora untouched.
+        if !rewindable(&stream) {
             return Head::Ready(stream);
         }
         if reused && *shutdown.borrow() {
@@ -122,7 +147,7 @@ impl<A> HeaderDeadline<A> {
                 } else {
                     ApiError::new(http::StatusCode::URI_TOO_LONG, "request URL too long")
                 };
-                refuse(&mut stream, err).await;
+                write_refusal(&mut stream, &err).await;
                 return Head::Closed;
             }
             scanned = buf.len();
@@ -141,17 +166,14 @@ impl<A> HeaderDeadline<A> {
                         http::StatusCode::REQUEST_TIMEOUT,
                         "request headers too slow",
                     );
-                    refuse(&mut stream, err).await;
+                    write_refusal(&mut stream, &err).await;
                     return Head::Closed;
                 }
             }
         }
-        match stream.into_any().downcast::<L4Stream>() {
-            Ok(mut l4) => {
-                l4.rewind(buf);
-                Head::Ready(l4)
-            }
-            Err(_) => Head::Closed,
+        match rewind(stream, buf) {
+            Some(stream) => Head::Ready(stream),
+            None => Head::Closed,
         }
     }
 }
@@ -159,13 +181,21 @@ impl<A> HeaderDeadline<A> {
 #[async_trait]
 impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeaderDeadline<A> {
     /// The HTTP/1 keep-alive loop of pingora's `HttpServerApp`, with the head wait
-    /// in front of every request.
+    /// in front of every request; on the TLS listener, the handshake first, and h2
+    /// connections to the inner app's own h2 loop.
     async fn process_new(
         self: &Arc<Self>,
         stream: Stream,
         shutdown: &ShutdownWatch,
     ) -> Option<Stream> {
-        let mut stream = stream;
+        let mut stream = match &self.tls {
+            Some(edge) if edge.owns(&stream) => match edge.accept(stream).await {
+                Accepted::Http1(s) => s,
+                Accepted::H2(s) => return ServerApp::process_new(&self.inner, s, shutdown).await,
+                Accepted::Closed => return None,
+            },
+            _ => stream,
+        };
         let mut settings: Option<HttpPersistentSettings> = None;
         let mut buf = BytesMut::new();
         loop {

@@ -1,7 +1,7 @@
 //! filegate: an edge proxy on pingora for an IM product's file API.
 //!
 //! Module map (find a route, a credential check or a transform by its file name).
-//! A request reads top-down: listener ([`server`]) → host ([`proxy`]) → the `/file`
+//! A request reads top-down: listener ([`server`], [`tls`], [`header_deadline`]) → host ([`proxy`]) → the `/file`
 //! component ([`gate`]) → route ([`routes`]) → credentials ([`auth`]) → cache
 //! ([`cache`]) → store or media ([`storage`], [`derived`], [`media`]) → delivery
 //! ([`delivery`]).
@@ -26,6 +26,8 @@
 //! - [`error`], [`envelope`]: the error model and the JSON envelope.
 //! - [`cluster`]: the ring of nodes (each object owned by one), peer fills, health.
 //! - [`admin`], [`metrics`], [`access_log`]: what operators see.
+//! - [`tls`]: TLS and HTTP/2 at the edge (certificate checks, the handshake deadline,
+//!   ALPN); TLS to the store is [`storage::tls_roots`].
 //! - [`cli`]: `filegate serve | check | token | sign`.
 
 pub mod access_log;
@@ -56,5 +58,6 @@ pub mod routes;
 pub mod server;
 pub mod services;
 pub mod storage;
+pub mod tls;
 
 pub use gate::{FileGate, GateCtx};

@@ -15,6 +15,16 @@ pub const TRANSFORM_KINDS: [&str; 4] = ["thumbnail", "cover", "mp3", "processor"
 /// `result` labels of `filegate_transforms_total`.
 pub const TRANSFORM_RESULTS: [&str; 4] = ["ok", "busy", "rejected", "failed"];
 
+/// `reason` labels of `filegate_connections_closed_total`.
+pub const CLOSE_REASONS: [&str; 6] = [
+    "slow_head",
+    "head_too_large",
+    "tls_handshake_timeout",
+    "tls_handshake_failed",
+    "h2_preface_timeout",
+    "plain_http_on_tls",
+];
+
 /// Every metric filegate exports.
 pub struct Metrics {
     registry: Registry,
@@ -45,7 +55,7 @@ pub struct Metrics {
     /// `filegate_requests_in_flight`: requests begun and not finished.
     pub requests_in_flight: IntGauge,
     /// `filegate_connections_closed_total{reason}`: connections cut before a request
-    /// (slow or oversized heads).
+    /// (slow or oversized heads, TLS handshakes that failed or took too long).
     pub connections_closed: IntCounterVec,
     /// `filegate_cluster_requests_total{role,result}`: fills asked of other nodes
     /// (`asked`: ok, local_copy, fallback, refused) and answered for them (`answered`:
@@ -54,6 +64,9 @@ pub struct Metrics {
     /// `filegate_cluster_nodes_live`: nodes this node sees live (itself included; 1
     /// without a cluster).
     pub cluster_nodes_live: IntGauge,
+    /// `filegate_tls_connections_total{protocol}`: TLS handshakes completed on the TLS
+    /// listener, by the protocol ALPN chose (`h2`, `http/1.1`).
+    pub tls_connections: IntCounterVec,
 }
 
 impl Metrics {
@@ -165,6 +178,14 @@ impl Metrics {
         )
         .expect("static metric definition");
         cluster_nodes_live.set(1);
+        let tls_connections = IntCounterVec::new(
+            Opts::new(
+                "filegate_tls_connections_total",
+                "TLS handshakes completed on the TLS listener, by negotiated protocol.",
+            ),
+            &["protocol"],
+        )
+        .expect("static metric definition");
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(cluster_requests.clone()),
             Box::new(cluster_nodes_live.clone()),
@@ -180,6 +201,7 @@ impl Metrics {
             Box::new(store_operations.clone()),
             Box::new(requests_in_flight.clone()),
             Box::new(connections_closed.clone()),
+            Box::new(tls_connections.clone()),
         ];
         for c in collectors {
             registry.register(c).expect("metric names are unique");
@@ -220,8 +242,11 @@ impl Metrics {
                 cluster_requests.with_label_values(&[role, result]);
             }
         }
-        for reason in ["slow_head", "head_too_large"] {
+        for reason in CLOSE_REASONS {
             connections_closed.with_label_values(&[reason]);
+        }
+        for protocol in ["h2", "http/1.1"] {
+            tls_connections.with_label_values(&[protocol]);
         }
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Metrics {
@@ -241,6 +266,7 @@ impl Metrics {
             connections_closed,
             cluster_requests,
             cluster_nodes_live,
+            tls_connections,
         }
     }
 

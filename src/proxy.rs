@@ -175,7 +175,8 @@ impl ProxyHttp for FileGateProxy {
         }
     }
 
-    /// Store failures on pass-through answer the envelope: 504 on timeouts, else 502.
+    /// Store failures on pass-through answer the envelope: 504 on timeouts, else 502
+    /// (a store certificate that did not verify says so).
     async fn fail_to_proxy(
         &self,
         session: &mut Session,
@@ -185,6 +186,12 @@ impl ProxyHttp for FileGateProxy {
         let err = match e.etype() {
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
                 ApiError::store_timeout(e)
+            }
+            ErrorType::InvalidCert => ApiError::store_untrusted(e),
+            ErrorType::TLSHandshakeFailure
+                if e.to_string().contains("invalid peer certificate") =>
+            {
+                ApiError::store_untrusted(e)
             }
             ErrorType::HTTPStatus(code) if *code < 500 => ApiError::new(
                 http::StatusCode::from_u16(*code).unwrap_or(http::StatusCode::BAD_REQUEST),

@@ -5,7 +5,9 @@
 use std::sync::Arc;
 use std::time::Duration;
 
+use pingora_core::apps::HttpServerOptions;
 use pingora_core::listeners::{L4BufferSettings, ListenerConfig, TcpSocketOptions};
+use pingora_core::protocols::http::v2::server::{default_h2_options, H2Options};
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
 use pingora_core::services::listening::Service;
@@ -24,7 +26,9 @@ use crate::services::Services;
 use crate::storage::embedded::EmbeddedStore;
 use crate::storage::metered::MeteredStore;
 use crate::storage::s3::S3Store;
+use crate::storage::tls_roots::StoreRoots;
 use crate::storage::ObjectStore;
+use crate::tls::accept::TlsEdge;
 
 /// Read buffer of downstream connections (pingora's default).
 const RESPONSE_READ_BUFFER: usize = 64 * 1024;
@@ -51,8 +55,24 @@ pub struct BuiltStore {
     pub embedded: Option<Arc<EmbeddedStore>>,
 }
 
-/// Opens the configured store.
-pub fn build_store(config: &Config, metrics: &Arc<Metrics>) -> Result<BuiltStore, String> {
+/// The roots trusted for the store, when it is reached over TLS.
+pub fn store_roots(config: &Config) -> Result<Option<StoreRoots>, String> {
+    if config.store.kind == StoreKind::S3 && config.store.endpoint_is_https() {
+        StoreRoots::load(config.store.ca_file())
+            .map(Some)
+            .map_err(|e| e.to_string())
+    } else {
+        Ok(None)
+    }
+}
+
+/// Opens the configured store. An `https://` S3 store trusts `roots` (see
+/// [`store_roots`]); given none, it loads them itself.
+pub fn build_store(
+    config: &Config,
+    metrics: &Arc<Metrics>,
+    roots: Option<&StoreRoots>,
+) -> Result<BuiltStore, String> {
     match config.store.kind {
         StoreKind::Embedded => {
             let store = Arc::new(EmbeddedStore::open(config)?);
@@ -62,7 +82,7 @@ pub fn build_store(config: &Config, metrics: &Arc<Metrics>) -> Result<BuiltStore
             })
         }
         StoreKind::S3 => {
-            let store = Arc::new(S3Store::new(&config.store)?);
+            let store = Arc::new(S3Store::new(&config.store, roots)?);
             Ok(BuiltStore {
                 store: metered(store, metrics),
                 embedded: None,
@@ -98,7 +118,8 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
     }
     crate::access_log::init(config.access_log == crate::config::AccessLogTarget::Stdout);
     let metrics = Arc::new(Metrics::new());
-    let built = build_store(&config, &metrics)?;
+    let roots = store_roots(&config)?;
+    let built = build_store(&config, &metrics, roots.as_ref())?;
     let mut services = Services::new(config.clone(), built.store, metrics.clone())?;
     let mut cluster_health = None;
     if let Some(cluster) = &config.cluster {
@@ -116,7 +137,11 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
         daemon: options.daemon,
         ..Opt::default()
     };
+    // pingora's connector (the pass-through) reads its trust store from a file when
+    // it is built: the same roots as the S3 client, as a bundle kept until then.
+    let bundle = roots.as_ref().map(StoreRoots::write_bundle).transpose()?;
     let conf = ServerConf {
+        ca_file: bundle.as_ref().map(|b| b.path().display().to_string()),
         threads: config.worker_threads(),
         work_stealing: config.server.work_stealing,
         daemon: options.daemon,
@@ -135,6 +160,30 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
         max_head: config.limits.max_header_bytes.as_u64() as usize,
     };
     let in_flight = metrics.requests_in_flight.clone();
+    let tls_edge = match &config.tls {
+        Some(tls) => {
+            let (server_config, summary) =
+                crate::tls::settings::server_config(tls).map_err(|e| e.to_string())?;
+            if summary.days_left < 14 {
+                log::warn!(
+                    "tls.cert expires in {} day(s) ({}): renew it and upgrade (serve -u)",
+                    summary.days_left,
+                    summary.not_after
+                );
+            }
+            let port = tls
+                .port()
+                .ok_or_else(|| format!("tls.listen `{}` has no port", tls.listen))?;
+            Some(Arc::new(TlsEdge::new(
+                server_config,
+                port,
+                tls.handshake_timeout,
+                metrics.connections_closed.clone(),
+                metrics.tls_connections.clone(),
+            )))
+        }
+        None => None,
+    };
     // One single-threaded service per worker, each accepting on its own socket of one
     // SO_REUSEPORT group: a connection then lives on the thread that accepted it, so
     // its readiness never needs a wake-up across threads (BENCHMARKS.md, "what
@@ -145,28 +194,35 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
         config.worker_threads()
     };
     for worker in 0..workers {
-        let proxy = pingora_proxy::http_proxy(
+        let mut proxy = pingora_proxy::http_proxy(
             &server.configuration,
             FileGateProxy::new(gate.clone(), front.clone()),
         );
+        if let Some(tls) = &config.tls {
+            proxy.h2_options = Some(h2_options(tls.max_concurrent_streams, limits.max_head));
+            let mut options = HttpServerOptions::default();
+            options.h2_idle_timeout = Some(limits.idle_timeout);
+            proxy.server_options = Some(options);
+        }
         let guarded = HeaderDeadline::new(proxy, limits, metrics.connections_closed.clone());
+        let guarded = match &tls_edge {
+            Some(edge) => guarded.with_tls(edge.clone()),
+            None => guarded,
+        };
         let mut service = Service::new(format!("filegate {worker}"), guarded);
         if workers > 1 {
             service.threads = Some(1);
         }
-        let mut listener = ListenerConfig::tcp(worker_bind_key(&config.listen, worker)).l4_buffer(
-            // A write buffer that holds a response head and a small body, so a cache
-            // hit leaves in one send (pingora's default of one MSS splits them in two).
-            L4BufferSettings::new(RESPONSE_READ_BUFFER, RESPONSE_WRITE_BUFFER),
-        );
-        if workers > 1 {
-            let mut options = TcpSocketOptions::default();
-            options.so_reuseport = Some(true);
-            listener = listener.tcp_socket_options(options);
+        service.add_listener(worker_listener(&config.listen, worker, workers));
+        if let Some(tls) = &config.tls {
+            // TLS is terminated by the app (see tls::accept): to pingora this is one
+            // more TCP socket of the worker, with its own upgrade key.
+            service.add_listener(worker_listener(&tls.listen, worker, workers));
         }
-        service.add_listener(listener);
         server.add_service(service);
     }
+    // Every connector is built: the bundle is no longer needed.
+    drop(bundle);
     let mut admin = Service::new(
         "filegate admin".to_string(),
         AdminApp::new(
@@ -202,6 +258,34 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
     server.run_forever()
 }
 
+/// Worker `n`'s socket on `listen` (of `workers`, sharing it by SO_REUSEPORT).
+fn worker_listener(listen: &str, n: usize, workers: usize) -> ListenerConfig {
+    let mut listener = ListenerConfig::tcp(worker_bind_key(listen, n)).l4_buffer(
+        // A write buffer that holds a response head and a small body, so a cache
+        // hit leaves in one send (pingora's default of one MSS splits them in two).
+        L4BufferSettings::new(RESPONSE_READ_BUFFER, RESPONSE_WRITE_BUFFER),
+    );
+    if workers > 1 {
+        let mut options = TcpSocketOptions::default();
+        options.so_reuseport = Some(true);
+        listener = listener.tcp_socket_options(options);
+    }
+    listener
+}
+
+/// The h2 settings of the TLS listener: pingora's bounded defaults (64 KiB header
+/// list, 100 streams), the configured stream limit, and the header list no larger
+/// than an HTTP/1 head may be. Resets and pings are bounded by the h2 crate itself
+/// (GOAWAY past 20 client-reset streams pending accept or 1,024 streams reset for the
+/// client's errors; each PING or SETTINGS acknowledged before the next frame is read,
+/// so a flood from a client that does not read is back-pressured by TCP).
+fn h2_options(max_concurrent_streams: u32, max_head: usize) -> H2Options {
+    let mut options = default_h2_options();
+    options.max_concurrent_streams(max_concurrent_streams);
+    options.max_header_list_size(u32::try_from(max_head).unwrap_or(u32::MAX));
+    options
+}
+
 /// The bind string of worker `n`'s socket: the listen address with `n` leading zeros
 /// on its port (`127.0.0.1:08080` is `127.0.0.1:8080`). pingora keys the listening
 /// sockets it hands to a new process on upgrade by this string, so each worker's
@@ -215,8 +299,16 @@ fn worker_bind_key(listen: &str, n: usize) -> String {
 
 fn print_banner(config: &Config, options: &ServeOptions) {
     let base = config.public_base();
+    let tls = config
+        .tls
+        .as_ref()
+        .map(|t| {
+            let alpn = if t.http2 { "h2, http/1.1" } else { "http/1.1" };
+            format!(" and https://{} ({alpn})", t.listen)
+        })
+        .unwrap_or_default();
     println!(
-        "filegate listening on http://{} (public URL {base}); admin on http://{}/healthz and /metrics",
+        "filegate listening on http://{}{tls} (public URL {base}); admin on http://{}/healthz and /metrics",
         config.listen, config.admin_listen
     );
     if options.embedded_default {

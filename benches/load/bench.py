@@ -26,10 +26,17 @@ Rows:
   8. each filegate's peak RSS (VmHWM) against its cache budget;
   9-10. three nodes on a ring against one node and three without (store GETs and
      transforms over a Zipf mix), and the hit latency of a peer hop (cluster_row.py).
+  11. TLS (the `tls` rows), one certificate (EC P-256, from a CA made for the run) and
+     the same versions, suites and groups on both sides: the cache hit of row 1 over
+     TLS on keep-alive connections (wrk, HTTP/1.1), filegate's TLS listener vs nginx
+     `ssl` proxy_cache; and new TLS handshakes per second (h2load --h1, one request per
+     connection: `Connection: close`, so every request is a fresh full handshake).
 
 Every request must succeed: a wrk run with non-2xx answers or socket errors, a hit row
 whose check request is not a 200 with X-Cache-Status: HIT (nginx too), an offload
-download that is not a 200 of the right length, or an empty access log fails the run.
+download that is not a 200 of the right length, an h2load run whose requests did not
+all succeed (or whose connections were reused, or whose TLS parameters differ between
+the two systems), or an empty access log fails the run.
 
 Each figure is the median of --runs runs with the spread (min-max). --smoke runs
 every row briefly (1 s a run, 1 run; the offload row on 100 objects) so the harness
@@ -50,6 +57,7 @@ import random
 import shutil
 import signal
 import socket
+import ssl
 import statistics
 import subprocess
 import sys
@@ -90,7 +98,12 @@ TARGETS = {
     "original": ("ratio >= 0.9", lambda r: r >= 0.9),
     "amr": ("ratio <= 0.33", lambda r: r <= 0.33),
     "rss": ("peak <= budget + 100 MiB", lambda p: p["peak_mib"] <= p["budget_mib"] + 100),
+    "tls_hit": ("ratio >= 1.0", lambda r: r >= 1.0),
+    "tls_handshakes": ("ratio >= 0.8", lambda r: r >= 0.8),
 }
+
+# Trusts the run's test CA for the checks of the TLS rows (set once the CA exists).
+TLS_CONTEXT = None
 
 
 # --- processes and ports ---------------------------------------------------------
@@ -255,9 +268,13 @@ cache:
 {extra}""")
 
 
+def _context(url):
+    return TLS_CONTEXT if url.startswith("https://") else None
+
+
 def http(method, url, headers=None, body=None, timeout=60):
     req = urllib.request.Request(url, data=body, method=method, headers=headers or {})
-    with urllib.request.urlopen(req, timeout=timeout) as resp:
+    with urllib.request.urlopen(req, timeout=timeout, context=_context(url)) as resp:
         return resp.status, resp.read()
 
 
@@ -265,7 +282,7 @@ def fetch(url, headers=None, timeout=60):
     """(status, headers, body) of a GET, whatever the status."""
     req = urllib.request.Request(url, headers=headers or {})
     try:
-        with urllib.request.urlopen(req, timeout=timeout) as resp:
+        with urllib.request.urlopen(req, timeout=timeout, context=_context(url)) as resp:
             return resp.status, resp.headers, resp.read()
     except urllib.error.HTTPError as e:
         return e.code, e.headers, e.read()
@@ -300,15 +317,19 @@ class Filegate:
     `wait=False` returns before it listens (the nodes of a cluster start together)."""
 
     def __init__(self, started, binary, work, name, cache_memory, write_back, store=None,
-                 ports=None, extra="", wait=True):
+                 ports=None, extra="", wait=True, tls=None):
         self.name = name
         self.dir = os.path.join(work, name)
         os.makedirs(self.dir, exist_ok=True)
         self.port, self.admin_port = ports or (free_port(), free_port())
         config = os.path.join(self.dir, "filegate.yaml")
         data = os.path.join(self.dir, "data")
+        # `tls`: (cert, key) for a TLS listener beside the plain one.
+        self.tls_port = free_port() if tls else None
+        tls_section = (f"tls:\n  listen: 127.0.0.1:{self.tls_port}\n  cert: {tls[0]}\n"
+                       f"  key: {tls[1]}\n") if tls else ""
         filegate_config(config, self.port, self.admin_port, data, cache_memory, write_back,
-                        store or embedded_store(data), extra)
+                        store or embedded_store(data), tls_section + extra)
         # Logging at its default level, whatever the caller's shell says: RUST_LOG=warn
         # would turn the access log off.
         env = dict(os.environ, RUST_LOG="info")
@@ -317,6 +338,10 @@ class Filegate:
         if wait:
             wait_port(self.port, proc=self.proc)
         self.base = f"http://127.0.0.1:{self.port}"
+        self.tls_base = None
+        if self.tls_port:
+            wait_port(self.tls_port, proc=self.proc)
+            self.tls_base = f"https://127.0.0.1:{self.tls_port}"
         self.token = mint("bench", 1, "user")
         self.quoted_token = urllib.parse.quote(self.token)
         # The token sent the native SDKs' way, in a header.
@@ -346,6 +371,10 @@ class Filegate:
     def store_gets(self):
         """Store GETs so far, any result, from the admin listener's /metrics."""
         return self.metric_sum('filegate_store_operations_total{op="get"')
+
+    def tls_connections(self):
+        """TLS handshakes its TLS listener completed so far."""
+        return self.metric_sum("filegate_tls_connections_total{")
 
 
 def start_s3s(started, work):
@@ -384,6 +413,16 @@ http {{
                      inactive=1h use_temp_path=off;
     server {{
         listen 127.0.0.1:{port};
+        # The TLS rows: the certificate filegate's TLS listener has, and what rustls
+        # offers there (TLS 1.3 and 1.2, its suites and key exchanges); no resumption
+        # for either in those rows (h2load and wrk never resume).
+        listen 127.0.0.1:{tls_port} ssl;
+        ssl_certificate {tls_cert};
+        ssl_certificate_key {tls_key};
+        ssl_protocols TLSv1.2 TLSv1.3;
+        ssl_ciphers ECDHE-ECDSA-AES256-GCM-SHA384:ECDHE-ECDSA-AES128-GCM-SHA256:ECDHE-ECDSA-CHACHA20-POLY1305:ECDHE-RSA-AES256-GCM-SHA384:ECDHE-RSA-AES128-GCM-SHA256:ECDHE-RSA-CHACHA20-POLY1305;
+        ssl_conf_command Ciphersuites TLS_AES_256_GCM_SHA384:TLS_AES_128_GCM_SHA256:TLS_CHACHA20_POLY1305_SHA256;
+        ssl_ecdh_curve X25519:prime256v1:secp384r1;
         location /static/ {{ alias {fixtures}/; }}
         location ~ ^/resize/(\\d+)x(\\d+)/(.+)$ {{
             alias {fixtures}/$3;
@@ -423,15 +462,39 @@ ALLOW_UNSAFE_URL = True
 """
 
 
-def start_nginx(started, work, fixtures):
-    port = free_port()
+def start_nginx(started, work, fixtures, tls):
+    """nginx with its plain and TLS (`tls` = (cert, key)) listeners; returns both bases."""
+    port, tls_port = free_port(), free_port()
     conf = os.path.join(work, "nginx.conf")
     with open(conf, "w") as f:
-        f.write(NGINX_CONF.format(work=work, port=port, fixtures=fixtures))
+        f.write(NGINX_CONF.format(work=work, port=port, fixtures=fixtures, tls_port=tls_port,
+                                  tls_cert=tls[0], tls_key=tls[1]))
     proc = started.start(["nginx", "-c", conf, "-p", work, "-g", "daemon off;"],
                          os.path.join(work, "nginx.log"))
     wait_port(port, proc=proc)
-    return f"http://127.0.0.1:{port}"
+    wait_port(tls_port, proc=proc)
+    return f"http://127.0.0.1:{port}", f"https://127.0.0.1:{tls_port}"
+
+
+def make_tls_certificate(work):
+    """A CA and a server certificate for 127.0.0.1 (EC P-256, CA:FALSE, serverAuth) made
+    for this run with the openssl CLI; returns (ca, cert, key) paths."""
+    d = os.path.join(work, "tls")
+    os.makedirs(d, exist_ok=True)
+    ca, ca_key = os.path.join(d, "ca.pem"), os.path.join(d, "ca.key")
+    cert, key = os.path.join(d, "cert.pem"), os.path.join(d, "key.pem")
+    csr, ext = os.path.join(d, "cert.csr"), os.path.join(d, "cert.ext")
+    ec = ["-newkey", "ec", "-pkeyopt", "ec_paramgen_curve:P-256", "-nodes"]
+    run(["openssl", "req", "-x509", *ec, "-keyout", ca_key, "-out", ca, "-days", "2",
+         "-subj", "/CN=filegate bench CA", "-addext", "basicConstraints=critical,CA:TRUE",
+         "-addext", "keyUsage=critical,keyCertSign,cRLSign"])
+    run(["openssl", "req", *ec, "-keyout", key, "-out", csr, "-subj", "/CN=127.0.0.1"])
+    with open(ext, "w") as f:
+        f.write("basicConstraints=critical,CA:FALSE\nkeyUsage=critical,digitalSignature\n"
+                "extendedKeyUsage=serverAuth\nsubjectAltName=IP:127.0.0.1,DNS:localhost\n")
+    run(["openssl", "x509", "-req", "-in", csr, "-CA", ca, "-CAkey", ca_key, "-set_serial", "1",
+         "-out", cert, "-days", "2", "-extfile", ext])
+    return ca, cert, key
 
 
 def nginx_access_log(work):
@@ -582,9 +645,10 @@ def latency_of(fn):
 class Bench:
     """What the rows share: the options, the systems under test, the results."""
 
-    def __init__(self, args, work, fixtures, fg, fg_s3, s3, nginx, thumbor):
+    def __init__(self, args, work, fixtures, fg, fg_s3, s3, nginx, thumbor, nginx_tls=None):
         self.args, self.work, self.fixtures = args, work, fixtures
         self.fg, self.fg_s3, self.s3, self.nginx, self.thumbor = fg, fg_s3, s3, nginx, thumbor
+        self.nginx_tls = nginx_tls
         self.seconds, self.runs, self.conns = args.seconds, args.runs, args.connections
         self.results = {}
         self.photos = {}  # size -> object_name of the photo uploaded as an avatar
@@ -841,6 +905,98 @@ def rss_rows(b):
         b.results["rss"][label] = {"peak_mib": hwm / 1024, "budget_mib": CACHE_BUDGET_MIB}
 
 
+def h2load_handshakes(url, requests, conns, headers):
+    """(requests/s, TLS parameters, problems) of one h2load run over HTTP/1.1 in which
+    every request asks for `Connection: close`: h2load then opens a new connection, so
+    a full TLS handshake, per request."""
+    args = ["h2load", "--h1", "-n", str(requests), "-c", str(conns), "-H", "Connection: close"]
+    for k, v in (headers or {}).items():
+        args += ["-H", f"{k}: {v}"]
+    args.append(url)
+    out = subprocess.run(args, check=True, capture_output=True, text=True, timeout=900).stdout
+    problems, params, rps = [], {}, 0.0
+    for line in out.splitlines():
+        if line.startswith("finished in"):
+            rps = float(line.split(",")[1].split()[0])
+        for key in ("TLS Protocol", "Cipher", "Server Temp Key"):
+            if line.startswith(key + ":"):
+                params[key] = line.split(":", 1)[1].strip()
+        if line.startswith("requests:"):
+            counts = {}
+            for part in line.split(":", 1)[1].split(","):
+                n, label = part.split()
+                counts[label] = int(n)
+            if counts.get("succeeded") != counts.get("total"):
+                problems.append(f"h2load: {line.strip()}")
+    if not rps:
+        problems.append(f"h2load printed no rate: {out[-500:]!r}")
+    return rps, params, problems
+
+
+def tls_rows(b):
+    """Row 11: over TLS, with one certificate and the same TLS parameters on both sides
+    (checked: each h2load run reports what it negotiated). (a) the cached 200x200
+    thumbnail of row 1 on keep-alive connections (wrk, HTTP/1.1, token in a header),
+    filegate's TLS listener vs nginx `ssl` + proxy_cache; (b) new TLS handshakes per
+    second: h2load --h1 with `Connection: close`, one request (a HIT) per connection;
+    filegate's own count of TLS connections must grow by one per request."""
+    fg = b.fg
+    sign = upload(fg.base, fg.token, "/file/upload/chat?file_type=102&to_id=1",
+                  b.fixture("photo1600.jpg"), "photo1600.jpg", "image/jpeg")["file_sign"]
+    url = urllib.parse.urlsplit(fg.chat_url(sign, THUMB_200, token_in_query=False))
+    path = f"{url.path}?{url.query}"
+    systems = {
+        "filegate TLS listener": (fg.tls_base + path, fg.headers, fg.tls_connections),
+        "nginx ssl proxy_cache": (f"{b.nginx_tls}/cached/200x200/photo1600.jpg", {}, None),
+    }
+    warm([(u, h) for u, h, _ in systems.values()])
+    print("row 11a: cache hit of a 200x200 thumbnail over TLS, keep-alive (requests/s)",
+          flush=True)
+    r = interleaved(b.runs, {
+        name: throughput(u, b.seconds, b.conns, headers=h, check=hit_check(u, h))
+        for name, (u, h, _) in systems.items()
+    })
+    b.results["tls_hit"] = {"filegate": r["filegate TLS listener"],
+                            "peer": r["nginx ssl proxy_cache"]}
+
+    # As many handshakes as one run of --seconds takes, from a first (warm-up) run.
+    first = {}
+    for name, (u, h, _) in systems.items():
+        rate, _, problems = h2load_handshakes(u, b.conns * 10, b.conns, h)
+        first[name] = rate
+        if problems:
+            raise RuntimeError(f"{name}: {problems}")
+    negotiated = {}
+
+    def handshakes(name, u, h, counter):
+        requests = b.conns * 10 if b.args.smoke else max(b.conns * 10,
+                                                        int(first[name] * b.seconds))
+
+        def once(_r):
+            before = counter() if counter else 0
+            rate, params, problems = h2load_handshakes(u, requests, b.conns, h)
+            negotiated[name] = params
+            if counter:
+                made = counter() - before
+                if made < requests:
+                    problems.append(f"{requests} requests made only {made:.0f} TLS connections")
+            return rate, problems
+        return once
+
+    print(f"row 11b: new TLS handshakes (h2load --h1 -c {b.conns}, one request per connection;"
+          " handshakes/s)", flush=True)
+    r = interleaved(b.runs, {name: handshakes(name, u, h, c)
+                             for name, (u, h, c) in systems.items()})
+    params = list(negotiated.values())
+    if any(p != params[0] for p in params):
+        for figure in r.values():
+            figure["errors"].append(f"TLS parameters differ: {negotiated}")
+    print(f"  negotiated: {negotiated}", flush=True)
+    b.results["tls_handshakes"] = {"filegate": r["filegate TLS listener"],
+                                   "peer": r["nginx ssl proxy_cache"],
+                                   "negotiated": negotiated}
+
+
 def access_log_lines(path, first):
     """Lines of a log that start with `first` (bytes)."""
     count, tail = 0, b"\n"
@@ -853,7 +1009,7 @@ def access_log_lines(path, first):
 
 # The rows that send requests to each long-lived system (its access log must then have
 # lines; the embedded filegate always has the photo uploads).
-LOGGED_BY = {"filegate-s3": {"s3", "offload"}, "nginx": {"hits", "s3", "cold", "original"}}
+LOGGED_BY = {"filegate-s3": {"s3", "offload"}, "nginx": {"hits", "s3", "cold", "original", "tls"}}
 
 
 def check_access_logs(b, wanted):
@@ -883,6 +1039,7 @@ ROWS = {
     "rss": lambda b: rss_rows(b),
     # Imported here: cluster_row imports this module's helpers.
     "cluster": lambda b: __import__("cluster_row").rows(b),
+    "tls": lambda b: tls_rows(b),
 }
 
 
@@ -913,12 +1070,17 @@ def main():
         print(f"bench: fixtures in {fixtures}", flush=True)
         make_fixtures(fixtures, work)
         budget = f"{CACHE_BUDGET_MIB} MiB"
-        fg = Filegate(started, args.binary, work, "filegate", budget, True)
+        # One certificate for both TLS sides (the `tls` rows), made for this run.
+        global TLS_CONTEXT
+        ca, cert, key = make_tls_certificate(work)
+        TLS_CONTEXT = ssl.create_default_context(cafile=ca)
+        fg = Filegate(started, args.binary, work, "filegate", budget, True,
+                      tls=(cert, key) if "tls" in wanted else None)
         s3 = start_s3s(started, work)
         fg_s3 = Filegate(started, args.binary, work, "filegate-s3", budget, True, store=s3_store(s3))
-        nginx = start_nginx(started, work, fixtures)
+        nginx, nginx_tls = start_nginx(started, work, fixtures, (cert, key))
         thumbor = start_thumbor(started, work, fixtures)
-        b = Bench(args, work, fixtures, fg, fg_s3, s3, nginx, thumbor)
+        b = Bench(args, work, fixtures, fg, fg_s3, s3, nginx, thumbor, nginx_tls)
         print(f"bench: wrk -t2 -c{b.conns}, {b.seconds}s a run, {b.runs} runs a figure,"
               " systems interleaved run by run; access logs on", flush=True)
         b.photos = {
@@ -1000,6 +1162,14 @@ def report(results, args, work):
             "ffmpeg CLI, its defaults", "ms", "amr")
     if "cluster_mix" in r or "cluster_hop" in r:
         __import__("cluster_row").report_lines(r, lines)
+    if "tls_hit" in r:
+        row("cache hit 200x200 thumbnail over TLS (keep-alive, HTTP/1.1), token in headers",
+            r["tls_hit"]["filegate"], r["tls_hit"]["peer"], "nginx ssl + proxy_cache", "req/s",
+            "tls_hit")
+    if "tls_handshakes" in r:
+        row("new TLS handshakes (h2load --h1, one request per connection)",
+            r["tls_handshakes"]["filegate"], r["tls_handshakes"]["peer"], "nginx ssl",
+            "handshakes/s", "tls_handshakes")
     for name, p in r.get("rss", {}).items():
         target, met = verdict("rss", p)
         lines.append(f"| peak RSS (VmHWM), {name} | {p['peak_mib']:,.0f} MiB | cache.memory |"
@@ -1007,6 +1177,9 @@ def report(results, args, work):
     lines.append("")
     if "amr_cached" in r:
         lines.append(f"AMR->MP3 served from filegate's cache: {r['amr_cached']['median']:,.1f} ms median.")
+    if "tls_handshakes" in r:
+        lines.append("TLS negotiated (h2load): " + "; ".join(
+            f"{name}: {', '.join(p.values())}" for name, p in r["tls_handshakes"]["negotiated"].items()))
     lines.append("access log lines: " + ", ".join(
         f"{name} {a['lines']:,}" for name, a in r["access_log"].items()))
     lines.append(f"run took {r['elapsed_s']:.0f} s")

@@ -12,6 +12,7 @@ mod env;
 mod media;
 mod server;
 mod store;
+mod tls;
 mod values;
 mod yaml;
 
@@ -31,6 +32,7 @@ pub use env::{Environment, ProcessEnv};
 pub use media::MediaConfig;
 pub use server::{RequestLimits, ServerSection};
 pub use store::{PostDialect, StoreConfig, StoreKind};
+pub use tls::TlsConfig;
 use values::{parse_socket_addr, validate_base_url};
 use yaml::yaml_error_key;
 
@@ -82,6 +84,8 @@ pub struct Config {
     pub listen: String,
     /// Address of the admin listener (`/healthz`, `/metrics`).
     pub admin_listen: String,
+    /// The TLS listener (HTTPS and HTTP/2) beside the plain one; absent, none.
+    pub tls: Option<TlsConfig>,
     /// Base of every URL filegate hands out (download and embedded upload URLs).
     pub public_url: String,
     /// Worker threads of the public listener; 0 means one per core.
@@ -117,6 +121,7 @@ impl Default for Config {
         Config {
             listen: "127.0.0.1:8080".into(),
             admin_listen: "127.0.0.1:9180".into(),
+            tls: None,
             public_url: "http://127.0.0.1:8080".into(),
             threads: 0,
             demo_page: true,
@@ -153,15 +158,19 @@ impl Config {
     }
 
     /// Applies the environment overrides: `FILEGATE_LISTEN`, `FILEGATE_ADMIN_LISTEN`,
-    /// `FILEGATE_PUBLIC_URL`, `FILEGATE_S3_ACCESS_KEY_ID`, `FILEGATE_S3_SECRET_ACCESS_KEY`,
-    /// `FILEGATE_CLUSTER_SECRET` (when `cluster:` is set) and `FILEGATE_APP_<ID>_SECRETS`
-    /// (app id upper-cased, `-` as `_`; comma-separated).
+    /// `FILEGATE_TLS_LISTEN` (with no `tls` section it starts one, whose `tls.cert` and
+    /// `tls.key` are then missing), `FILEGATE_PUBLIC_URL`, `FILEGATE_S3_ACCESS_KEY_ID`,
+    /// `FILEGATE_S3_SECRET_ACCESS_KEY`, `FILEGATE_CLUSTER_SECRET` (when `cluster:` is set)
+    /// and `FILEGATE_APP_<ID>_SECRETS` (app id upper-cased, `-` as `_`; comma-separated).
     pub fn apply_env(&mut self, env: &dyn Environment) {
         if let Some(v) = env.var("FILEGATE_LISTEN") {
             self.listen = v;
         }
         if let Some(v) = env.var("FILEGATE_ADMIN_LISTEN") {
             self.admin_listen = v;
+        }
+        if let Some(v) = env.var("FILEGATE_TLS_LISTEN") {
+            self.tls.get_or_insert_with(TlsConfig::default).listen = v;
         }
         if let Some(v) = env.var("FILEGATE_PUBLIC_URL") {
             self.public_url = v;
@@ -200,6 +209,13 @@ impl Config {
                 "must differ from `listen`",
             ));
         }
+        let tls_listen = match &self.tls {
+            Some(tls) => {
+                tls.validate(&self.listen, &self.admin_listen)?;
+                parse_socket_addr("tls.listen", &tls.listen).ok()
+            }
+            None => None,
+        };
         validate_base_url("public_url", &self.public_url)?;
         if self.threads > 1024 {
             return Err(ConfigError::new("threads", "at most 1024"));
@@ -212,11 +228,14 @@ impl Config {
             validate_app_id(id)?;
             app.validate(&format!("apps.{id}"))?;
             // The demo secret is public: anyone could mint tokens with it.
-            if app.has_demo_secret() && !listen.ip().is_loopback() {
+            let beyond = std::iter::once(listen)
+                .chain(tls_listen)
+                .find(|a| !a.ip().is_loopback());
+            if let (true, Some(addr)) = (app.has_demo_secret(), beyond) {
                 return Err(ConfigError::new(
                     format!("apps.{id}.secrets"),
                     format!(
-                        "the demo secret `{DEMO_SECRET}` is public; it is refused on a listener beyond loopback ({listen}): set your own secret"
+                        "the demo secret `{DEMO_SECRET}` is public; it is refused on a listener beyond loopback ({addr}): set your own secret"
                     ),
                 ));
             }
@@ -382,6 +401,54 @@ mod tests {
         )]));
         let cluster = cfg.cluster.as_ref().unwrap();
         assert_eq!(cluster.secret.expose(), b"from-the-env-0123456789");
+    }
+
+    #[test]
+    fn the_documented_tls_section_parses_with_its_defaults() {
+        // The commented-out `tls:` block of conf/filegate.yaml, uncommented.
+        let shipped = include_str!("../../conf/filegate.yaml");
+        let mut block = String::new();
+        let mut inside = false;
+        for line in shipped.lines() {
+            if line == "# tls:" {
+                inside = true;
+            } else if inside && !line.starts_with("#   ") {
+                break;
+            }
+            if inside {
+                let text = &line[2..];
+                if !text.trim_start().starts_with('#') {
+                    block.push_str(text);
+                    block.push('\n');
+                }
+            }
+        }
+        let cfg = Config::from_yaml(&block).unwrap();
+        let tls = cfg.tls.clone().expect("a tls section");
+        let default = TlsConfig::default();
+        assert_eq!(tls.listen, default.listen);
+        assert_eq!(tls.http2, default.http2);
+        assert_eq!(tls.handshake_timeout, default.handshake_timeout);
+        assert_eq!(tls.max_concurrent_streams, default.max_concurrent_streams);
+        cfg.validate().unwrap();
+    }
+
+    #[test]
+    fn env_overrides_tls_listen() {
+        let mut cfg =
+            Config::from_yaml("tls:\n  cert: c.pem\n  key: k.pem\n  listen: 127.0.0.1:8443\n")
+                .unwrap();
+        cfg.apply_env(&MapEnv(vec![("FILEGATE_TLS_LISTEN", "127.0.0.1:9443")]));
+        assert_eq!(cfg.tls.as_ref().unwrap().listen, "127.0.0.1:9443");
+        cfg.validate().unwrap();
+        // With no tls section, the variable starts one whose files are missing.
+        let mut cfg = Config::default();
+        cfg.apply_env(&MapEnv(vec![("FILEGATE_TLS_LISTEN", "127.0.0.1:9443")]));
+        assert_eq!(cfg.validate().unwrap_err().key, "tls.cert");
+        // The demo secret is refused on a TLS listener beyond loopback too.
+        let cfg = Config::from_yaml("tls:\n  cert: c.pem\n  key: k.pem\n  listen: 0.0.0.0:8443\n")
+            .unwrap();
+        assert_eq!(cfg.validate().unwrap_err().key, "apps.demo.secrets");
     }
 
     #[test]

@@ -71,6 +71,9 @@ pub struct StoreConfig {
     /// conditional writes (AWS S3, SeaweedFS, MinIO) refuses a replayed grant instead
     /// of overwriting the object. Turn off only for a store that rejects the header.
     pub conditional_put: bool,
+    /// Extra CA certificates (PEM, every certificate in the file) trusted for an
+    /// `https://` endpoint, beside the system roots; empty or absent: system roots only.
+    pub ca_file: Option<PathBuf>,
 }
 
 impl Default for StoreConfig {
@@ -90,11 +93,24 @@ impl Default for StoreConfig {
             read_timeout: Duration::from_secs(30),
             min_transfer_rate: ByteSize::kib(16),
             conditional_put: true,
+            ca_file: None,
         }
     }
 }
 
 impl StoreConfig {
+    /// `ca_file`, when set to a path.
+    pub fn ca_file(&self) -> Option<&std::path::Path> {
+        self.ca_file
+            .as_deref()
+            .filter(|p| !p.as_os_str().is_empty())
+    }
+
+    /// Whether filegate reaches the store over TLS.
+    pub fn endpoint_is_https(&self) -> bool {
+        self.endpoint.starts_with("https://")
+    }
+
     /// The POST dialect in effect, after the per-kind default.
     pub fn post_dialect(&self) -> PostDialect {
         self.dialect.unwrap_or(match self.kind {

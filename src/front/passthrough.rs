@@ -89,11 +89,8 @@ impl PassThrough {
         } else {
             format!("{}.{public_authority}", store.bucket)
         };
-        let sni = authority
-            .rsplit_once(':')
-            .map(|(h, _)| h)
-            .unwrap_or(authority)
-            .to_string();
+        // SNI (and the name the certificate must carry) is the endpoint's host.
+        let sni = host_of(authority).to_string();
         Ok(PassThrough {
             addr,
             host,
@@ -111,7 +108,9 @@ impl PassThrough {
         })
     }
 
-    /// The upstream peer, with the store's timeouts.
+    /// The upstream peer, with the store's timeouts. Over TLS it verifies the store's
+    /// certificate and host name against the roots pingora's connector was built with
+    /// (the system roots plus `store.ca_file`, see [`crate::storage::tls_roots`]).
     pub fn peer(&self) -> HttpPeer {
         let mut peer = HttpPeer::new(self.addr, self.tls, self.sni.clone());
         peer.options.connection_timeout = Some(self.connect_timeout);
@@ -119,6 +118,8 @@ impl PassThrough {
         peer.options.read_timeout = Some(self.read_timeout);
         peer.options.write_timeout = Some(self.read_timeout);
         peer.options.idle_timeout = Some(Duration::from_secs(60));
+        peer.options.verify_cert = true;
+        peer.options.verify_hostname = true;
         peer
     }
 
@@ -214,6 +215,14 @@ impl PassThrough {
     }
 }
 
+/// The host of an authority (`host`, `host:port`, `[v6]`, `[v6]:port`).
+fn host_of(authority: &str) -> &str {
+    if let Some(rest) = authority.strip_prefix('[') {
+        return rest.split_once(']').map_or(rest, |(h, _)| h);
+    }
+    authority.rsplit_once(':').map_or(authority, |(h, _)| h)
+}
+
 /// The hop-by-hop headers present: the fixed list and any named in `Connection`.
 fn hop_by_hop_names(headers: &HeaderMap) -> Vec<HeaderName> {
     let listed: Vec<String> = headers
@@ -228,4 +237,18 @@ fn hop_by_hop_names(headers: &HeaderMap) -> Vec<HeaderName> {
         .filter(|k| HOP_BY_HOP.contains(&k.as_str()) || listed.iter().any(|l| l == k.as_str()))
         .cloned()
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::host_of;
+
+    #[test]
+    fn the_sni_is_the_endpoints_host() {
+        assert_eq!(host_of("s3.example.com"), "s3.example.com");
+        assert_eq!(host_of("s3.example.com:9443"), "s3.example.com");
+        assert_eq!(host_of("127.0.0.1:9443"), "127.0.0.1");
+        assert_eq!(host_of("[::1]:9443"), "::1");
+        assert_eq!(host_of("[::1]"), "::1");
+    }
 }

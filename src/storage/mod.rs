@@ -11,6 +11,7 @@ pub mod post_policy;
 pub mod range;
 pub mod s3;
 pub mod sigv4;
+pub mod tls_roots;
 
 use std::collections::BTreeMap;
 use std::fmt;
@@ -145,6 +146,9 @@ pub enum StoreError {
     Failed(String),
     /// The store did not answer in time (504).
     Timeout(String),
+    /// The store's TLS certificate did not verify against the trusted roots (502):
+    /// nothing was sent to it.
+    Untrusted(String),
     /// A local I/O failure or bug (500).
     Internal(String),
 }
@@ -159,6 +163,7 @@ impl fmt::Display for StoreError {
             }
             StoreError::Failed(d) => write!(f, "store failed: {d}"),
             StoreError::Timeout(d) => write!(f, "store timed out: {d}"),
+            StoreError::Untrusted(d) => write!(f, "store certificate did not verify: {d}"),
             StoreError::Internal(d) => write!(f, "store internal error: {d}"),
         }
     }
@@ -180,6 +185,7 @@ impl From<StoreError> for ApiError {
             ),
             StoreError::Failed(d) => ApiError::store_failed(d),
             StoreError::Timeout(d) => ApiError::store_timeout(d),
+            StoreError::Untrusted(d) => ApiError::store_untrusted(d),
             StoreError::Internal(d) => ApiError::internal(d),
         }
     }

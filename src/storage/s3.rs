@@ -17,6 +17,7 @@ use crate::storage::min_rate::enforce_min_rate;
 use crate::storage::post_policy::form_fields;
 use crate::storage::range::parse_content_range;
 use crate::storage::sigv4::S3Signer;
+use crate::storage::tls_roots::StoreRoots;
 use crate::storage::{
     DownloadView, GetOutcome, GetRequest, ObjectBody, ObjectMeta, ObjectStore, StoreError,
     UploadGrant, UploadRequest,
@@ -37,11 +38,37 @@ pub struct S3Store {
 }
 
 fn map_send_error(e: reqwest::Error) -> StoreError {
-    if e.is_timeout() {
+    if let Some(why) = certificate_failure(&e) {
+        StoreError::Untrusted(format!("{why} ({e})"))
+    } else if e.is_timeout() {
         StoreError::Timeout(e.to_string())
     } else {
         StoreError::Failed(e.to_string())
     }
+}
+
+/// The rustls verdict when an error is a store certificate that did not verify. The
+/// rustls error sits inside `io::Error`s of the connector, whose `source()` skips
+/// their own inner error, so an `io::Error` is looked into rather than past.
+fn certificate_failure(e: &(dyn std::error::Error + 'static)) -> Option<String> {
+    let mut next: Option<&(dyn std::error::Error + 'static)> = Some(e);
+    while let Some(err) = next {
+        if let Some(
+            tls @ (rustls::Error::InvalidCertificate(_)
+            | rustls::Error::InvalidCertRevocationList(_)
+            | rustls::Error::NoCertificatesPresented),
+        ) = err.downcast_ref::<rustls::Error>()
+        {
+            return Some(tls.to_string());
+        }
+        next = match err.downcast_ref::<std::io::Error>() {
+            Some(io) => io
+                .get_ref()
+                .map(|inner| inner as &(dyn std::error::Error + 'static)),
+            None => err.source(),
+        };
+    }
+    None
 }
 
 fn header(resp: &Response, name: &str) -> Option<String> {
@@ -74,12 +101,28 @@ async fn failure(resp: Response) -> StoreError {
 }
 
 impl S3Store {
-    /// A client for the configured store (no request is made yet).
-    pub fn new(config: &StoreConfig) -> Result<S3Store, String> {
-        let client = reqwest::Client::builder()
+    /// A client for the configured store (no request is made yet). An `https://`
+    /// endpoint is verified against `roots` (the system roots plus `store.ca_file`);
+    /// without `roots`, the system roots alone.
+    pub fn new(config: &StoreConfig, roots: Option<&StoreRoots>) -> Result<S3Store, String> {
+        let mut builder = reqwest::Client::builder()
             .connect_timeout(config.connect_timeout)
             .read_timeout(config.read_timeout)
             .pool_idle_timeout(Duration::from_secs(60))
+            .https_only(config.endpoint_is_https());
+        let loaded;
+        let roots = match roots {
+            Some(r) => Some(r),
+            None if config.endpoint_is_https() => {
+                loaded = StoreRoots::load(config.ca_file()).map_err(|e| e.to_string())?;
+                Some(&loaded)
+            }
+            None => None,
+        };
+        if let Some(roots) = roots {
+            builder = builder.use_preconfigured_tls(roots.client_config()?);
+        }
+        let client = builder
             .build()
             .map_err(|e| format!("store: cannot build the HTTP client: {e}"))?;
         let internal_base = config.endpoint.trim_end_matches('/').to_string();
@@ -282,5 +325,24 @@ impl ObjectStore for S3Store {
                 self.conditional_put,
             ),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::certificate_failure;
+
+    #[test]
+    fn finds_a_certificate_verdict_inside_nested_io_errors() {
+        // As hyper-util hands it over: io::Error(Other, io::Error(InvalidData, rustls)).
+        let tls = rustls::Error::InvalidCertificate(rustls::CertificateError::UnknownIssuer);
+        let inner = std::io::Error::new(std::io::ErrorKind::InvalidData, tls);
+        let outer = std::io::Error::other(inner);
+        let why = certificate_failure(&outer).expect("found");
+        assert!(why.contains("UnknownIssuer"), "{why}");
+        let other = std::io::Error::new(std::io::ErrorKind::ConnectionRefused, "refused");
+        assert!(certificate_failure(&other).is_none());
+        let handshake = std::io::Error::other(rustls::Error::HandshakeNotComplete);
+        assert!(certificate_failure(&handshake).is_none());
     }
 }

@@ -1,7 +1,8 @@
 //! The demo page in a real browser: headless Chromium (Debian's `chromium` and
 //! `chromium-driver`) loads `/file/demo` from one origin (`localhost`), gets a grant,
 //! uploads with the POST form to the store on another origin (`127.0.0.1`), and shows
-//! the downloaded image.
+//! the downloaded image; the same over HTTPS (and h2) on the TLS listener, Chromium
+//! trusting the test certificate by its public key.
 
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -10,6 +11,7 @@ use filegate::auth::claims::TokenKind;
 use serde_json::{json, Value};
 
 use crate::harness::*;
+use crate::tls_kit::TestCa;
 
 /// chromedriver on a free port, stopped by PID when dropped.
 struct Driver {
@@ -17,10 +19,16 @@ struct Driver {
     base: String,
     session: Option<String>,
     _profile: tempfile::TempDir,
+    args: Vec<String>,
 }
 
 impl Driver {
     fn start() -> Driver {
+        Driver::start_with(Vec::new())
+    }
+
+    /// With more Chromium arguments.
+    fn start_with(args: Vec<String>) -> Driver {
         let profile = tempfile::tempdir().unwrap();
         for _ in 0..3 {
             let port = free_port();
@@ -39,6 +47,7 @@ impl Driver {
                         base,
                         session: None,
                         _profile: profile,
+                        args,
                     };
                     d.new_session();
                     return d;
@@ -70,18 +79,28 @@ impl Driver {
 
     fn new_session(&mut self) {
         let profile = self._profile.path().to_str().unwrap().to_string();
+        let mut args: Vec<String> = [
+            "--headless",
+            "--no-sandbox",
+            "--disable-gpu",
+            "--disable-quic",
+            "--no-first-run",
+            "--disable-background-networking",
+            "--disable-component-update",
+            "--disable-sync",
+            "--disable-dev-shm-usage",
+        ]
+        .iter()
+        .map(|a| a.to_string())
+        .collect();
+        args.push(format!("--user-data-dir={profile}"));
+        args.extend(self.args.iter().cloned());
         let caps = json!({
             "capabilities": {"alwaysMatch": {
                 "browserName": "chrome",
                 "goog:chromeOptions": {
                     "binary": "/usr/bin/chromium",
-                    "args": [
-                        "--headless", "--no-sandbox", "--disable-gpu", "--disable-quic",
-                        "--no-first-run", "--disable-background-networking",
-                        "--disable-component-update", "--disable-sync",
-                        "--disable-dev-shm-usage",
-                        format!("--user-data-dir={profile}")
-                    ]
+                    "args": args
                 }
             }}
         });
@@ -140,22 +159,18 @@ impl Drop for Driver {
     }
 }
 
-#[test]
-fn demo_page_uploads_across_origins_and_shows_the_image() {
-    let fg = Filegate::start();
-    let driver = Driver::start();
-    // The page from `localhost`, the store (public_url) on `127.0.0.1`: two origins.
-    let page = fg.base.replace("127.0.0.1", "localhost") + "/file/demo";
-    driver.go(&page);
+/// Loads the demo page at `page`, uploads a picture as user `sub` and waits for it to
+/// show; returns the page's status and log.
+fn upload_with_demo_page(driver: &Driver, page: &str, sub: i64) -> (String, String) {
+    driver.go(page);
     assert_eq!(
         driver.script("return document.title", vec![]),
         "filegate demo"
     );
-
     let dir = tempfile::tempdir().unwrap();
     let image = dir.path().join("photo.jpg");
     std::fs::write(&image, small_jpeg()).unwrap();
-    let t = token("demo", 31, TokenKind::User);
+    let t = token("demo", sub, TokenKind::User);
     driver.script(
         "document.getElementById('token').value = arguments[0]",
         vec![json!(t)],
@@ -180,14 +195,18 @@ fn demo_page_uploads_across_origins_and_shows_the_image() {
         std::thread::sleep(Duration::from_millis(100));
     }
     let page_log = driver.script("return document.getElementById('log').textContent", vec![]);
-    assert_eq!(
-        status,
-        "shown 64x48",
-        "page log:\n{}",
-        page_log.as_str().unwrap_or("")
-    );
+    (status, page_log.as_str().unwrap_or("").to_string())
+}
+
+#[test]
+fn demo_page_uploads_across_origins_and_shows_the_image() {
+    let fg = Filegate::start();
+    let driver = Driver::start();
+    // The page from `localhost`, the store (public_url) on `127.0.0.1`: two origins.
+    let page = fg.base.replace("127.0.0.1", "localhost") + "/file/demo";
+    let (status, log_text) = upload_with_demo_page(&driver, &page, 31);
+    assert_eq!(status, "shown 64x48", "page log:\n{log_text}");
     // The upload crossed origins: the store is on 127.0.0.1, the page on localhost.
-    let log_text = page_log.as_str().unwrap();
     assert!(
         log_text.contains(&format!("POST {}/ -> 200", fg.base)),
         "{log_text}"
@@ -203,5 +222,50 @@ fn demo_page_uploads_across_origins_and_shows_the_image() {
             .unwrap()
             .count()
             == 1
+    );
+}
+
+#[test]
+fn demo_page_over_https_uploads_a_picture() {
+    let ca = TestCa::new("filegate browser test CA");
+    let leaf = ca.leaf("localhost");
+    let fg = Filegate::start_with(Setup {
+        tls: Some(leaf.setup(true, "")),
+        ..Setup::default()
+    });
+    let tls_base = fg.tls_base.clone().unwrap();
+    // Chromium trusts the test certificate by the hash of its public key (the flag
+    // takes effect with a --user-data-dir, which the driver always sets).
+    let driver = Driver::start_with(vec![format!(
+        "--ignore-certificate-errors-spki-list={}",
+        leaf.spki_sha256()
+    )]);
+    let page = tls_base.replace("127.0.0.1", "localhost") + "/file/demo";
+    let (status, log_text) = upload_with_demo_page(&driver, &page, 32);
+    assert_eq!(status, "shown 64x48", "page log:\n{log_text}");
+    // The grant, the upload and the download were all https (public_url).
+    assert!(
+        log_text.contains(&format!("POST {tls_base}/ -> 200")),
+        "{log_text}"
+    );
+    let src = driver.script("return document.getElementById('downloaded').src", vec![]);
+    assert!(
+        src.as_str()
+            .unwrap()
+            .starts_with(&format!("{tls_base}/file/download/avatar")),
+        "{src}"
+    );
+    // Chromium spoke h2 to the TLS listener.
+    let protocol = driver.script(
+        "return performance.getEntriesByType('navigation')[0].nextHopProtocol",
+        vec![],
+    );
+    assert_eq!(protocol, "h2", "{log_text}");
+    assert!(fg.metric("filegate_tls_connections_total{protocol=\"h2\"}") >= 1.0);
+    assert_eq!(
+        std::fs::read_dir(fg.data_dir().join("objects/demo/avatar/user/32"))
+            .unwrap()
+            .count(),
+        1
     );
 }

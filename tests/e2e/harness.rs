@@ -109,6 +109,21 @@ pub struct Filegate {
     pub dir: tempfile::TempDir,
     /// The config file.
     pub config_path: PathBuf,
+    /// `https://127.0.0.1:TLS_PORT` when the setup has a TLS listener.
+    pub tls_base: Option<String>,
+}
+
+/// A TLS listener for a test server: its files and any further `tls:` keys.
+#[derive(Clone)]
+pub struct TlsSetup {
+    /// The PEM chain.
+    pub cert: PathBuf,
+    /// The PEM key.
+    pub key: PathBuf,
+    /// More `tls:` keys, each line indented by two spaces (`  http2: false\n`).
+    pub keys: String,
+    /// Make `public_url` the TLS listener (handed-out URLs are https).
+    pub public: bool,
 }
 
 /// What varies between test servers.
@@ -128,6 +143,8 @@ pub struct Setup {
     pub embedded_dialect: Option<String>,
     /// The public port, when the test must know it before start (cluster peers).
     pub port: Option<u16>,
+    /// A TLS listener beside the plain one.
+    pub tls: Option<TlsSetup>,
 }
 
 impl Default for Setup {
@@ -140,6 +157,7 @@ impl Default for Setup {
             args: Vec::new(),
             embedded_dialect: None,
             port: None,
+            tls: None,
         }
     }
 }
@@ -163,10 +181,11 @@ impl Filegate {
         let mut logs = Vec::new();
         for _attempt in 0..3 {
             let (port, admin_port) = (setup.port.unwrap_or_else(free_port), free_port());
+            let tls_port = setup.tls.as_ref().map(|_| free_port());
             let config_path = dir.path().join("filegate.yaml");
             std::fs::write(
                 &config_path,
-                config_yaml(&setup, dir.path(), port, admin_port),
+                config_yaml(&setup, dir.path(), port, admin_port, tls_port),
             )
             .expect("write config");
             let log = std::fs::File::create(dir.path().join("filegate.log")).expect("log file");
@@ -187,13 +206,16 @@ impl Filegate {
                 .expect("spawn filegate");
             let base = format!("http://127.0.0.1:{port}");
             let admin = format!("http://127.0.0.1:{admin_port}");
-            if wait_ready(&mut child, &base, &admin, Duration::from_secs(20)) {
+            let ready = wait_ready(&mut child, &base, &admin, Duration::from_secs(20))
+                && tls_port.is_none_or(|p| wait_tcp(&mut child, p, Duration::from_secs(5)));
+            if ready {
                 return Filegate {
                     child,
                     base,
                     admin,
                     dir,
                     config_path,
+                    tls_base: tls_port.map(|p| format!("https://127.0.0.1:{p}")),
                 };
             }
             let _ = child.kill();
@@ -220,6 +242,20 @@ impl Filegate {
     /// `base` + `path_and_query`.
     pub fn url(&self, path_and_query: &str) -> String {
         format!("{}{path_and_query}", self.base)
+    }
+
+    /// `tls_base` + `path_and_query` (the setup must have a TLS listener).
+    pub fn tls_url(&self, path_and_query: &str) -> String {
+        let base = self.tls_base.as_deref().expect("a TLS listener");
+        format!("{base}{path_and_query}")
+    }
+
+    /// The TLS listener's address.
+    pub fn tls_addr(&self) -> std::net::SocketAddr {
+        let base = self.tls_base.as_deref().expect("a TLS listener");
+        base.trim_start_matches("https://")
+            .parse()
+            .expect("tls address")
     }
 
     /// The `/metrics` text.
@@ -321,7 +357,28 @@ fn wait_ready(child: &mut Child, base: &str, admin: &str, timeout: Duration) -> 
     false
 }
 
-fn config_yaml(setup: &Setup, dir: &Path, port: u16, admin_port: u16) -> String {
+/// Whether a TCP listener accepts on `port` (while `child` runs).
+fn wait_tcp(child: &mut Child, port: u16, timeout: Duration) -> bool {
+    let deadline = Instant::now() + timeout;
+    while Instant::now() < deadline {
+        if let Ok(Some(_)) = child.try_wait() {
+            return false;
+        }
+        if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
+            return true;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    false
+}
+
+fn config_yaml(
+    setup: &Setup,
+    dir: &Path,
+    port: u16,
+    admin_port: u16,
+    tls_port: Option<u16>,
+) -> String {
     let store = setup.store.clone().unwrap_or_else(|| {
         let dialect = setup
             .embedded_dialect
@@ -333,8 +390,24 @@ fn config_yaml(setup: &Setup, dir: &Path, port: u16, admin_port: u16) -> String 
             dir.join("data").display()
         )
     });
+    let (tls, public_url) = match (&setup.tls, tls_port) {
+        (Some(t), Some(tls_port)) => (
+            format!(
+                "tls:\n  listen: 127.0.0.1:{tls_port}\n  cert: {}\n  key: {}\n{}",
+                t.cert.display(),
+                t.key.display(),
+                t.keys
+            ),
+            if t.public {
+                format!("https://127.0.0.1:{tls_port}")
+            } else {
+                format!("http://127.0.0.1:{port}")
+            },
+        ),
+        _ => (String::new(), format!("http://127.0.0.1:{port}")),
+    };
     format!(
-        "listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin_port}\npublic_url: http://127.0.0.1:{port}\nthreads: 2\nserver:\n  upgrade_sock: {}\n  pid_file: {}\n  grace_period: 30s\n  graceful_shutdown_timeout: 5s\n{store}{}\n{}\n",
+        "listen: 127.0.0.1:{port}\nadmin_listen: 127.0.0.1:{admin_port}\npublic_url: {public_url}\n{tls}threads: 2\nserver:\n  upgrade_sock: {}\n  pid_file: {}\n  grace_period: 30s\n  graceful_shutdown_timeout: 5s\n{store}{}\n{}\n",
         dir.join("upgrade.sock").display(),
         dir.join("filegate.pid").display(),
         setup.apps,
@@ -451,6 +524,17 @@ pub fn post_upload(
     content_type: &str,
     bytes: Vec<u8>,
 ) -> (u16, String) {
+    post_upload_via(&client(), grant, file_name, content_type, bytes)
+}
+
+/// [`post_upload`] with a given client (one that trusts a test CA, for https stores).
+pub fn post_upload_via(
+    client: &Client,
+    grant: &Value,
+    file_name: &str,
+    content_type: &str,
+    bytes: Vec<u8>,
+) -> (u16, String) {
     let mut form = multipart::Form::new();
     let fields = grant["oss_body_param"].as_object().expect("fields");
     for (k, v) in fields {
@@ -464,7 +548,7 @@ pub fn post_upload(
         .mime_str(content_type)
         .expect("mime");
     form = form.part("file", part);
-    let resp = client()
+    let resp = client
         .post(grant["upload_url"].as_str().expect("upload_url"))
         .multipart(form)
         .send()

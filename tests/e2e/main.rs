@@ -38,3 +38,5 @@ mod media;
 mod seaweed;
 mod storage_suite;
 mod thumbnail_pixels;
+mod tls;
+mod tls_kit;
