@@ -25,7 +25,8 @@
 //!   processors, limits and the transform pool.
 //! - [`error`], [`envelope`]: the error model and the JSON envelope.
 //! - [`admin`], [`metrics`], [`access_log`]: what operators see.
-//! - [`cli`]: `filegate serve | check | token | sign`.
+//! - [`cli`]: `filegate serve | check | token | sign | seed`; [`seed`]: the
+//!   load-testing kit `filegate seed` makes (generated files, uploads, replay files).
 
 pub mod access_log;
 pub mod admin;
@@ -51,6 +52,7 @@ pub mod proxy;
 pub mod query;
 pub mod redact;
 pub mod routes;
+pub mod seed;
 pub mod server;
 pub mod services;
 pub mod storage;
