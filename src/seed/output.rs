@@ -5,10 +5,10 @@
 //!
 //! | share | requests |
 //! | --- | --- |
-//! | 30% | hot avatars: the 120x120 and 200x200 thumbnails of the first 3 avatars (the people in every chat list) |
+//! | 30% | hot avatars: the 120x120 (2/3, chat lists) and 200x200 (1/3) thumbnails of the first 3 avatars (the people in every chat list) |
 //! | 10% | every avatar: original, 120x120, 200x200 thumbnails |
-//! | 35% | chat picture thumbnails: 200x200 (3/4, the bubble) and 480x480 (1/4, the preview); picture *i* weighted 1/(i+1), a long tail |
-//! | 7% | chat picture originals (tapped to view), weighted 1/(i+1) |
+//! | 35% | chat picture thumbnails: 200x200 (3/4, the bubble) and 480x480 (1/4, the preview); picture *i* (in upload order) weighted 1/(i+10), a long tail |
+//! | 7% | chat picture originals (tapped to view), weighted 1/(i+10) |
 //! | 8% | voice: the MP3 transcode (3/4) and the AMR original (1/4) |
 //! | 5% | video: the cover (`image_type=3`, 320x320; 4/5) and the MP4 original (1/5) |
 //! | 5% | plain files: the original |
@@ -17,6 +17,7 @@
 //! proportion to its share and at least once, in a seeded shuffle, so a round-robin
 //! replay (wrk.lua's default, vegeta, k6) sends the mix.
 
+use std::collections::HashMap;
 use std::path::Path;
 
 use crate::auth::sdk_sign;
@@ -99,17 +100,20 @@ const THUMB_480: &str = "image_type=2&w=480&h=480";
 const COVER_320: &str = "image_type=3&w=320&h=320";
 const MP3: &str = "format=mp3";
 
+/// One URL of a category: the file, the extra query, its weight in the category.
+type Weighted<'a> = (&'a UploadedFile, &'static str, f64);
+
 /// Every distinct URL of `files` with its share of the mix.
 pub fn targets(files: &[UploadedFile], signer: &Signer<'_>) -> Vec<Target> {
-    // (category share, [(file, extra query, weight within the category)]).
-    let mut categories: Vec<(f64, Vec<(&UploadedFile, &str, f64)>)> = Vec::new();
+    // (category share, its URLs).
+    let mut categories: Vec<(f64, Vec<Weighted<'_>>)> = Vec::new();
     let of = |kind: Kind| files.iter().filter(move |f| f.kind == kind);
     let avatars: Vec<&UploadedFile> = of(Kind::Avatar).collect();
     let pictures: Vec<&UploadedFile> = of(Kind::Picture).collect();
     let hot = avatars
         .iter()
         .take(HOT_AVATARS)
-        .flat_map(|f| [(*f, THUMB_120, 1.0), (*f, THUMB_200, 1.0)])
+        .flat_map(|f| [(*f, THUMB_120, 2.0), (*f, THUMB_200, 1.0)])
         .collect();
     categories.push((0.30, hot));
     categories.push((
@@ -119,7 +123,8 @@ pub fn targets(files: &[UploadedFile], signer: &Signer<'_>) -> Vec<Target> {
             .flat_map(|f| [(*f, "", 1.0), (*f, THUMB_120, 1.0), (*f, THUMB_200, 1.0)])
             .collect(),
     ));
-    let zipf = |i: usize| 1.0 / (i as f64 + 1.0);
+    // Zipf-Mandelbrot: a long tail whose head is not one single picture.
+    let zipf = |i: usize| 1.0 / (i as f64 + 10.0);
     categories.push((
         0.35,
         pictures
@@ -162,18 +167,21 @@ pub fn targets(files: &[UploadedFile], signer: &Signer<'_>) -> Vec<Target> {
         .sum();
     // One URL can be in two categories (a hot avatar's thumbnails): shares add up.
     let mut out: Vec<Target> = Vec::new();
+    let mut at: HashMap<(usize, &str), usize> = HashMap::new();
     for (share, items) in &categories {
         let total: f64 = items.iter().map(|(_, _, w)| w).sum();
         for (file, extra, weight) in items {
-            let url = signer.url(file, extra);
             let add = share / present * weight / total;
-            match out.iter_mut().find(|t| t.url == url) {
-                Some(t) => t.share += add,
-                None => out.push(Target {
-                    url,
-                    share: add,
-                    kind: file.kind,
-                }),
+            match at.get(&(file.index, *extra)) {
+                Some(&i) => out[i].share += add,
+                None => {
+                    at.insert((file.index, *extra), out.len());
+                    out.push(Target {
+                        url: signer.url(file, extra),
+                        share: add,
+                        kind: file.kind,
+                    });
+                }
             }
         }
     }

@@ -327,6 +327,9 @@ impl Rng {
 /// The first `count` files of the plan for `seed` over `kinds` (in [`Kind::ALL`]
 /// order, no repeats).
 pub fn plan(seed: u64, kinds: &[Kind], count: usize) -> Vec<Planned> {
+    if kinds.is_empty() {
+        return Vec::new();
+    }
     let opening = opening_round(kinds);
     let mut avatars = 0i64;
     (0..count)

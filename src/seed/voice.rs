@@ -45,12 +45,17 @@ const VOWELS: [[f64; 3]; 6] = [
     [660.0, 1720.0, 2410.0],
 ];
 
+/// Peak level of the speech (of 32767): a voice message recorded close to the mic.
+const PEAK: f64 = 16_000.0;
+/// Level of the room tone under it.
+const ROOM_TONE: f64 = 60.0;
+
 /// `seconds` of 8 kHz mono speech-like samples.
 pub fn speech_pcm(seconds: u32, rng: &mut Rng) -> Vec<i16> {
     let fs = f64::from(SAMPLE_RATE);
     let total = (seconds * SAMPLE_RATE) as usize;
     let base_pitch = rng.range(95.0, 230.0);
-    let mut pcm = Vec::with_capacity(total);
+    let mut pcm: Vec<f64> = Vec::with_capacity(total);
     let mut formants = [
         Resonator { y1: 0.0, y2: 0.0 },
         Resonator { y1: 0.0, y2: 0.0 },
@@ -59,7 +64,7 @@ pub fn speech_pcm(seconds: u32, rng: &mut Rng) -> Vec<i16> {
     let mut phase = 0.0f64;
     let mut noise = rng.clone();
     // A short lead-in of silence, as a recording starts.
-    push_silence(&mut pcm, (0.15 * fs) as usize, total, &mut noise);
+    push_silence(&mut pcm, (0.15 * fs) as usize, total);
     while pcm.len() < total {
         // A phrase of 2-6 words, its pitch falling towards the end.
         let words = 2 + rng.below(5);
@@ -90,7 +95,7 @@ pub fn speech_pcm(seconds: u32, rng: &mut Rng) -> Vec<i16> {
                     };
                     // A consonant onset: noise in the first fifth of the syllable.
                     if fricative && t < 0.2 {
-                        excitation = (noise.unit() - 0.5) * 0.6;
+                        excitation = (noise.unit() - 0.5) * 0.3;
                     }
                     let mut y = 0.0;
                     for (k, resonator) in formants.iter_mut().enumerate() {
@@ -100,25 +105,29 @@ pub fn speech_pcm(seconds: u32, rng: &mut Rng) -> Vec<i16> {
                     }
                     // Syllable envelope: a raised cosine.
                     let envelope = 0.5 - 0.5 * (2.0 * std::f64::consts::PI * t).cos();
-                    let sample = y * envelope * 9000.0 + (noise.unit() - 0.5) * 60.0;
-                    pcm.push(sample.clamp(-32000.0, 32000.0) as i16);
+                    pcm.push(y * envelope);
                 }
                 from = to;
             }
             let gap = rng.range(0.04, 0.18);
-            push_silence(&mut pcm, (gap * fs) as usize, total, &mut noise);
+            push_silence(&mut pcm, (gap * fs) as usize, total);
         }
         let pause = rng.range(0.35, 0.8);
-        push_silence(&mut pcm, (pause * fs) as usize, total, &mut noise);
+        push_silence(&mut pcm, (pause * fs) as usize, total);
     }
-    pcm
+    // Normalised to the peak, then the room tone under it.
+    let peak = pcm.iter().fold(0.0f64, |m, s| m.max(s.abs())).max(1e-9);
+    pcm.iter()
+        .map(|s| {
+            (s / peak * PEAK + (noise.unit() - 0.5) * ROOM_TONE).clamp(-32767.0, 32767.0) as i16
+        })
+        .collect()
 }
 
-/// Room tone: very quiet noise.
-fn push_silence(pcm: &mut Vec<i16>, len: usize, total: usize, noise: &mut Rng) {
-    for _ in 0..len.min(total.saturating_sub(pcm.len())) {
-        pcm.push(((noise.unit() - 0.5) * 60.0) as i16);
-    }
+/// A pause (the room tone is added at the end).
+fn push_silence(pcm: &mut Vec<f64>, len: usize, total: usize) {
+    let len = len.min(total.saturating_sub(pcm.len()));
+    pcm.extend(std::iter::repeat_n(0.0, len));
 }
 
 #[cfg(test)]
