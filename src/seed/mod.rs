@@ -230,9 +230,9 @@ pub fn run(opts: &SeedOptions) -> Result<SeedSummary, SeedError> {
 
 fn progress_bar(len: u64) -> ProgressBar {
     let bar = ProgressBar::with_draw_target(Some(len), ProgressDrawTarget::stderr());
-    if let Ok(style) =
-        ProgressStyle::with_template("seed [{elapsed_precise}] {wide_bar} {pos}/{len} files, {msg}")
-    {
+    if let Ok(style) = ProgressStyle::with_template(
+        "seed {bar:30} {pos}/{len} files [{elapsed_precise}] {wide_msg}",
+    ) {
         bar.set_style(style);
     }
     bar
