@@ -242,21 +242,7 @@ pub fn run(cli: Cli) -> i32 {
             };
             match seed::run(&options) {
                 Ok(summary) => {
-                    eprintln!(
-                        "filegate seed: {} file(s) uploaded ({} bytes), {} already there; {} URLs ({} distinct, sdk_sign valid for {}) in {}",
-                        summary.uploaded,
-                        summary.bytes,
-                        summary.skipped,
-                        summary.lines,
-                        summary.distinct,
-                        humantime::format_duration(options.ttl),
-                        options.out.join("urls.txt").display()
-                    );
-                    eprintln!(
-                        "replay: wrk -t2 -c16 -d30s -s {}/wrk.lua {}",
-                        options.out.display(),
-                        options.url.trim_end_matches('/')
-                    );
+                    eprintln!("{}", summary.describe(&options));
                     0
                 }
                 Err(e) => fail(&e.message, if e.bad_input { 2 } else { 1 }),

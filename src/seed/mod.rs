@@ -105,6 +105,24 @@ pub struct SeedSummary {
     pub bytes: u64,
 }
 
+impl SeedSummary {
+    /// What the command prints at the end (on stderr): what it did, and how to
+    /// replay the kit.
+    pub fn describe(&self, opts: &SeedOptions) -> String {
+        let out = opts.out.display();
+        format!(
+            "filegate seed: {} file(s) uploaded ({} bytes), {} already there; {} URLs ({} distinct, sdk_sign valid for {}) in {out}/urls.txt\nreplay: wrk -t2 -c16 -d30s -s {out}/wrk.lua {}",
+            self.uploaded,
+            self.bytes,
+            self.skipped,
+            self.lines,
+            self.distinct,
+            humantime::format_duration(opts.ttl),
+            opts.url.trim_end_matches('/')
+        )
+    }
+}
+
 /// Runs `filegate seed`.
 pub fn run(opts: &SeedOptions) -> Result<SeedSummary, SeedError> {
     let base = opts.url.trim_end_matches('/').to_string();
