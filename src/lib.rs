@@ -28,7 +28,8 @@
 //! - [`admin`], [`metrics`], [`access_log`]: what operators see.
 //! - [`tls`]: TLS and HTTP/2 at the edge (certificate checks, the handshake deadline,
 //!   ALPN); TLS to the store is [`storage::tls_roots`].
-//! - [`cli`]: `filegate serve | check | token | sign`.
+//! - [`cli`]: `filegate serve | check | token | sign | seed`; [`seed`]: the
+//!   load-testing kit `filegate seed` makes (generated files, uploads, replay files).
 
 pub mod access_log;
 pub mod admin;
@@ -55,6 +56,7 @@ pub mod proxy;
 pub mod query;
 pub mod redact;
 pub mod routes;
+pub mod seed;
 pub mod server;
 pub mod services;
 pub mod storage;

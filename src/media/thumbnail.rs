@@ -72,7 +72,7 @@ fn encode(p: &Pixels, format: ImageFormat, q: Qualities) -> Result<Vec<u8>, ApiE
     if format == ImageFormat::Jpeg {
         return jpeg::encode(&p.data, p.width, p.height, p.bands, q.jpeg, true).map_err(internal);
     }
-    Image::from_pixels(&p.data, p.width, p.height, p.bands, None)
+    Image::from_decoded(&p.data, p.width, p.height, p.bands, None)
         .and_then(|image| image.save(&saver(format, q)))
         .map_err(internal)
 }

@@ -260,25 +260,39 @@ impl Image {
 
     /// An image of tightly packed 8-bit RGB pixels (copied).
     pub fn from_rgb(rgb: &[u8], width: u32, height: u32) -> Result<Image, String> {
-        if rgb.len() as u64 != u64::from(width) * u64::from(height) * 3 {
-            return Err("RGB buffer size does not match its dimensions".into());
+        Image::from_pixels(rgb, width, height, 3)
+    }
+
+    /// An image of tightly packed 8-bit pixels of `bands` bands (1-4: grey, grey with
+    /// alpha, RGB, RGBA), copied.
+    pub fn from_pixels(
+        pixels: &[u8],
+        width: u32,
+        height: u32,
+        bands: u32,
+    ) -> Result<Image, String> {
+        if !(1..=4).contains(&bands) {
+            return Err("an 8-bit image has 1 to 4 bands".into());
         }
-        // SAFETY: the buffer holds width × height × 3 bytes; libvips copies it.
+        if pixels.len() as u64 != u64::from(width) * u64::from(height) * u64::from(bands) {
+            return Err("pixel buffer size does not match its dimensions".into());
+        }
+        // SAFETY: the buffer holds width × height × bands bytes; libvips copies it.
         checked(unsafe {
             bindings::vips_image_new_from_memory_copy(
-                rgb.as_ptr() as *const c_void,
-                rgb.len() as _,
+                pixels.as_ptr() as *const c_void,
+                pixels.len() as _,
                 width as c_int,
                 height as c_int,
-                3,
+                bands as c_int,
                 bindings::VipsBandFormat_VIPS_FORMAT_UCHAR,
             )
         })
     }
 
-    /// An image of packed 8-bit pixels (copied): 1 band grey, 3 sRGB, 4 CMYK; with
-    /// `icc`, that profile attached (as a decoder would have).
-    pub fn from_pixels(
+    /// An image of packed 8-bit pixels as a JPEG decoder gives them (copied): 1 band
+    /// grey, 3 sRGB, 4 CMYK; with `icc`, that profile attached.
+    pub fn from_decoded(
         data: &[u8],
         width: u32,
         height: u32,
@@ -381,6 +395,85 @@ impl Image {
     pub fn bands(&self) -> i64 {
         // SAFETY: live image.
         i64::from(unsafe { bindings::vips_image_get_bands(self.ptr) })
+    }
+
+    /// Resized by `hscale` horizontally and `vscale` vertically (libvips' default
+    /// Lanczos kernel: an upscale is smooth, as a photo's large areas are).
+    pub fn resize(&self, hscale: f64, vscale: f64) -> Result<Image, String> {
+        let mut out = null_mut();
+        // SAFETY: live input image, valid out-pointer, a name/value pair of the right
+        // C type, NULL-terminated.
+        let status = unsafe {
+            bindings::vips_resize(
+                self.ptr,
+                &mut out,
+                hscale,
+                c"vscale".as_ptr(),
+                vscale,
+                null_mut::<c_void>(),
+            )
+        };
+        checked_op(status, out)
+    }
+
+    /// Gaussian noise of `sigma` added to every band, clipped back to 8 bits: the
+    /// grain of a camera sensor. The same `seed` makes the same noise.
+    pub fn with_noise(&self, sigma: f64, seed: c_int) -> Result<Image, String> {
+        let mut noise = null_mut();
+        // SAFETY: valid out-pointer; name/value pairs of the right C types,
+        // NULL-terminated.
+        let status = unsafe {
+            bindings::vips_gaussnoise(
+                &mut noise,
+                self.width() as c_int,
+                self.height() as c_int,
+                c"sigma".as_ptr(),
+                sigma,
+                c"mean".as_ptr(),
+                0.0f64,
+                c"seed".as_ptr(),
+                seed,
+                null_mut::<c_void>(),
+            )
+        };
+        let noise = checked_op(status, noise)?;
+        let mut sum = null_mut();
+        // SAFETY: two live images (a one-band image is joined to every band of the
+        // other), valid out-pointer, NULL-terminated options.
+        let status =
+            unsafe { bindings::vips_add(self.ptr, noise.ptr, &mut sum, null_mut::<c_void>()) };
+        let sum = checked_op(status, sum)?;
+        let mut out = null_mut();
+        // SAFETY: live input image, valid out-pointer, NULL-terminated options; the
+        // cast clips to 0..=255.
+        let status = unsafe {
+            bindings::vips_cast(
+                sum.ptr,
+                &mut out,
+                bindings::VipsBandFormat_VIPS_FORMAT_UCHAR,
+                null_mut::<c_void>(),
+            )
+        };
+        checked_op(status, out)
+    }
+
+    /// Marks a freshly made image (frames stacked top to bottom, each
+    /// `page_height` rows) as an endlessly looping animation showing frame `i` for
+    /// `delays_ms[i]`: what the GIF and WebP savers write.
+    pub fn set_animation(&mut self, page_height: c_int, delays_ms: &[c_int]) {
+        // SAFETY: live image this wrapper owns alone (set only on an image not yet
+        // handed to any operation); NUL-terminated field names; the array is valid
+        // for its length and copied by libvips.
+        unsafe {
+            bindings::vips_image_set_int(self.ptr, c"page-height".as_ptr(), page_height);
+            bindings::vips_image_set_int(self.ptr, c"loop".as_ptr(), 0);
+            bindings::vips_image_set_array_int(
+                self.ptr,
+                c"delay".as_ptr(),
+                delays_ms.as_ptr(),
+                delays_ms.len() as c_int,
+            );
+        }
     }
 
     /// Rotated by `quarter_turns` × 90° clockwise.

@@ -64,7 +64,7 @@ fn to_srgb(p: Pixels, icc: Option<&[u8]>) -> Result<Pixels, String> {
     if let Some(profile) = icc {
         return colour::to_srgb(&p, profile);
     }
-    let image = Image::from_pixels(&p.data, p.width, p.height, p.bands, icc)?;
+    let image = Image::from_decoded(&p.data, p.width, p.height, p.bands, icc)?;
     let srgb = image.to_srgb()?;
     let bands = u8::try_from(srgb.bands()).map_err(|e| e.to_string())?;
     Ok(Pixels {
