@@ -14,7 +14,9 @@
 //!   everything outside `/file/` (the embedded store's HTTP side, or the pass-through
 //!   to the S3 store); [`server`] starts it all.
 //! - [`routes`]: which route a path names ([`routes::RouteId`]) and one file per route
-//!   family: [`routes::upload`], [`routes::forward`], [`routes::download`].
+//!   family: [`routes::upload`], [`routes::forward`], [`routes::download`];
+//!   [`representation`]: the download parameters (`image_type`, `w`, `h`...) as one
+//!   parse shared with the config's eager sizes.
 //! - [`auth`]: access tokens, store tokens, file_sign, sdk_sign, acting identity.
 //! - [`storage`]: the embedded store, the S3 client, object keys, POST policies.
 //! - [`cache`]: cached results, single flight, write-back to `<app>/_derived/`;
@@ -52,6 +54,7 @@ pub mod metrics;
 pub mod proxy;
 pub mod query;
 pub mod redact;
+pub mod representation;
 pub mod routes;
 pub mod server;
 pub mod services;
