@@ -26,6 +26,8 @@
 //! - [`media`]: thumbnails (libvips), video covers and AMR→MP3 (FFmpeg), third-party
 //!   processors, limits and the transform pool.
 //! - [`error`], [`envelope`]: the error model and the JSON envelope.
+//! - [`eager`]: results made in the background as soon as an upload completes
+//!   (`apps.<id>.eager`), bounded and at low priority.
 //! - [`cluster`]: the ring of nodes (each object owned by one), peer fills, health.
 //! - [`admin`], [`metrics`], [`access_log`]: what operators see.
 //! - [`cli`]: `filegate serve | check | token | sign`.
@@ -41,6 +43,7 @@ pub mod delivery;
 pub mod demo;
 pub mod derived;
 pub mod drain;
+pub mod eager;
 pub mod envelope;
 pub mod error;
 pub mod file_type;

@@ -15,6 +15,9 @@ pub const TRANSFORM_KINDS: [&str; 4] = ["thumbnail", "cover", "mp3", "processor"
 /// `result` labels of `filegate_transforms_total`.
 pub const TRANSFORM_RESULTS: [&str; 4] = ["ok", "busy", "rejected", "failed"];
 
+/// `result` labels of `filegate_eager_total`.
+pub const EAGER_RESULTS: [&str; 5] = ["made", "cached", "dropped", "failed", "skipped"];
+
 /// Every metric filegate exports.
 pub struct Metrics {
     registry: Registry,
@@ -54,6 +57,12 @@ pub struct Metrics {
     /// `filegate_cluster_nodes_live`: nodes this node sees live (itself included; 1
     /// without a cluster).
     pub cluster_nodes_live: IntGauge,
+    /// `filegate_eager_total{result}`: eager results (one per upload and entry of
+    /// `apps.<id>.eager`): made, cached (already there), dropped (queue full, or no
+    /// idle pool in time), failed, skipped (not an image).
+    pub eager_total: IntCounterVec,
+    /// `filegate_eager_queue_depth`: uploads waiting for their eager results.
+    pub eager_queue_depth: IntGauge,
 }
 
 impl Metrics {
@@ -165,6 +174,19 @@ impl Metrics {
         )
         .expect("static metric definition");
         cluster_nodes_live.set(1);
+        let eager_total = IntCounterVec::new(
+            Opts::new(
+                "filegate_eager_total",
+                "Eager results (apps.<id>.eager), one per upload and entry, by result: made, cached, dropped, failed, skipped.",
+            ),
+            &["result"],
+        )
+        .expect("static metric definition");
+        let eager_queue_depth = IntGauge::new(
+            "filegate_eager_queue_depth",
+            "Uploads waiting for their eager results (bounded by media.eager_queue).",
+        )
+        .expect("static metric definition");
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(cluster_requests.clone()),
             Box::new(cluster_nodes_live.clone()),
@@ -180,6 +202,8 @@ impl Metrics {
             Box::new(store_operations.clone()),
             Box::new(requests_in_flight.clone()),
             Box::new(connections_closed.clone()),
+            Box::new(eager_total.clone()),
+            Box::new(eager_queue_depth.clone()),
         ];
         for c in collectors {
             registry.register(c).expect("metric names are unique");
@@ -223,6 +247,9 @@ impl Metrics {
         for reason in ["slow_head", "head_too_large"] {
             connections_closed.with_label_values(&[reason]);
         }
+        for result in EAGER_RESULTS {
+            eager_total.with_label_values(&[result]);
+        }
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Metrics {
             registry,
@@ -241,6 +268,8 @@ impl Metrics {
             connections_closed,
             cluster_requests,
             cluster_nodes_live,
+            eager_total,
+            eager_queue_depth,
         }
     }
 

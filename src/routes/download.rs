@@ -327,6 +327,7 @@ async fn derived_from_owner(
         wanted,
         strategy: params.strategy,
         accept: call.headers.accept.clone(),
+        background: false,
     };
     match cluster.derived(peer, &spec).await {
         crate::cluster::Asked::Found(found) => Ok(Some(found)),
