@@ -97,7 +97,9 @@ pub(super) fn validate_eager(
     if entries.len() > MAX_EAGER_ENTRIES {
         return Err(ConfigError::new(
             format!("{key}.eager"),
-            format!("at most {MAX_EAGER_ENTRIES} entries (each upload costs one transform per entry)"),
+            format!(
+                "at most {MAX_EAGER_ENTRIES} entries (each upload costs one transform per entry)"
+            ),
         ));
     }
     for (i, entry) in entries.iter().enumerate() {
@@ -143,7 +145,9 @@ pub(super) fn validate_eager(
             if accept.trim().is_empty() || accept.len() > MAX_ACCEPT_BYTES || !printable {
                 return Err(ConfigError::new(
                     at("accept"),
-                    format!("an Accept header value: 1-{MAX_ACCEPT_BYTES} printable ASCII characters"),
+                    format!(
+                        "an Accept header value: 1-{MAX_ACCEPT_BYTES} printable ASCII characters"
+                    ),
                 ));
             }
         }

@@ -100,7 +100,10 @@ impl MediaConfig {
             return Err(ConfigError::new("media.queue", "at most 100000"));
         }
         if !(1..=100_000).contains(&self.eager_queue) {
-            return Err(ConfigError::new("media.eager_queue", "between 1 and 100000"));
+            return Err(ConfigError::new(
+                "media.eager_queue",
+                "between 1 and 100000",
+            ));
         }
         if !(1..=10_000).contains(&self.max_size) {
             return Err(ConfigError::new("media.max_size", "between 1 and 10000"));

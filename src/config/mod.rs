@@ -369,22 +369,40 @@ mod tests {
             ("      - {image_type: 2, w: 0}\n", "apps.demo.eager[1].w"),
             ("      - {image_type: 2, h: NaN}\n", "apps.demo.eager[1].h"),
             ("      - {image_type: 4}\n", "apps.demo.eager[1].image_type"),
-            ("      - {image_type: 1, w: 10}\n", "apps.demo.eager[1].image_type"),
+            (
+                "      - {image_type: 1, w: 10}\n",
+                "apps.demo.eager[1].image_type",
+            ),
             ("      - {w: 10}\n", "apps.demo.eager[1].image_type"),
-            ("      - {image_type: 2, thumbnail_strategy: 3}\n", "apps.demo.eager[1].thumbnail_strategy"),
-            ("      - {image_type: 2, format: mp3}\n", "apps.demo.eager[1].format"),
-            ("      - {image_type: 2, format: ogg}\n", "apps.demo.eager[1].format"),
-            ("      - {image_type: 2, source: miniprogram}\n", "apps.demo.eager[1].source"),
+            (
+                "      - {image_type: 2, thumbnail_strategy: 3}\n",
+                "apps.demo.eager[1].thumbnail_strategy",
+            ),
+            (
+                "      - {image_type: 2, format: mp3}\n",
+                "apps.demo.eager[1].format",
+            ),
+            (
+                "      - {image_type: 2, format: ogg}\n",
+                "apps.demo.eager[1].format",
+            ),
+            (
+                "      - {image_type: 2, source: miniprogram}\n",
+                "apps.demo.eager[1].source",
+            ),
             ("      - {image_type: 2, w: 5000}\n", "apps.demo.eager[1].w"),
-            ("      - {image_type: 2, accept: \"\"}\n", "apps.demo.eager[1].accept"),
+            (
+                "      - {image_type: 2, accept: \"\"}\n",
+                "apps.demo.eager[1].accept",
+            ),
         ];
         for (bad, key) in cases {
             let cfg = Config::from_yaml(&demo_with_eager(&format!("{ok}{bad}"))).unwrap();
             assert_eq!(cfg.validate().unwrap_err().key, key, "{bad}");
         }
         // What the YAML cannot even parse is named by the parser's path.
-        let err = Config::from_yaml(&demo_with_eager("      - {image_type: 2, wdth: 10}\n"))
-            .unwrap_err();
+        let err =
+            Config::from_yaml(&demo_with_eager("      - {image_type: 2, wdth: 10}\n")).unwrap_err();
         assert_eq!(err.key, "apps.demo.eager[0].wdth", "{err}");
         let err =
             Config::from_yaml(&demo_with_eager("      - {image_type: 2, w: [1]}\n")).unwrap_err();
