@@ -274,6 +274,6 @@ impl ProxyHttp for FileGateProxy {
     }
 
     async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut HostCtx) {
-        self.gate.logging(session, e, &mut ctx.gate);
+        self.gate.logging(session, e, &ctx.gate);
     }
 }

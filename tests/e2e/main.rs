@@ -26,6 +26,7 @@ mod cli_admin;
 mod cluster;
 mod contract;
 mod credentials;
+mod eager;
 mod edge_cache;
 mod embedding;
 mod faults;
