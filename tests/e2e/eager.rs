@@ -397,3 +397,73 @@ fn a_non_image_upload_makes_nothing(backend: Backend) {
     // A later image upload is still made: the worker is alive and skipped nothing.
     upload_and_wait(fg, "demo", 2.0);
 }
+
+/// In a cluster, the node that sees the upload has each result made by the source's
+/// owner (as a download through it would), so every node's first download is a HIT and
+/// the cluster made each result once.
+#[test]
+fn in_a_cluster_the_owner_makes_each_result_once() {
+    // Enough that some sources are owned by the other nodes (all twelve on the first
+    // node: one chance in 3^12).
+    const PICTURES: usize = 12;
+    let s3 = S3Server::start();
+    let apps = "apps:\n  demo:\n    secrets: [\"new-secret-0123456789\"]\n    eager:\n      - {image_type: 2, w: 120, thumbnail_strategy: 2}\n";
+    let nodes = crate::cluster::start_nodes_with(&s3.store_yaml(), "", apps);
+    let t = token("demo", 7, TokenKind::User);
+    let jpeg = picture();
+    // Every upload through the first node's pass-through (the grant's store URL, sent
+    // to that node: the pass-through gives the store the Host it was signed for).
+    let grants: Vec<Value> = (0..PICTURES)
+        .map(|_| {
+            let mut g = grant(
+                &nodes[0],
+                "demo",
+                &t,
+                "/file/upload/chat?file_type=102&to_id=8&to_type=1&file_name=p.jpg&content_type=image/jpeg",
+            );
+            let url = g["upload_url"]
+                .as_str()
+                .unwrap()
+                .replacen(&s3.endpoint, &nodes[0].base, 1);
+            g["upload_url"] = Value::String(url);
+            let (status, body) = post_upload(&g, "p.jpg", "image/jpeg", jpeg.clone());
+            assert_eq!(status, 200, "{body}");
+            g
+        })
+        .collect();
+    let made = eager_series("made");
+    wait_until(&nodes[0], "the eager results of every upload", |m| {
+        metric_value(m, &made) >= PICTURES as f64
+    });
+    let summed = |series: &str| crate::cluster::summed(&nodes, series);
+    assert_eq!(
+        summed(&made),
+        PICTURES as f64,
+        "counted by the node that saw the uploads"
+    );
+    assert_eq!(
+        summed(THUMBS_MADE),
+        PICTURES as f64,
+        "each made once in the cluster"
+    );
+    assert!(
+        nodes[0].metric(THUMBS_MADE) < PICTURES as f64,
+        "the other nodes, owners of some sources, made theirs"
+    );
+    for g in &grants {
+        for node in &nodes {
+            let resp = client()
+                .get(node.url(&format!(
+                    "/file/download/chat?app_id=demo&file_sign={}&image_type=2&w=120&thumbnail_strategy=2",
+                    g["file_sign"].as_str().unwrap()
+                )))
+                .header("access-token", &t)
+                .send()
+                .unwrap();
+            assert_eq!(resp.status(), 200);
+            assert_eq!(cache_status(&resp), "HIT", "via {}", node.base);
+        }
+    }
+    assert_eq!(summed(THUMBS_MADE), PICTURES as f64, "no download made one");
+    assert_eq!(summed(&eager_series("failed")), 0.0);
+}
