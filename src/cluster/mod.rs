@@ -335,14 +335,18 @@ async fn serve_locally(
             background,
             ..
         } => {
-            let _turn = match background {
-                true => Some(services.media.idle_turn(patience).await.ok_or_else(|| {
+            // Another node's eager derivation: made here as it would be there, only
+            // while this node's pool is idle.
+            let _turn = if *background {
+                let turn = services.media.idle_turn(patience).await.ok_or_else(|| {
                     ApiError::new(
                         http::StatusCode::TOO_MANY_REQUESTS,
                         "busy: background work waits for an idle transform pool",
                     )
-                })?),
-                false => None,
+                })?;
+                Some(turn)
+            } else {
+                None
             };
             let plan = crate::derived::plan(
                 services,
