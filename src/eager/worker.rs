@@ -69,14 +69,16 @@ impl EagerWorker {
             .inc_by(n as u64);
     }
 
-    /// Makes every eager result of one upload, in the order the config lists them.
+    /// Makes every eager result of one upload, in the order the config lists them; once
+    /// one finds the pool (here, or at the owner) busy, the rest are dropped too.
     async fn make_all(&self, upload: &Upload) {
         let services = &self.services;
         let Some(app) = services.config.apps.get(&upload.app_id) else {
             return;
         };
         for (i, entry) in app.eager.iter().enumerate() {
-            let Some(turn) = services.media.idle_turn(IDLE_PATIENCE).await else {
+            let outcome = make_one(services, &upload.app_id, app, upload, entry).await;
+            if outcome == Outcome::Dropped {
                 let left = app.eager.len() - i;
                 log::info!(
                     "eager: {}: the transform pool stayed busy; {left} results dropped",
@@ -84,9 +86,7 @@ impl EagerWorker {
                 );
                 self.count(Outcome::Dropped, left);
                 return;
-            };
-            let outcome = make_one(services, &upload.app_id, app, upload, entry).await;
-            drop(turn);
+            }
             self.count(outcome, 1);
         }
     }
@@ -126,10 +126,7 @@ async fn make_one(
     match derive(services, app_id, app, upload, entry).await {
         Ok(CacheStatus::Miss) => Outcome::Made,
         Ok(_) => Outcome::Cached,
-        Err(e) if is_busy(&e) => {
-            log::info!("eager: {}: busy, not made: {e}", upload.key);
-            Outcome::Dropped
-        }
+        Err(e) if is_busy(&e) => Outcome::Dropped,
         Err(e) => {
             log::warn!("eager: {}: {e}", upload.key);
             Outcome::Failed
@@ -146,8 +143,9 @@ fn is_busy(e: &ApiError) -> bool {
 }
 
 /// The download's own path for `entry`: its representation parsed as the download
-/// parses it, then the owner (cluster, serve mode) or `plan` → `obtain` here, and in
-/// redirect mode the `_derived/` copy the redirect will name.
+/// parses it, then the owner (cluster, serve mode) or, in an idle turn of this node's
+/// pool, `plan` → `obtain` here, and in redirect mode the `_derived/` copy the redirect
+/// will name. A busy pool is a 503 (here) or 429 (the owner's).
 async fn derive(
     services: &Arc<Services>,
     app_id: &str,
@@ -167,6 +165,13 @@ async fn derive(
             return Ok(status);
         }
     }
+    // Made here: only in an idle turn of this node's pool (asking an owner needs none:
+    // the owner takes its own).
+    let _turn = services
+        .media
+        .idle_turn(IDLE_PATIENCE)
+        .await
+        .ok_or_else(|| ApiError::overloaded(1))?;
     let plan = derived::plan(
         services,
         app_id,
