@@ -14,7 +14,9 @@
 //!   everything outside `/file/` (the embedded store's HTTP side, or the pass-through
 //!   to the S3 store); [`server`] starts it all.
 //! - [`routes`]: which route a path names ([`routes::RouteId`]) and one file per route
-//!   family: [`routes::upload`], [`routes::forward`], [`routes::download`].
+//!   family: [`routes::upload`], [`routes::forward`], [`routes::download`];
+//!   [`representation`]: the download parameters (`image_type`, `w`, `h`...) as one
+//!   parse shared with the config's eager sizes.
 //! - [`auth`]: access tokens, store tokens, file_sign, sdk_sign, acting identity.
 //! - [`storage`]: the embedded store, the S3 client, object keys, POST policies.
 //! - [`cache`]: cached results, single flight, write-back to `<app>/_derived/`;
@@ -24,6 +26,8 @@
 //! - [`media`]: thumbnails (libvips), video covers and AMR→MP3 (FFmpeg), third-party
 //!   processors, limits and the transform pool.
 //! - [`error`], [`envelope`]: the error model and the JSON envelope.
+//! - [`eager`]: results made in the background as soon as an upload completes
+//!   (`apps.<id>.eager`), bounded and at low priority.
 //! - [`cluster`]: the ring of nodes (each object owned by one), peer fills, health.
 //! - [`admin`], [`metrics`], [`access_log`]: what operators see.
 //! - [`tls`]: TLS and HTTP/2 at the edge (certificate checks, the handshake deadline,
@@ -42,6 +46,7 @@ pub mod delivery;
 pub mod demo;
 pub mod derived;
 pub mod drain;
+pub mod eager;
 pub mod envelope;
 pub mod error;
 pub mod file_type;
@@ -55,6 +60,7 @@ pub mod metrics;
 pub mod proxy;
 pub mod query;
 pub mod redact;
+pub mod representation;
 pub mod routes;
 pub mod seed;
 pub mod server;

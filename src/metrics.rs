@@ -24,6 +24,8 @@ pub const CLOSE_REASONS: [&str; 6] = [
     "h2_preface_timeout",
     "plain_http_on_tls",
 ];
+/// `result` labels of `filegate_eager_total`.
+pub const EAGER_RESULTS: [&str; 5] = ["made", "cached", "dropped", "failed", "skipped"];
 
 /// Every metric filegate exports.
 pub struct Metrics {
@@ -67,6 +69,12 @@ pub struct Metrics {
     /// `filegate_tls_connections_total{protocol}`: TLS handshakes completed on the TLS
     /// listener, by the protocol ALPN chose (`h2`, `http/1.1`).
     pub tls_connections: IntCounterVec,
+    /// `filegate_eager_total{result}`: eager results (one per upload and entry of
+    /// `apps.<id>.eager`): made, cached (already there), dropped (queue full, or no
+    /// idle pool in time), failed, skipped (not an image).
+    pub eager_total: IntCounterVec,
+    /// `filegate_eager_queue_depth`: uploads waiting for their eager results.
+    pub eager_queue_depth: IntGauge,
 }
 
 impl Metrics {
@@ -186,6 +194,19 @@ impl Metrics {
             &["protocol"],
         )
         .expect("static metric definition");
+        let eager_total = IntCounterVec::new(
+            Opts::new(
+                "filegate_eager_total",
+                "Eager results (apps.<id>.eager), one per upload and entry, by result: made, cached, dropped, failed, skipped.",
+            ),
+            &["result"],
+        )
+        .expect("static metric definition");
+        let eager_queue_depth = IntGauge::new(
+            "filegate_eager_queue_depth",
+            "Uploads waiting for their eager results (bounded by media.eager_queue).",
+        )
+        .expect("static metric definition");
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
             Box::new(cluster_requests.clone()),
             Box::new(cluster_nodes_live.clone()),
@@ -202,6 +223,8 @@ impl Metrics {
             Box::new(requests_in_flight.clone()),
             Box::new(connections_closed.clone()),
             Box::new(tls_connections.clone()),
+            Box::new(eager_total.clone()),
+            Box::new(eager_queue_depth.clone()),
         ];
         for c in collectors {
             registry.register(c).expect("metric names are unique");
@@ -248,6 +271,9 @@ impl Metrics {
         for protocol in ["h2", "http/1.1"] {
             tls_connections.with_label_values(&[protocol]);
         }
+        for result in EAGER_RESULTS {
+            eager_total.with_label_values(&[result]);
+        }
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Metrics {
             registry,
@@ -267,6 +293,8 @@ impl Metrics {
             cluster_requests,
             cluster_nodes_live,
             tls_connections,
+            eager_total,
+            eager_queue_depth,
         }
     }
 

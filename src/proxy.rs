@@ -1,6 +1,7 @@
 //! The `filegate` binary's own host: a [`ProxyHttp`] whose phases only delegate.
 //! `/file` requests go to [`FileGate`]; everything else to the embedded store (in the
-//! embedded shape) or upstream to the S3 store ([`PassThrough`]).
+//! embedded shape) or upstream to the S3 store ([`PassThrough`]), whose uploads the
+//! store answers 2xx are handed to eager derivation ([`UploadWatch`]).
 
 use std::sync::Arc;
 
@@ -17,10 +18,19 @@ use crate::envelope::{write_error, write_json};
 use crate::error::ApiError;
 use crate::front::bucket_scope::Reach;
 use crate::front::embedded::{write_s3_error, S3Refusal};
+use crate::front::upload_watch::UploadWatch;
 use crate::front::StoreFront;
 use crate::gate::{FileGate, GateCtx};
 use crate::headers::RequestHeaders;
 use crate::storage::keys::ObjectKey;
+
+/// Per-request state of the host: the gate's, and what the pass-through learns of an
+/// upload it forwards.
+#[derive(Debug)]
+pub struct HostCtx {
+    gate: GateCtx,
+    upload: UploadWatch,
+}
 
 /// The binary's proxy service.
 pub struct FileGateProxy {
@@ -36,6 +46,16 @@ impl FileGateProxy {
 }
 
 impl FileGateProxy {
+    /// Whether any app makes eager results (else uploads are not watched at all).
+    fn eager_on(&self) -> bool {
+        self.gate
+            .services()
+            .config
+            .apps
+            .values()
+            .any(|app| !app.eager.is_empty())
+    }
+
     /// A presigned GET of an object, from the edge cache; errors as the store would
     /// answer them (404 `NoSuchKey`), or the envelope when the store fails.
     async fn serve_cached(
@@ -66,18 +86,22 @@ impl FileGateProxy {
 
 #[async_trait]
 impl ProxyHttp for FileGateProxy {
-    type CTX = GateCtx;
+    type CTX = HostCtx;
 
-    fn new_ctx(&self) -> GateCtx {
-        self.gate.new_ctx()
+    fn new_ctx(&self) -> HostCtx {
+        HostCtx {
+            gate: self.gate.new_ctx(),
+            upload: UploadWatch::Nothing,
+        }
     }
 
     /// `/file` → the gate; the rest → the embedded store, or on to `upstream_peer`.
     async fn request_filter(
         &self,
         session: &mut Session,
-        ctx: &mut GateCtx,
+        host: &mut HostCtx,
     ) -> pingora_core::Result<bool> {
+        let ctx = &mut host.gate;
         if self.gate.request_filter(session, ctx).await? {
             return Ok(true);
         }
@@ -113,13 +137,27 @@ impl ProxyHttp for FileGateProxy {
             StoreFront::Upstream(pass) => match pass.reach(session.req_header()) {
                 Ok(Reach::Object(key)) => {
                     let Some(presentation) = pass.cached_view(session.req_header(), &key) else {
+                        if session.req_header().method == Method::PUT && self.eager_on() {
+                            host.upload = UploadWatch::put(key);
+                        }
                         return Ok(false);
                     };
                     let status = self.serve_cached(session, &key, &presentation).await?;
                     ctx.record_answer("passthrough", status);
                     Ok(true)
                 }
-                Ok(Reach::FormUpload) => Ok(false),
+                Ok(Reach::FormUpload) => {
+                    if session.req_header().method == Method::POST && self.eager_on() {
+                        let content_type = session
+                            .req_header()
+                            .headers
+                            .get(http::header::CONTENT_TYPE)
+                            .and_then(|v| v.to_str().ok())
+                            .unwrap_or("");
+                        host.upload = UploadWatch::form(content_type);
+                    }
+                    Ok(false)
+                }
                 Err(refusal) => {
                     let status = write_error(session, &refusal, false).await?;
                     ctx.record_answer("passthrough", status);
@@ -132,7 +170,7 @@ impl ProxyHttp for FileGateProxy {
     async fn upstream_peer(
         &self,
         _session: &mut Session,
-        _ctx: &mut GateCtx,
+        _ctx: &mut HostCtx,
     ) -> pingora_core::Result<Box<HttpPeer>> {
         match &self.front {
             StoreFront::Upstream(pass) => Ok(Box::new(pass.peer())),
@@ -147,7 +185,7 @@ impl ProxyHttp for FileGateProxy {
         &self,
         _session: &mut Session,
         upstream_request: &mut RequestHeader,
-        _ctx: &mut GateCtx,
+        _ctx: &mut HostCtx,
     ) -> pingora_core::Result<()> {
         if let StoreFront::Upstream(pass) = &self.front {
             pass.rewrite_request(upstream_request)?;
@@ -155,14 +193,34 @@ impl ProxyHttp for FileGateProxy {
         Ok(())
     }
 
+    /// Lets an upload's body stream on to the store untouched, noting its beginning
+    /// (the key of a form, the file's first bytes) for eager derivation.
+    async fn request_body_filter(
+        &self,
+        _session: &mut Session,
+        body: &mut Option<bytes::Bytes>,
+        end_of_stream: bool,
+        ctx: &mut HostCtx,
+    ) -> pingora_core::Result<()> {
+        ctx.upload.feed(body.as_ref(), end_of_stream);
+        Ok(())
+    }
+
     async fn response_filter(
         &self,
         session: &mut Session,
         upstream_response: &mut ResponseHeader,
-        _ctx: &mut GateCtx,
+        ctx: &mut HostCtx,
     ) -> pingora_core::Result<()> {
         match &self.front {
             StoreFront::Upstream(pass) => {
+                if upstream_response.status.is_success() {
+                    // The store took the upload: its eager results can be made.
+                    if let Some((key, head)) = ctx.upload.completed() {
+                        let services = self.gate.services();
+                        services.eager.submit(&services.config, &key, &head);
+                    }
+                }
                 let method = &session.req_header().method;
                 if method == Method::GET || method == Method::HEAD {
                     // Forwarded, so not from the cache.
@@ -181,7 +239,7 @@ impl ProxyHttp for FileGateProxy {
         &self,
         session: &mut Session,
         e: &Error,
-        _ctx: &mut GateCtx,
+        _ctx: &mut HostCtx,
     ) -> FailToProxy {
         let err = match e.etype() {
             ErrorType::ConnectTimedout | ErrorType::ReadTimedout | ErrorType::WriteTimedout => {
@@ -218,11 +276,11 @@ impl ProxyHttp for FileGateProxy {
 
     /// pingora logs this summary with its errors: credentials in the query or
     /// headers are redacted.
-    fn request_summary(&self, session: &Session, _ctx: &GateCtx) -> String {
+    fn request_summary(&self, session: &Session, _ctx: &HostCtx) -> String {
         crate::redact::redact(&session.as_ref().request_summary()).into_owned()
     }
 
-    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut GateCtx) {
-        self.gate.logging(session, e, ctx);
+    async fn logging(&self, session: &mut Session, e: Option<&Error>, ctx: &mut HostCtx) {
+        self.gate.logging(session, e, &ctx.gate);
     }
 }

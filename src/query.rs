@@ -23,6 +23,12 @@ impl Query {
         }
     }
 
+    /// A query of these (name, value) pairs, already decoded (the config's eager sizes
+    /// are parsed as the download query they stand for).
+    pub fn from_pairs(pairs: Vec<(String, String)>) -> Query {
+        Query { pairs }
+    }
+
     /// Every pair, in request order.
     pub fn pairs(&self) -> &[(String, String)] {
         &self.pairs

@@ -10,11 +10,13 @@ use pingora_core::listeners::{L4BufferSettings, ListenerConfig, TcpSocketOptions
 use pingora_core::protocols::http::v2::server::{default_h2_options, H2Options};
 use pingora_core::server::configuration::{Opt, ServerConf};
 use pingora_core::server::Server;
+use pingora_core::services::background::background_service;
 use pingora_core::services::listening::Service;
 
 use crate::admin::AdminApp;
 use crate::cluster::Cluster;
 use crate::config::{Config, StoreKind};
+use crate::eager::worker::EagerWorker;
 use crate::front::embedded::EmbeddedStoreServer;
 use crate::front::passthrough::PassThrough;
 use crate::front::StoreFront;
@@ -237,6 +239,10 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
     if let Some(health) = cluster_health {
         server.add_service(health);
     }
+    server.add_service(background_service(
+        "eager derivation",
+        EagerWorker::new(services.clone()),
+    ));
 
     let cache = services.cache.clone();
     crate::drain::exit_when_drained(server.watch_execution_phase(), in_flight, move || {

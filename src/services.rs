@@ -9,6 +9,7 @@ use crate::auth::verified::VerifiedFileSigns;
 use crate::cache::EdgeCache;
 use crate::cluster::Cluster;
 use crate::config::Config;
+use crate::eager::EagerQueue;
 use crate::media::Media;
 use crate::metrics::Metrics;
 use crate::storage::ObjectStore;
@@ -34,6 +35,10 @@ pub struct Services {
     pub file_signs: VerifiedFileSigns,
     /// The cluster this node is part of, if any.
     pub cluster: Option<Arc<Cluster>>,
+    /// Completed uploads waiting for their eager results (a host runs
+    /// [`crate::eager::worker::EagerWorker`] to make them; without it they are dropped,
+    /// counted, once the queue is full).
+    pub eager: EagerQueue,
 }
 
 impl Services {
@@ -46,6 +51,7 @@ impl Services {
         Ok(Services {
             media: Media::new(&config.media, metrics.clone()),
             cache: EdgeCache::open(&config.cache, metrics.clone())?,
+            eager: EagerQueue::new(config.media.eager_queue, metrics.clone()),
             config,
             store,
             metrics,

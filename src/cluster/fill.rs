@@ -44,6 +44,11 @@ pub enum FillSpec {
         strategy: ThumbnailStrategy,
         /// The client's `Accept` (format negotiation).
         accept: Option<String>,
+        /// Background work (another node's eager derivation): the owner makes it only
+        /// once its own pool is idle, else answers 429. Absent on the wire when false,
+        /// so a download's spec is what it always was.
+        #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+        background: bool,
     },
 }
 
@@ -108,8 +113,24 @@ mod tests {
             },
             strategy: ThumbnailStrategy::Local,
             accept: Some("image/webp".into()),
+            background: false,
         };
         assert_eq!(FillSpec::decode(&spec.encode()), Some(spec.clone()));
+        // A download's spec carries no `background` (nodes of an older build decode it).
+        let json = String::from_utf8(B64.decode(spec.encode()).unwrap()).unwrap();
+        assert!(!json.contains("background"), "{json}");
+        let eager = FillSpec::Derived {
+            app: "demo".into(),
+            key: "demo/avatar/user/1/a.jpg".into(),
+            wanted: Wanted::Thumbnail {
+                w: Some(200.0),
+                h: None,
+            },
+            strategy: ThumbnailStrategy::Local,
+            accept: None,
+            background: true,
+        };
+        assert_eq!(FillSpec::decode(&eager.encode()), Some(eager.clone()));
         assert_eq!(spec.key(), "demo/avatar/user/1/a.jpg");
         assert_eq!(FillSpec::decode("!!"), None);
         let meta = ObjectMeta {

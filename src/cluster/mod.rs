@@ -275,7 +275,7 @@ impl Cluster {
             return write_error(session, &e, false).await;
         }
         let found = match FillSpec::decode(&spec_value) {
-            Some(spec) => serve_locally(services, &spec).await,
+            Some(spec) => serve_locally(services, &spec, self.peer_timeout).await,
             None => Err(ApiError::bad_param(SPEC_HEADER, "not a fill spec")),
         };
         match found {
@@ -298,8 +298,15 @@ impl Cluster {
     }
 }
 
-/// What the owner serves for a fill: its own cache, its own store.
-async fn serve_locally(services: &Arc<Services>, spec: &FillSpec) -> Result<Found, ApiError> {
+/// What the owner serves for a fill: its own cache, its own store. Background work
+/// waits at most `patience` for this node's pool to be idle (the asking node waits
+/// for the answer `peer_timeout` plus a transform's time), else it is a 429 (below
+/// 500: the asker drops the work and does not count this node as failing).
+async fn serve_locally(
+    services: &Arc<Services>,
+    spec: &FillSpec,
+    patience: Duration,
+) -> Result<Found, ApiError> {
     let app_id = spec.app();
     let app = services
         .config
@@ -325,8 +332,22 @@ async fn serve_locally(services: &Arc<Services>, spec: &FillSpec) -> Result<Foun
             wanted,
             strategy,
             accept,
+            background,
             ..
         } => {
+            // Another node's eager derivation: made here as it would be there, only
+            // while this node's pool is idle.
+            let _turn = if *background {
+                let turn = services.media.idle_turn(patience).await.ok_or_else(|| {
+                    ApiError::new(
+                        http::StatusCode::TOO_MANY_REQUESTS,
+                        "busy: background work waits for an idle transform pool",
+                    )
+                })?;
+                Some(turn)
+            } else {
+                None
+            };
             let plan = crate::derived::plan(
                 services,
                 app_id,

@@ -7,6 +7,7 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use serde::Deserialize;
 
+use super::eager::EagerEntry;
 use super::values::validate_base_url;
 use super::{ConfigError, DEMO_SECRET};
 
@@ -68,6 +69,9 @@ pub struct AppConfig {
     /// The third-party image processor used for `thumbnail_strategy=1`; none: filegate
     /// makes those thumbnails itself.
     pub thumbnail_processor: Option<ProcessorConfig>,
+    /// Results made as soon as an upload of an image completes, each given as the
+    /// download parameters that will ask for it (default: none).
+    pub eager: Vec<EagerEntry>,
 }
 
 impl Default for AppConfig {
@@ -82,6 +86,7 @@ impl Default for AppConfig {
             max_sign_ttl: Duration::from_secs(7 * 24 * 3600),
             max_upload: UploadSizeLimits::default(),
             thumbnail_processor: None,
+            eager: Vec::new(),
         }
     }
 }

@@ -50,6 +50,9 @@ pub struct MediaConfig {
     pub avif_quality: u8,
     /// Offer AVIF to clients that accept it, when this libvips can encode it.
     pub avif: bool,
+    /// Uploads waiting for their eager results (`apps.<id>.eager`); past it, an upload's
+    /// eager results are dropped (counted), never queued without bound.
+    pub eager_queue: usize,
 }
 
 impl Default for MediaConfig {
@@ -72,6 +75,7 @@ impl Default for MediaConfig {
             webp_quality: 80,
             avif_quality: 55,
             avif: true,
+            eager_queue: 256,
         }
     }
 }
@@ -94,6 +98,12 @@ impl MediaConfig {
         }
         if self.queue > 100_000 {
             return Err(ConfigError::new("media.queue", "at most 100000"));
+        }
+        if !(1..=100_000).contains(&self.eager_queue) {
+            return Err(ConfigError::new(
+                "media.eager_queue",
+                "between 1 and 100000",
+            ));
         }
         if !(1..=10_000).contains(&self.max_size) {
             return Err(ConfigError::new("media.max_size", "between 1 and 10000"));

@@ -8,6 +8,7 @@
 mod apps;
 mod cache;
 mod cluster;
+mod eager;
 mod env;
 mod media;
 mod server;
@@ -28,6 +29,7 @@ pub use apps::{
 };
 pub use cache::CacheConfig;
 pub use cluster::{node_addr, ClusterConfig};
+pub use eager::{EagerEntry, ParamValue, MAX_EAGER_ENTRIES};
 pub use env::{Environment, ProcessEnv};
 pub use media::MediaConfig;
 pub use server::{RequestLimits, ServerSection};
@@ -256,6 +258,9 @@ impl Config {
             return Err(ConfigError::new("limits.keepalive_timeout", "at least 1s"));
         }
         self.media.validate()?;
+        for (id, app) in &self.apps {
+            eager::validate_eager(&format!("apps.{id}"), &app.eager, &self.media)?;
+        }
         self.cache.validate()?;
         if let Some(c) = &self.cluster {
             c.validate()?;
@@ -370,6 +375,86 @@ mod tests {
         )
         .unwrap();
         ok.validate().unwrap();
+    }
+
+    fn demo_with_eager(eager: &str) -> String {
+        format!("apps:\n  demo:\n    secrets: [0123456789abcdef]\n    eager:\n{eager}")
+    }
+
+    #[test]
+    fn eager_entries_name_the_key_at_fault() {
+        let ok = "      - {image_type: 2, w: 200, h: 200}\n";
+        let cases = [
+            ("      - {image_type: 2, w: 0}\n", "apps.demo.eager[1].w"),
+            ("      - {image_type: 2, h: NaN}\n", "apps.demo.eager[1].h"),
+            ("      - {image_type: 4}\n", "apps.demo.eager[1].image_type"),
+            (
+                "      - {image_type: 1, w: 10}\n",
+                "apps.demo.eager[1].image_type",
+            ),
+            ("      - {w: 10}\n", "apps.demo.eager[1].image_type"),
+            (
+                "      - {image_type: 2, thumbnail_strategy: 3}\n",
+                "apps.demo.eager[1].thumbnail_strategy",
+            ),
+            (
+                "      - {image_type: 2, format: mp3}\n",
+                "apps.demo.eager[1].format",
+            ),
+            (
+                "      - {image_type: 2, format: ogg}\n",
+                "apps.demo.eager[1].format",
+            ),
+            (
+                "      - {image_type: 2, source: miniprogram}\n",
+                "apps.demo.eager[1].source",
+            ),
+            ("      - {image_type: 2, w: 5000}\n", "apps.demo.eager[1].w"),
+            (
+                "      - {image_type: 2, accept: \"\"}\n",
+                "apps.demo.eager[1].accept",
+            ),
+        ];
+        for (bad, key) in cases {
+            let cfg = Config::from_yaml(&demo_with_eager(&format!("{ok}{bad}"))).unwrap();
+            assert_eq!(cfg.validate().unwrap_err().key, key, "{bad}");
+        }
+        // What the YAML cannot even parse is named by the parser's path.
+        let err =
+            Config::from_yaml(&demo_with_eager("      - {image_type: 2, wdth: 10}\n")).unwrap_err();
+        assert_eq!(err.key, "apps.demo.eager[0].wdth", "{err}");
+        let err =
+            Config::from_yaml(&demo_with_eager("      - {image_type: 2, w: [1]}\n")).unwrap_err();
+        assert!(err.key.starts_with("apps.demo.eager[0]"), "{err}");
+        let many = "      - {image_type: 2}\n".repeat(MAX_EAGER_ENTRIES + 1);
+        let cfg = Config::from_yaml(&demo_with_eager(&many)).unwrap();
+        assert_eq!(cfg.validate().unwrap_err().key, "apps.demo.eager");
+        let cfg = Config::from_yaml("media:\n  eager_queue: 0\n").unwrap();
+        assert_eq!(cfg.validate().unwrap_err().key, "media.eager_queue");
+    }
+
+    #[test]
+    fn eager_entries_parse_as_the_download_query_they_stand_for() {
+        use crate::query::Query;
+        use crate::representation::Representation;
+        let cfg = Config::from_yaml(&demo_with_eager(
+            "      - {image_type: 2, w: 200, h: 200}\n      - {image_type: 3, w: \"120.5\", thumbnail_strategy: 2, accept: image/webp}\n",
+        ))
+        .unwrap();
+        cfg.validate().unwrap();
+        let eager = &cfg.apps["demo"].eager;
+        let download = |q: &str| Representation::parse(&Query::parse(q)).unwrap();
+        assert_eq!(
+            eager[0].representation().unwrap(),
+            download("image_type=2&w=200&h=200")
+        );
+        assert_eq!(
+            eager[1].representation().unwrap(),
+            download("image_type=3&w=120.5&thumbnail_strategy=2")
+        );
+        assert_eq!(eager[1].accept.as_deref(), Some("image/webp"));
+        // None by default, the demo app included.
+        assert!(Config::default().apps["demo"].eager.is_empty());
     }
 
     #[test]

@@ -124,7 +124,7 @@ impl EmbeddedStoreServer {
         let result = match method {
             Method::OPTIONS => return write_preflight(session).await,
             Method::POST if path == "/" => {
-                return form_upload::receive(&self.store, &self.metrics, session).await
+                return form_upload::receive(&self.store, &self.services, session).await
             }
             Method::PUT => self.put(session, &path).await,
             Method::GET | Method::HEAD if path == "/" => {
@@ -247,9 +247,11 @@ impl EmbeddedStoreServer {
             .begin_write(&key)
             .await
             .map_err(|e| S3Refusal::from_store(&e))?;
+        let mut head = crate::eager::Head::default();
         loop {
             match session.read_request_body().await {
                 Ok(Some(chunk)) => {
+                    head.feed(&chunk);
                     if writer.size() + chunk.len() as u64 > length {
                         return Err(S3Refusal::new(
                             400,
@@ -281,6 +283,9 @@ impl EmbeddedStoreServer {
             .await
             .map_err(|e| S3Refusal::from_store(&e))?;
         self.metrics.store_uploads.with_label_values(&["ok"]).inc();
+        self.services
+            .eager
+            .submit(&self.services.config, &key, head.bytes());
         let mut resp = ResponseHeader::build_no_case(200, Some(4))?;
         resp.insert_header("ETag", &meta.etag)?;
         resp.insert_header("Access-Control-Expose-Headers", "ETag")?;

@@ -10,9 +10,10 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use pingora_proxy::Session;
 
+use crate::eager::Head;
 use crate::file_type::essence;
 use crate::front::embedded::{write_s3_error, S3Refusal};
-use crate::metrics::Metrics;
+use crate::services::Services;
 use crate::storage::embedded::EmbeddedStore;
 use crate::storage::keys::ObjectKey;
 use crate::storage::post_policy::{verify_form_signature, Policy, PolicyViolation};
@@ -31,6 +32,8 @@ struct Stored {
     key: ObjectKey,
     meta: ObjectMeta,
     success_status: u16,
+    /// The file's first bytes (eager derivation sniffs them).
+    head: Head,
 }
 
 impl From<PolicyViolation> for S3Refusal {
@@ -79,12 +82,14 @@ fn malformed(e: impl std::fmt::Display) -> S3Refusal {
     )
 }
 
-/// Receives a form upload and answers it (success or an S3-style error).
+/// Receives a form upload and answers it (success or an S3-style error); a stored
+/// upload is handed to eager derivation.
 pub async fn receive(
     store: &EmbeddedStore,
-    metrics: &Metrics,
+    services: &Services,
     session: &mut Session,
 ) -> pingora_core::Result<u16> {
+    let metrics = &services.metrics;
     let content_type = session
         .req_header()
         .headers
@@ -136,6 +141,9 @@ pub async fn receive(
     match outcome {
         Ok(stored) => {
             metrics.store_uploads.with_label_values(&["ok"]).inc();
+            services
+                .eager
+                .submit(&services.config, &stored.key, stored.head.bytes());
             if !body_done {
                 // Only the closing boundary should be left; read it so the connection
                 // can be reused.
@@ -190,10 +198,12 @@ async fn consume_form(
         .begin_write(&form.key)
         .await
         .map_err(|e| S3Refusal::from_store(&e))?;
+    let mut head = Head::default();
     while let Some(chunk) = form.next_chunk().await? {
         if chunk.is_empty() {
             continue;
         }
+        head.feed(&chunk);
         writer
             .write(&chunk)
             .await
@@ -208,6 +218,7 @@ async fn consume_form(
         key: form.key,
         meta,
         success_status: form.success_status,
+        head,
     })
 }
 

@@ -1,12 +1,14 @@
 //! What answers requests outside `/file/` (SPEC §1): in the embedded shape the
 //! embedded store's own HTTP side ([`embedded`], with its POST form uploads in
 //! [`form_upload`]); with an S3 store, the pass-through to it ([`passthrough`]),
-//! limited to the bucket's objects ([`bucket_scope`]).
+//! limited to the bucket's objects ([`bucket_scope`]), which watches the uploads it
+//! forwards for eager derivation ([`upload_watch`]).
 
 pub mod bucket_scope;
 pub mod embedded;
 pub mod form_upload;
 pub mod passthrough;
+pub mod upload_watch;
 
 use std::sync::Arc;
 

@@ -291,6 +291,12 @@ impl Media {
         ImageFormat::of_content_type(source_content_type)
     }
 
+    /// A turn for one background job (eager derivation): granted once the pool is idle,
+    /// `None` if it stayed busy for `patience` ([`pool::Pool::idle_turn`]).
+    pub async fn idle_turn(&self, patience: std::time::Duration) -> Option<pool::IdleTurn> {
+        self.pool.idle_turn(patience).await
+    }
+
     /// Largest source a transform reads.
     pub fn max_source_bytes(&self, transform: &Transform) -> u64 {
         match transform {

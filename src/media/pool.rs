@@ -2,13 +2,17 @@
 //! one blocking thread (libvips images are not `Send`, and CPU work must stay off the
 //! async workers); at most `media.queue` wait for a turn, and past that the caller
 //! gets 503 with `Retry-After` at once instead of queueing without bound.
+//!
+//! Background work (eager derivation) never queues here ahead of a request: it takes
+//! an [`IdleTurn`] first, which waits until no request waits and a worker stays free
+//! for requests, and lets one background job run at a time.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use prometheus::IntGauge;
-use tokio::sync::Semaphore;
+use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
 use crate::media::limits::{too_slow, Deadline};
@@ -21,6 +25,19 @@ pub struct Pool {
     retry_after: Duration,
     timeout: Duration,
     depth: IntGauge,
+    workers: usize,
+    /// One background job at a time.
+    background: Arc<Semaphore>,
+}
+
+/// How often a background job waiting for an idle pool looks again.
+const IDLE_POLL: Duration = Duration::from_millis(10);
+
+/// The turn of one background job: held for as long as that job runs. It holds no
+/// worker (the job's transform takes one as a request's does), only the background
+/// lane, and it was granted while the pool was idle.
+pub struct IdleTurn {
+    _lane: OwnedSemaphorePermit,
 }
 
 /// Decrements the wait count however the wait ends (granted, or the request gone).
@@ -50,6 +67,35 @@ impl Pool {
             retry_after,
             timeout,
             depth,
+            workers: workers.max(1),
+            background: Arc::new(Semaphore::new(1)),
+        }
+    }
+
+    /// Whether background work may start now: no transform waits for a worker, and a
+    /// worker would stay free for the next request (with a single worker: it is free).
+    pub fn is_idle(&self) -> bool {
+        let keep_free = usize::from(self.workers > 1);
+        self.waiting.load(Ordering::Acquire) == 0 && self.permits.available_permits() > keep_free
+    }
+
+    /// Waits for the background lane (one background job at a time), then for the pool
+    /// to be idle ([`Pool::is_idle`], looked at every 10 ms: requests never queue
+    /// behind this wait); `None` when that took longer than `patience`.
+    pub async fn idle_turn(&self, patience: Duration) -> Option<IdleTurn> {
+        let deadline = Instant::now() + patience;
+        let lane = tokio::time::timeout(patience, self.background.clone().acquire_owned())
+            .await
+            .ok()?
+            .ok()?;
+        loop {
+            if self.is_idle() {
+                return Some(IdleTurn { _lane: lane });
+            }
+            if Instant::now() >= deadline {
+                return None;
+            }
+            tokio::time::sleep(IDLE_POLL).await;
         }
     }
 
@@ -138,6 +184,45 @@ mod tests {
         for r in running {
             assert_eq!(r.await.unwrap().unwrap(), 1);
         }
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn background_turns_wait_for_an_idle_pool_one_at_a_time() {
+        let p = pool(2, 4, 5_000);
+        let turn = p.idle_turn(Duration::from_millis(50)).await;
+        assert!(turn.is_some(), "an idle pool grants a turn");
+        // One background job at a time.
+        assert!(p.idle_turn(Duration::from_millis(30)).await.is_none());
+        drop(turn);
+        // One request transform running leaves one worker free: that one is kept for
+        // requests, so no turn.
+        let (tx, rx) = std::sync::mpsc::channel::<()>();
+        let busy = {
+            let p = p.clone();
+            tokio::spawn(async move {
+                p.run(move |_| {
+                    let _ = rx.recv();
+                    Ok(())
+                })
+                .await
+            })
+        };
+        while p.permits.available_permits() == 2 {
+            tokio::time::sleep(Duration::from_millis(5)).await;
+        }
+        assert!(!p.is_idle());
+        assert!(p.idle_turn(Duration::from_millis(50)).await.is_none());
+        // Once it ends, a waiting turn is granted.
+        let waiting = {
+            let p = p.clone();
+            tokio::spawn(async move { p.idle_turn(Duration::from_secs(5)).await.is_some() })
+        };
+        tx.send(()).unwrap();
+        busy.await.unwrap().unwrap();
+        assert!(waiting.await.unwrap());
+        // A single worker is lent to background work whenever it is free.
+        let single = pool(1, 1, 5_000);
+        assert!(single.idle_turn(Duration::from_millis(50)).await.is_some());
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

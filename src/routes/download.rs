@@ -15,6 +15,7 @@ use crate::derived;
 use crate::error::ApiError;
 use crate::file_type::{Family, FileType};
 use crate::query::Query;
+pub use crate::representation::{ImageType, Representation, ThumbnailStrategy, Wanted};
 use crate::routes::Call;
 use crate::services::Services;
 use crate::storage::keys::ObjectKey;
@@ -35,26 +36,6 @@ pub enum DownloadTarget {
     },
 }
 
-/// `image_type`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum ImageType {
-    /// 1: the original.
-    Original,
-    /// 2: a thumbnail.
-    Thumbnail,
-    /// 3: a cover (video frame; for images, a thumbnail).
-    Cover,
-}
-
-/// `thumbnail_strategy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
-pub enum ThumbnailStrategy {
-    /// 1 (the API's default): the app's third-party processor, if configured.
-    ThirdParty,
-    /// 2: filegate itself.
-    Local,
-}
-
 /// Parameters of the download routes.
 #[derive(Debug, Clone)]
 pub struct DownloadParams {
@@ -72,52 +53,28 @@ pub struct DownloadParams {
     pub want_mp3: bool,
 }
 
-fn dimension(query: &Query, name: &str) -> Result<Option<f64>, ApiError> {
-    match query.get(name)? {
-        None | Some("") => Ok(None),
-        Some(v) => match v.trim().parse::<f64>() {
-            Ok(x) if x.is_finite() && x > 0.0 => Ok(Some(x)),
-            _ => Err(ApiError::bad_param(name, "must be a finite number above 0")),
-        },
-    }
-}
-
 impl DownloadParams {
     fn parse(target: DownloadTarget, query: &Query) -> Result<Self, ApiError> {
-        let image_type = match query.parsed::<i32>("image_type", "1, 2 or 3")? {
-            None | Some(1) => ImageType::Original,
-            Some(2) => ImageType::Thumbnail,
-            Some(3) => ImageType::Cover,
-            Some(_) => return Err(ApiError::bad_param("image_type", "must be 1, 2 or 3")),
-        };
-        let strategy = match query.parsed::<i32>("thumbnail_strategy", "1 or 2")? {
-            None | Some(1) => ThumbnailStrategy::ThirdParty,
-            Some(2) => ThumbnailStrategy::Local,
-            Some(_) => return Err(ApiError::bad_param("thumbnail_strategy", "must be 1 or 2")),
-        };
-        let format_mp3 = match query.get("format")? {
-            None | Some("") | Some("amr") => false,
-            Some("mp3") => true,
-            Some(_) => return Err(ApiError::bad_param("format", "must be amr or mp3")),
-        };
-        let miniprogram = match query.get("source")? {
-            None | Some("") => false,
-            Some("miniprogram") => true,
-            Some(_) => {
-                return Err(ApiError::bad_param(
-                    "source",
-                    "must be miniprogram or empty",
-                ))
-            }
-        };
+        let r = Representation::parse(query)?;
         Ok(DownloadParams {
             target,
-            image_type,
-            w: dimension(query, "w")?,
-            h: dimension(query, "h")?,
-            strategy,
-            want_mp3: format_mp3 || miniprogram,
+            image_type: r.image_type,
+            w: r.w,
+            h: r.h,
+            strategy: r.strategy,
+            want_mp3: r.want_mp3,
         })
+    }
+
+    /// The representation asked for, apart from the object.
+    pub fn representation(&self) -> Representation {
+        Representation {
+            image_type: self.image_type,
+            w: self.w,
+            h: self.h,
+            strategy: self.strategy,
+            want_mp3: self.want_mp3,
+        }
     }
 
     /// `/file/download/avatar`.
@@ -201,44 +158,10 @@ pub fn resolve_object(
     Ok(resolved)
 }
 
-/// What a download asks for, once the object's file type is known.
-#[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
-pub enum Wanted {
-    /// The stored bytes.
-    Original,
-    /// A thumbnail of at most w × h.
-    Thumbnail {
-        /// `w`.
-        w: Option<f64>,
-        /// `h`.
-        h: Option<f64>,
-    },
-    /// A video frame, scaled like a thumbnail.
-    VideoCover {
-        /// `w`.
-        w: Option<f64>,
-        /// `h`.
-        h: Option<f64>,
-    },
-    /// AMR voice transcoded to MP3.
-    Mp3,
-}
-
 /// Decides the representation: a cover of an image is its thumbnail, mp3 applies to
 /// AMR voice only (MP3 voice is served as is), thumbnails apply to images.
 pub fn wanted(params: &DownloadParams, file_type: FileType) -> Result<Wanted, ApiError> {
-    let family = file_type.family();
-    if params.want_mp3 && family == Family::VoiceAmr {
-        return Ok(Wanted::Mp3);
-    }
-    let (w, h) = (params.w, params.h);
-    match (params.image_type, family) {
-        (ImageType::Original, _) => Ok(Wanted::Original),
-        (ImageType::Thumbnail | ImageType::Cover, Family::Image) => Ok(Wanted::Thumbnail { w, h }),
-        (ImageType::Cover, Family::Video) => Ok(Wanted::VideoCover { w, h }),
-        (ImageType::Thumbnail, _) => Err(unsupported("a thumbnail needs an image")),
-        (ImageType::Cover, _) => Err(unsupported("a cover needs a video or an image")),
-    }
+    params.representation().wanted(file_type)
 }
 
 /// Answers a download: resolves and checks the object, then serves or redirects the
@@ -404,6 +327,7 @@ async fn derived_from_owner(
         wanted,
         strategy: params.strategy,
         accept: call.headers.accept.clone(),
+        background: false,
     };
     match cluster.derived(peer, &spec).await {
         crate::cluster::Asked::Found(found) => Ok(Some(found)),
@@ -427,10 +351,6 @@ fn derived_extension(content_type: &str) -> &'static str {
 fn renamed(name: &str, extension: &str) -> String {
     let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
     format!("{stem}.{extension}")
-}
-
-fn unsupported(message: &'static str) -> ApiError {
-    ApiError::new(http::StatusCode::UNSUPPORTED_MEDIA_TYPE, message)
 }
 
 #[cfg(test)]

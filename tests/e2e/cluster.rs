@@ -20,7 +20,7 @@ fn start_nodes(store_yaml: &str, extra: &str) -> Vec<Filegate> {
     start_nodes_with(store_yaml, extra, TEST_APPS)
 }
 
-fn start_nodes_with(store_yaml: &str, extra: &str, apps: &str) -> Vec<Filegate> {
+pub fn start_nodes_with(store_yaml: &str, extra: &str, apps: &str) -> Vec<Filegate> {
     let ports: Vec<u16> = {
         let held: Vec<_> = (0..3)
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
@@ -64,7 +64,7 @@ fn start_nodes_with(store_yaml: &str, extra: &str, apps: &str) -> Vec<Filegate> 
     nodes
 }
 
-fn summed(nodes: &[Filegate], series: &str) -> f64 {
+pub fn summed(nodes: &[Filegate], series: &str) -> f64 {
     nodes.iter().map(|n| n.metric(series)).sum()
 }
 
