@@ -16,8 +16,8 @@ use std::time::SystemTime;
 
 use bytes::Bytes;
 use filegate::config::{PostDialect, Secret, UploadMethod};
-use filegate::front::form_upload::check_form;
 use filegate::front::embedded::S3Refusal;
+use filegate::front::form_upload::check_form;
 use filegate::storage::keys::ObjectKey;
 use filegate::storage::post_policy::form_fields;
 use filegate::storage::sigv4::S3Signer;

@@ -89,7 +89,15 @@ fuzz_target!(|input: Input| {
 
     // Any value: refused, unless it happens to be a valid signature.
     let now = input.expires.saturating_sub(1);
-    let _ = verify_sdk_sign(&input.value, &input.path, &input.app, &q, &rotated(), now, u64::MAX);
+    let _ = verify_sdk_sign(
+        &input.value,
+        &input.path,
+        &input.app,
+        &q,
+        &rotated(),
+        now,
+        u64::MAX,
+    );
 
     let a = Secret::new(SECRET_A);
     let s = sign(&input.path, &input.app, &q, input.expires, &a);
