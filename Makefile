@@ -42,12 +42,14 @@ test: setup-test lint
 	$(MAKE) bench-smoke
 
 bench-smoke:
+	$(CARGO) build --example thumbnail_cost
 	python3 benches/load/bench.py --smoke --binary target/debug/filegate
 
 # The load benchmark against nginx and thumbor (about 7 minutes), then the micro
 # benchmarks. Loopback only. BENCHMARKS.md holds a run.
 bench: setup-bench
 	$(CARGO) build --release
+	$(CARGO) build --release --example thumbnail_cost
 	python3 benches/load/bench.py
 	$(CARGO) bench --bench micro
 

@@ -141,4 +141,10 @@ if [ ! -x "$tools/bin/cargo-fuzz" ]; then
   cargo install --quiet --root "$tools" --locked cargo-fuzz@0.13.2
 fi
 
+if [ "$depth" -ge 3 ]; then
+  # matplotlib (wheels): the benchmark's chart of throughput and p99 latency against
+  # concurrency (BENCHMARKS.md).
+  ensure_venv "$tools/venv-plot" --only-binary=:all: "matplotlib==3.9.4"
+fi
+
 echo "setup: ready for make $level (tools in $tools)"

@@ -145,7 +145,7 @@ impl EmbeddedStoreServer {
         match result {
             Ok(status) => Ok(status),
             Err(StoreFailure::Refused(r)) => {
-                session.set_keepalive(None);
+                crate::front::unread_body::discard_unread_body(session).await;
                 write_s3_error(session, &r).await
             }
             Err(StoreFailure::Aborted(e)) => Err(e),

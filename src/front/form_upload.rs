@@ -154,8 +154,9 @@ pub async fn receive(
         Err(refusal) => {
             metrics.store_uploads.with_label_values(&["refused"]).inc();
             log::info!("form upload refused: {} {}", refusal.code, refusal.message);
-            // Unread body may remain: never reuse this connection.
-            session.set_keepalive(None);
+            if !body_done {
+                crate::front::unread_body::discard_unread_body(session).await;
+            }
             write_s3_error(session, &refusal).await
         }
     }

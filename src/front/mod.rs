@@ -2,12 +2,14 @@
 //! embedded store's own HTTP side ([`embedded`], with its POST form uploads in
 //! [`form_upload`]); with an S3 store, the pass-through to it ([`passthrough`]),
 //! limited to the bucket's objects ([`bucket_scope`]), which watches the uploads it
-//! forwards for eager derivation ([`upload_watch`]).
+//! forwards for eager derivation ([`upload_watch`]). A refused upload's unread body is
+//! read before the answer ([`unread_body`]).
 
 pub mod bucket_scope;
 pub mod embedded;
 pub mod form_upload;
 pub mod passthrough;
+pub mod unread_body;
 pub mod upload_watch;
 
 use std::sync::Arc;

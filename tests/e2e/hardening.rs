@@ -305,11 +305,19 @@ fn an_upload_grant_writes_once(backend: Backend) {
     let first = pseudo_random(10_000, 1);
     let (status, body) = post_upload(&g, "a.bin", "application/octet-stream", first.clone());
     assert_eq!(status, 200, "{body}");
+    // In the embedded store the replay is refused before its file part is read: a
+    // body larger than a socket buffer shows that the answer still reaches the client
+    // (filegate reads the rest first; closing on unread bytes would reset it).
+    let replay_size = if backend == Backend::Embedded {
+        600_000
+    } else {
+        10_000
+    };
     let (replay, _) = post_upload(
         &g,
         "a.bin",
         "application/octet-stream",
-        pseudo_random(10_000, 2),
+        pseudo_random(replay_size, 2),
     );
     let sign = g["file_sign"].as_str().unwrap();
     let served = chat_download(fg, "demo", sign).bytes().unwrap();

@@ -61,6 +61,22 @@ impl StoredMeta {
         })
     }
 
+    /// Writes the metadata through a temp file and a rename, without an fsync, on the
+    /// calling thread (a derived copy's: re-creatable).
+    pub fn write_atomic_blocking(&self, path: &Path) -> Result<(), StoreError> {
+        use std::io::Write;
+        let io = |e: std::io::Error| StoreError::Internal(format!("writing metadata: {e}"));
+        let body = serde_json::to_vec(self).map_err(|e| StoreError::Internal(e.to_string()))?;
+        let tmp = path.with_extension(format!("tmp{:016x}", rand::random::<u64>()));
+        let written = std::fs::File::create(&tmp)
+            .and_then(|mut f| f.write_all(&body))
+            .and_then(|()| std::fs::rename(&tmp, path));
+        if written.is_err() {
+            let _ = std::fs::remove_file(&tmp);
+        }
+        written.map_err(io)
+    }
+
     /// Writes the metadata through a temp file and a rename.
     pub async fn write_atomic(&self, path: &Path) -> Result<(), StoreError> {
         let io = |e: std::io::Error| StoreError::Internal(format!("writing metadata: {e}"));

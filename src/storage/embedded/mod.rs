@@ -234,9 +234,15 @@ impl ObjectStore for EmbeddedStore {
         body: Bytes,
         content_type: &str,
     ) -> Result<ObjectMeta, StoreError> {
-        let mut writer = self.begin_write(key).await?;
-        writer.write(&body).await?;
-        match writer.commit(content_type, None).await {
+        // Only derived copies are put (re-creatable): one blocking hop, no fsync.
+        let (tmp, object, meta) = (self.tmp.clone(), self.object_path(key), self.meta_path(key));
+        let content_type = content_type.to_string();
+        let written = tokio::task::spawn_blocking(move || {
+            writer::write_copy_blocking(&tmp, &object, &meta, &body, &content_type)
+        })
+        .await
+        .map_err(|e| StoreError::Internal(format!("writing a copy: {e}")))?;
+        match written {
             // Derived copies are named by their inputs: an existing one is this one.
             Err(StoreError::Exists) => self.head(key).await,
             other => other,

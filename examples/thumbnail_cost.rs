@@ -1,0 +1,77 @@
+//! The CPU time one thumbnail costs filegate in process, without HTTP, the pool or the
+//! cache: what the benchmark's floor row sets beside the scaled decode alone.
+//!
+//! `cargo run --release --example thumbnail_cost -- FILE [COUNT]` prints one JSON line:
+//! the mean process CPU milliseconds per thumbnail over COUNT (default 200) boxes,
+//! walked as the benchmark's cold rows walk them (100-199 px wide, 200-1999 high).
+
+use std::time::{Duration, Instant};
+
+use filegate::config::MediaConfig;
+use filegate::media::limits::{Deadline, Limits};
+use filegate::media::thumbnail::render_thumbnail;
+use filegate::media::{Fit, ImageFormat, Qualities};
+
+/// User plus system CPU time of this process, in milliseconds.
+fn cpu_ms() -> Result<f64, String> {
+    let stat = std::fs::read_to_string("/proc/self/stat").map_err(|e| e.to_string())?;
+    // Fields after the command name (which may hold spaces) end at its `)`.
+    let after = stat.rsplit(')').next().ok_or("no ) in /proc/self/stat")?;
+    let fields: Vec<&str> = after.split_whitespace().collect();
+    let ticks = |i: usize| -> Result<f64, String> {
+        fields
+            .get(i)
+            .ok_or("short /proc/self/stat")?
+            .parse::<f64>()
+            .map_err(|e| e.to_string())
+    };
+    // SAFETY: sysconf is a plain query.
+    let hz = unsafe { libc::sysconf(libc::_SC_CLK_TCK) } as f64;
+    Ok((ticks(11)? + ticks(12)?) * 1000.0 / hz)
+}
+
+fn main() -> Result<(), String> {
+    let args: Vec<String> = std::env::args().collect();
+    let path = args.get(1).ok_or("usage: thumbnail_cost FILE [COUNT]")?;
+    let count: u32 = match args.get(2) {
+        Some(n) => n.parse().map_err(|e| format!("COUNT: {e}"))?,
+        None => 200,
+    };
+    let source = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
+    let limits = Limits::from_config(&MediaConfig::default());
+    let qualities = Qualities {
+        jpeg: 82,
+        webp: 80,
+        avif: 55,
+    };
+    let render = |i: u32| {
+        let fit = Fit {
+            w: Some(100 + i % 100),
+            h: Some(200 + (i * 37) % 1800),
+        };
+        let deadline = Deadline(Instant::now() + Duration::from_secs(60));
+        render_thumbnail(
+            &source,
+            fit,
+            ImageFormat::Jpeg,
+            qualities,
+            &limits,
+            deadline,
+        )
+        .map_err(|e| format!("{path}: {e}"))
+    };
+    // One first, so libvips' start-up is not counted.
+    render(0)?;
+    let (cpu0, wall0) = (cpu_ms()?, Instant::now());
+    let mut bytes = 0;
+    for i in 1..=count {
+        bytes += render(i)?.bytes.len();
+    }
+    let cpu = (cpu_ms()? - cpu0) / f64::from(count);
+    let wall = wall0.elapsed().as_secs_f64() * 1000.0 / f64::from(count);
+    println!(
+        "{{\"file\": {path:?}, \"count\": {count}, \"cpu_ms\": {cpu:.3}, \"wall_ms\": {wall:.3}, \"bytes\": {}}}",
+        bytes / count as usize
+    );
+    Ok(())
+}
