@@ -48,8 +48,9 @@ bench-smoke:
 # The load benchmark against nginx and thumbor (about 7 minutes), then the micro
 # benchmarks. Loopback only. BENCHMARKS.md holds a run.
 bench: setup-bench
-	$(CARGO) build --release
-	$(CARGO) build --release --example thumbnail_cost
+	# One build for both: an example unifies dev-dependency features, so apart they
+	# would compile the library twice.
+	$(CARGO) build --release --bin filegate --example thumbnail_cost
 	python3 benches/load/bench.py
 	$(CARGO) bench --bench micro
 

@@ -15,6 +15,7 @@ both_stores!(
     credentials_never_reach_the_log,
     executable_types_are_never_served_inline,
     an_upload_grant_writes_once,
+    the_store_side_reaches_only_the_buckets_objects,
 );
 
 /// Every credential value a request of this test carried, to look for in the log.
@@ -594,4 +595,83 @@ fn the_demo_secret_never_listens_beyond_loopback() {
         .unwrap();
     assert!(!out.status.success());
     assert!(String::from_utf8_lossy(&out.stderr).contains("apps.demo.secrets"));
+}
+
+/// Defect 3: outside `/file/`, only the configured bucket's objects are reached. A
+/// listing, another bucket, a bucket operation, an object sub-resource or a DELETE is a
+/// 403 envelope written by filegate itself (the store answers XML), and an object of
+/// the bucket is still served by its presigned URL.
+fn the_store_side_reaches_only_the_buckets_objects(backend: Backend) {
+    let env = Env::new(backend, |_| {});
+    let fg = &env.fg;
+    let refused = |method: reqwest::Method, path: &str| {
+        let resp = client()
+            .request(method.clone(), fg.url(path))
+            .send()
+            .unwrap();
+        let v = expect_envelope(resp, 403, 10010);
+        assert!(
+            v["message"].as_str().unwrap_or("").contains("refused"),
+            "{method} {path}: {v}"
+        );
+    };
+    // The embedded store lists nothing.
+    refused(reqwest::Method::GET, "/");
+    if backend == Backend::Embedded {
+        return;
+    }
+    let bucket = S3_BUCKET;
+    let other = format!("{bucket}-other");
+    // A bucket beside ours, with an object in it, on the store's own disk.
+    let root = env.s3.as_ref().unwrap().root.path();
+    std::fs::create_dir_all(root.join(&other)).unwrap();
+    std::fs::write(root.join(&other).join("secret.txt"), b"not yours").unwrap();
+    for (method, path) in [
+        (reqwest::Method::GET, "/".to_string()),
+        (reqwest::Method::HEAD, "/".to_string()),
+        (reqwest::Method::GET, format!("/{other}/secret.txt")),
+        (reqwest::Method::GET, format!("/{bucket}x/secret.txt")),
+        (reqwest::Method::GET, format!("/{bucket}?list-type=2")),
+        (reqwest::Method::GET, format!("/{bucket}/")),
+        (reqwest::Method::PUT, format!("/{other}")),
+        (
+            reqwest::Method::DELETE,
+            format!("/{bucket}/avatar/user/1/a.jpg"),
+        ),
+        (
+            reqwest::Method::GET,
+            format!("/{bucket}/avatar/user/1/a.jpg?acl"),
+        ),
+        (
+            reqwest::Method::POST,
+            format!("/{bucket}/avatar/user/1/a.jpg?uploads"),
+        ),
+    ] {
+        if method == reqwest::Method::HEAD {
+            // No body to carry the envelope: the status says it.
+            let resp = client().head(fg.url(&path)).send().unwrap();
+            assert_eq!(resp.status(), 403, "HEAD {path}");
+            continue;
+        }
+        refused(method, &path);
+    }
+    // The bucket's own objects still pass, by their presigned URLs.
+    let t = user_token("redirect");
+    let bytes = pseudo_random(5_000, 9);
+    let g = uploaded(
+        fg,
+        "redirect",
+        &t,
+        "/file/upload/chat?file_type=100&to_id=1",
+        "x.bin",
+        "application/octet-stream",
+        &bytes,
+    );
+    let resp = chat_download(fg, "redirect", g["file_sign"].as_str().unwrap());
+    let location = resp.headers()["location"].to_str().unwrap().to_string();
+    let path = &location[location.find("://").unwrap() + 3..];
+    let path = &path[path.find('/').unwrap()..];
+    let through = client().get(fg.url(path)).send().unwrap();
+    assert_eq!(through.status(), 200);
+    assert_eq!(through.bytes().unwrap().as_ref(), bytes.as_slice());
 }
