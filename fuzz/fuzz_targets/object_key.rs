@@ -75,10 +75,14 @@ fuzz_target!(|input: Input| {
     let app = segment(&input.app, "app");
     let id = segment(&input.id, "id");
     let ext = segment(&input.ext, "bin");
-    let user = ObjectKey::user_avatar(&app, input.user_id, &id, &ext);
-    let group = ObjectKey::group_avatar(&app, input.user_id, &id, &ext);
+    // As filegate calls them: ids non-negative (a negative one is 400 before any key
+    // is made), a chat's to_type 1 or 2 (checked by the upload route).
+    let (user_id, to_id) = (input.user_id & i64::MAX, input.to_id & i64::MAX);
+    let to_type = 1 + input.to_type % 2;
+    let user = ObjectKey::user_avatar(&app, user_id, &id, &ext);
+    let group = ObjectKey::group_avatar(&app, user_id, &id, &ext);
     let day = format!("{:08}", input.day % 100_000_000);
-    let chat = ObjectKey::chat(&app, input.to_type, input.to_id, &day, &id, &ext);
+    let chat = ObjectKey::chat(&app, to_type, to_id, &day, &id, &ext);
     let derived = ObjectKey::derived(&app, &id, &ext);
     for key in [&user, &group, &chat, &derived] {
         let parsed = ObjectKey::parse(key.as_str());
