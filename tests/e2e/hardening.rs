@@ -75,17 +75,39 @@ fn credentials_never_reach_the_log(backend: Backend) {
     let t = user_token("demo");
     let mut secrets = Secrets(Vec::new());
     secrets.add(&t);
-    // A large plain file, so that a client leaving mid-body fails after the head.
+    // A large plain file, so that a client leaving mid-body fails after the head. On
+    // S3 it goes up by a PUT grant: s3s-fs's form parser drops large POSTs under load
+    // (docs/decisions.md, "Test servers"), which made this test flaky.
     let bytes = pseudo_random(8 << 20, 9);
-    let g = uploaded(
-        &env.fg,
-        "demo",
-        &t,
-        "/file/upload/chat?file_type=100&to_id=1&file_name=big.bin",
-        "big.bin",
-        "application/octet-stream",
-        &bytes,
-    );
+    let (big_app, big_t) = match backend {
+        Backend::S3 => ("putapp", user_token("putapp")),
+        Backend::Embedded => ("demo", t.clone()),
+    };
+    secrets.add(&big_t);
+    let g = if backend == Backend::S3 {
+        let g = grant(
+            &env.fg,
+            big_app,
+            &big_t,
+            &format!(
+                "/file/upload/chat?file_type=100&to_id=1&file_name=big.bin&size={}",
+                bytes.len()
+            ),
+        );
+        let (status, body) = put_upload(&g, bytes.clone());
+        assert_eq!(status, 200, "upload: {body}");
+        g
+    } else {
+        uploaded(
+            &env.fg,
+            big_app,
+            &big_t,
+            "/file/upload/chat?file_type=100&to_id=1&file_name=big.bin",
+            "big.bin",
+            "application/octet-stream",
+            &bytes,
+        )
+    };
     let sign = g["file_sign"].as_str().unwrap().to_string();
     secrets.add(&sign);
     secrets.add_from_url(g["upload_url"].as_str().unwrap());
@@ -105,17 +127,17 @@ fn credentials_never_reach_the_log(backend: Backend) {
     }
     // Credentials in the query, as the web SDK sends them.
     let url = env.fg.url(&format!(
-        "/file/download/chat?app_id=demo&file_sign={sign}&access-token={t}"
+        "/file/download/chat?app_id={big_app}&file_sign={sign}&access-token={big_t}"
     ));
     for _ in 0..3 {
         leave_mid_body(&url, &[]);
     }
     // A store token and an sdk_sign too.
-    let store = token("demo", 7, TokenKind::Store);
+    let store = token(big_app, 7, TokenKind::Store);
     secrets.add(&store);
     leave_mid_body(
         &env.fg.url(&format!(
-            "/file/download/chat?app_id=demo&file_sign={sign}&store_token={store}"
+            "/file/download/chat?app_id={big_app}&file_sign={sign}&store_token={store}"
         )),
         &[],
     );
@@ -123,8 +145,9 @@ fn credentials_never_reach_the_log(backend: Backend) {
         let out = std::process::Command::new(built_binary("filegate"))
             .args([
                 "sign",
-                &env.fg
-                    .url(&format!("/file/download/chat?app_id=demo&file_sign={sign}")),
+                &env.fg.url(&format!(
+                    "/file/download/chat?app_id={big_app}&file_sign={sign}"
+                )),
                 "-c",
             ])
             .arg(&env.fg.config_path)
