@@ -228,8 +228,7 @@ fn a_presigned_put_cannot_be_moved_to_another_key_through_the_host_header(backen
     let (signed, query) = url.split_once('?').unwrap();
     let host = fg.base.trim_start_matches("http://");
     // The signed path (S3: `/<bucket>/<key>` of the store; embedded: `/<key>`).
-    let after_scheme = &signed[signed.find("://").unwrap() + 3..];
-    let signed_path = &after_scheme[after_scheme.find('/').unwrap()..];
+    let signed_path = path_and_query_of(signed);
     let bucket = if env.s3.is_some() { "/filegate" } else { "" };
     let mut head = String::new();
     for (k, v) in g["oss_body_param"].as_object().unwrap() {

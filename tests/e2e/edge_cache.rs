@@ -656,8 +656,7 @@ fn pass_through_gets_of_presigned_urls_are_cached() {
     let resp = get(&url, &[]);
     assert_eq!(resp.status(), 302);
     let location = resp.headers()["location"].to_str().unwrap().to_string();
-    let path = &location[location.find("://").unwrap() + 3..];
-    let path = &path[path.find('/').unwrap()..];
+    let path = path_and_query_of(&location);
     let before = store_gets(&fg);
     let mut statuses = Vec::new();
     for _ in 0..3 {

@@ -44,8 +44,7 @@ fn passthrough_path(fg: &Filegate, sign: &str) -> String {
     let resp = download(fg, "redirect", sign);
     assert_eq!(resp.status(), 302);
     let location = resp.headers()["location"].to_str().unwrap().to_string();
-    let rest = &location[location.find("://").unwrap() + 3..];
-    rest[rest.find('/').unwrap()..].to_string()
+    path_and_query_of(&location).to_string()
 }
 
 #[test]

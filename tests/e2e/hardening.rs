@@ -173,8 +173,7 @@ fn credentials_never_reach_the_log(backend: Backend) {
     let resp = chat_download(&env.fg, "redirect", gr["file_sign"].as_str().unwrap());
     let location = resp.headers()["location"].to_str().unwrap().to_string();
     secrets.add_from_url(&location);
-    let path = &location[location.find("://").unwrap() + 3..];
-    let path = &path[path.find('/').unwrap()..];
+    let path = path_and_query_of(&location);
     leave_mid_body(&env.fg.url(path), &[]);
     // Failures with credentials in the URL, on objects never read (so not in the edge
     // cache): the store is gone.
@@ -191,8 +190,7 @@ fn credentials_never_reach_the_log(backend: Backend) {
         let resp = chat_download(&env.fg, "redirect", unread["file_sign"].as_str().unwrap());
         let location = resp.headers()["location"].to_str().unwrap().to_string();
         secrets.add_from_url(&location);
-        let unread_path = &location[location.find("://").unwrap() + 3..];
-        let unread_path = &unread_path[unread_path.find('/').unwrap()..];
+        let unread_path = path_and_query_of(&location);
         let unread_demo = uploaded(
             &env.fg,
             "demo",
@@ -312,8 +310,7 @@ fn executable_types_are_never_served_inline(backend: Backend) {
         assert_safe_type(&direct, &format!("redirect {mime}"));
         assert_eq!(direct.bytes().unwrap().as_ref(), body.as_slice());
         // The same presigned URL through filegate (pass-through or embedded store).
-        let path = &location[location.find("://").unwrap() + 3..];
-        let path = &path[path.find('/').unwrap()..];
+        let path = path_and_query_of(&location);
         let through = client().get(fg.url(path)).send().unwrap();
         assert_sandboxed(&through, mime);
         assert_attachment(&through, &format!("through filegate {mime}"));
@@ -692,8 +689,7 @@ fn the_store_side_reaches_only_the_buckets_objects(backend: Backend) {
     );
     let resp = chat_download(fg, "redirect", g["file_sign"].as_str().unwrap());
     let location = resp.headers()["location"].to_str().unwrap().to_string();
-    let path = &location[location.find("://").unwrap() + 3..];
-    let path = &path[path.find('/').unwrap()..];
+    let path = path_and_query_of(&location);
     let through = client().get(fg.url(path)).send().unwrap();
     assert_eq!(through.status(), 200);
     assert_eq!(through.bytes().unwrap().as_ref(), bytes.as_slice());

@@ -98,6 +98,13 @@ pub fn built_binary(name: &str) -> PathBuf {
     example
 }
 
+/// The path and query of an absolute URL (a presigned URL or a redirect's
+/// `Location`), to send the same signed request to filegate instead.
+pub fn path_and_query_of(url: &str) -> &str {
+    let rest = &url[url.find("://").expect("an absolute URL") + 3..];
+    &rest[rest.find('/').unwrap_or(rest.len())..]
+}
+
 /// A running filegate, stopped (by PID) when dropped.
 pub struct Filegate {
     child: Child,

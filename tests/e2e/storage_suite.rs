@@ -666,8 +666,7 @@ fn passthrough_serves_a_presigned_get(backend: Backend) {
     let resp = chat_download(fg, "redirect", g["file_sign"].as_str().unwrap());
     let location = resp.headers()["location"].to_str().unwrap().to_string();
     // The same signed path and query, sent to filegate instead of the store.
-    let path_and_query = &location[location.find("://").unwrap() + 3..];
-    let path_and_query = &path_and_query[path_and_query.find('/').unwrap()..];
+    let path_and_query = path_and_query_of(&location);
     let through = client().get(fg.url(path_and_query)).send().unwrap();
     assert_eq!(through.status(), 200);
     assert_eq!(through.bytes().unwrap().as_ref(), bytes.as_slice());

@@ -3,7 +3,6 @@
 use std::path::Path;
 
 use serde::{Deserialize, Serialize};
-use tokio::io::AsyncWriteExt;
 
 use crate::storage::{ObjectMeta, StoreError};
 
@@ -61,15 +60,22 @@ impl StoredMeta {
         })
     }
 
-    /// Writes the metadata through a temp file and a rename, without an fsync, on the
-    /// calling thread (a derived copy's: re-creatable).
-    pub fn write_atomic_blocking(&self, path: &Path) -> Result<(), StoreError> {
+    /// Writes the metadata through a temp file and a rename, on the calling thread;
+    /// `sync`: fsync the file before the rename (an upload's; a derived copy, which can
+    /// be made again, skips it).
+    pub fn write_atomic_blocking(&self, path: &Path, sync: bool) -> Result<(), StoreError> {
         use std::io::Write;
         let io = |e: std::io::Error| StoreError::Internal(format!("writing metadata: {e}"));
         let body = serde_json::to_vec(self).map_err(|e| StoreError::Internal(e.to_string()))?;
         let tmp = path.with_extension(format!("tmp{:016x}", rand::random::<u64>()));
         let written = std::fs::File::create(&tmp)
-            .and_then(|mut f| f.write_all(&body))
+            .and_then(|mut f| {
+                f.write_all(&body)?;
+                if sync {
+                    f.sync_all()?;
+                }
+                Ok(())
+            })
             .and_then(|()| std::fs::rename(&tmp, path));
         if written.is_err() {
             let _ = std::fs::remove_file(&tmp);
@@ -77,15 +83,11 @@ impl StoredMeta {
         written.map_err(io)
     }
 
-    /// Writes the metadata through a temp file and a rename.
+    /// [`StoredMeta::write_atomic_blocking`] with an fsync, in one blocking hop.
     pub async fn write_atomic(&self, path: &Path) -> Result<(), StoreError> {
-        let io = |e: std::io::Error| StoreError::Internal(format!("writing metadata: {e}"));
-        let body = serde_json::to_vec(self).map_err(|e| StoreError::Internal(e.to_string()))?;
-        let tmp = path.with_extension(format!("tmp{:016x}", rand::random::<u64>()));
-        let mut f = tokio::fs::File::create(&tmp).await.map_err(io)?;
-        f.write_all(&body).await.map_err(io)?;
-        f.sync_all().await.map_err(io)?;
-        drop(f);
-        tokio::fs::rename(&tmp, path).await.map_err(io)
+        let (meta, path) = (self.clone(), path.to_path_buf());
+        tokio::task::spawn_blocking(move || meta.write_atomic_blocking(&path, true))
+            .await
+            .map_err(|e| StoreError::Internal(format!("writing metadata: {e}")))?
     }
 }

@@ -174,6 +174,6 @@ pub fn write_copy_blocking(
         original_name: None,
         last_modified: Some(httpdate::fmt_http_date(std::time::SystemTime::now())),
     };
-    StoredMeta::from(&meta).write_atomic_blocking(meta_path)?;
+    StoredMeta::from(&meta).write_atomic_blocking(meta_path, false)?;
     Ok(meta)
 }
