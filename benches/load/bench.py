@@ -630,6 +630,26 @@ def wrk(url, seconds, conns, threads=2, sizes=None, headers=None):
     return rps, latency, bad
 
 
+def keepalive_get(local, port, path, headers, timeout=60):
+    """GET `path` on 127.0.0.1:`port` over this thread's keep-alive connection to that
+    port (kept in `local`, a threading.local): (response, body), or (None, problem)
+    when the connection failed (it is dropped, the next call opens another)."""
+    conns = getattr(local, "conns", None)
+    if conns is None:
+        conns = local.conns = {}
+    conn = conns.get(port)
+    if conn is None:
+        conn = conns[port] = HTTPConnection("127.0.0.1", port, timeout=timeout)
+    try:
+        conn.request("GET", path, headers=headers)
+        resp = conn.getresponse()
+        return resp, resp.read()
+    except (OSError, HTTPException) as e:
+        conn.close()
+        conns.pop(port, None)
+        return None, f"download: {type(e).__name__}: {e}"
+
+
 def summarize(label, values, notes):
     med = statistics.median(values)
     print(f"  {label}: median {med:,.1f} (runs {', '.join(f'{v:,.1f}' for v in values)})"
@@ -839,17 +859,9 @@ def offload_row(b):
     def download(i):
         """(problem or None, X-Cache-Status) of one download of object i."""
         path, size = objects[i]
-        conn = getattr(local, "conn", None)
-        if conn is None:
-            conn = local.conn = HTTPConnection("127.0.0.1", fg.port, timeout=30)
-        try:
-            conn.request("GET", path, headers=headers)
-            resp = conn.getresponse()
-            body = resp.read()
-        except (OSError, HTTPException) as e:
-            conn.close()
-            local.conn = None
-            return f"download: {type(e).__name__}: {e}", None
+        resp, body = keepalive_get(local, fg.port, path, headers, timeout=30)
+        if resp is None:
+            return body, None
         cache = resp.getheader("X-Cache-Status")
         if resp.status != 200:
             return f"download: HTTP {resp.status} {body[:200]!r}", cache

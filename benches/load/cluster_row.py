@@ -22,7 +22,6 @@ import random
 import re
 import threading
 import time
-from http.client import HTTPConnection, HTTPException
 
 import bench
 
@@ -83,20 +82,9 @@ def mix(b, label, count, ring, objects, requests, write_back=True):
             path, size = uploaded[picks[i]]
             if thumbs[i]:
                 path += THUMB
-            conns = getattr(local, "conns", None)
-            if conns is None:
-                conns = local.conns = {}
-            conn = conns.get(node.port)
-            if conn is None:
-                conn = conns[node.port] = HTTPConnection("127.0.0.1", node.port, timeout=60)
-            try:
-                conn.request("GET", path, headers=headers)
-                resp = conn.getresponse()
-                body = resp.read()
-            except (OSError, HTTPException) as e:
-                conn.close()
-                conns.pop(node.port, None)
-                return f"download: {type(e).__name__}: {e}"
+            resp, body = bench.keepalive_get(local, node.port, path, headers)
+            if resp is None:
+                return body
             if resp.status != 200:
                 return f"download: HTTP {resp.status} {body[:200]!r}"
             if not thumbs[i] and len(body) != size:
