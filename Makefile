@@ -4,7 +4,7 @@
 # ~/.cache/filegate/tools; scripts/tools-dir.sh), shared by every clone.
 CARGO ?= cargo
 
-.PHONY: setup setup-run setup-test setup-bench build run cluster test lint unit bench bench-smoke soak fuzz clean
+.PHONY: setup setup-run setup-test setup-bench build run cluster test lint unit bench bench-smoke soak soak-smoke fuzz clean
 
 setup-run:
 	bash scripts/setup.sh run
@@ -35,11 +35,13 @@ lint:
 
 # Every test: unit tests, then end-to-end tests against the real binary, real S3
 # servers (s3s-fs; a SeaweedFS cluster) and headless Chromium; then a short smoke of
-# every fuzz target and a few seconds of each benchmark row, so neither harness can rot.
+# every fuzz target, a few seconds of each benchmark row and a minute of the soak, so
+# none of those harnesses can rot.
 test: setup-test lint
 	$(CARGO) test --all-targets
 	bash scripts/fuzz.sh $(FUZZ_SMOKE_SECONDS)
 	$(MAKE) bench-smoke
+	$(MAKE) soak-smoke
 
 bench-smoke:
 	$(CARGO) build --example thumbnail_cost
@@ -60,6 +62,11 @@ bench: setup-bench
 soak: setup-test
 	$(CARGO) build --release
 	python3 tests/soak/soak.py --seconds $${SOAK_SECONDS:-600}
+
+# A minute of the soak on the debug binary `cargo test` built (part of `make test`).
+soak-smoke:
+	$(CARGO) build --bin filegate
+	python3 tests/soak/soak.py --seconds 60 --smoke --binary target/debug/filegate
 
 # cargo-fuzz (docs/fuzzing.md): builds the targets in fuzz/ once, then runs each for
 # FUZZ_SECONDS; FUZZ_TARGETS picks some ("jwt range"). Fails on any crash.

@@ -41,7 +41,8 @@ pub struct AccessRecord<'a> {
 
 /// Pending bytes past which the writer is woken at once.
 const WAKE_AT: usize = 64 * 1024;
-/// Pending bytes past which lines are dropped (a stuck stdout must not grow memory).
+/// Pending bytes past which lines are dropped (a stuck stdout must not grow memory),
+/// counted in `filegate_access_log_dropped_total`.
 const DROP_AT: usize = 8 * 1024 * 1024;
 /// Longest a line waits.
 const INTERVAL: Duration = Duration::from_millis(100);
@@ -53,6 +54,7 @@ struct Sink {
 
 static ENABLED: AtomicBool = AtomicBool::new(false);
 static SINK: OnceLock<Sink> = OnceLock::new();
+static DROPPED: OnceLock<prometheus::IntCounter> = OnceLock::new();
 
 fn sink() -> &'static Sink {
     SINK.get_or_init(|| {
@@ -90,8 +92,9 @@ fn write_pending(wait: bool) {
 }
 
 /// Turns the access log on (the default, unless `RUST_LOG` filters
-/// `filegate::access` out) or off.
-pub fn init(on: bool) {
+/// `filegate::access` out) or off; lines dropped are counted in `dropped`.
+pub fn init(on: bool, dropped: prometheus::IntCounter) {
+    let _ = DROPPED.set(dropped);
     let on = on && log::log_enabled!(target: "filegate::access", log::Level::Info);
     if on {
         sink();
@@ -129,6 +132,9 @@ pub fn write(record: &AccessRecord<'_>) {
         let sink = sink();
         let mut pending = sink.pending.lock().unwrap_or_else(|e| e.into_inner());
         if pending.len() > DROP_AT {
+            if let Some(dropped) = DROPPED.get() {
+                dropped.inc();
+            }
             return;
         }
         pending.extend_from_slice(line.as_bytes());

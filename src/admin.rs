@@ -1,7 +1,8 @@
 //! The admin listener (default 127.0.0.1:9180), apart from the public one:
 //! `GET /healthz`, `GET /metrics` (Prometheus text format) and
-//! `POST /cache/purge?key=KEY` or `?prefix=PREFIX` (SPEC §6). With `admin_token` set,
-//! every route but `/healthz` needs `Authorization: Bearer <admin_token>`.
+//! `POST /cache/purge?key=KEY` or `?prefix=PREFIX` (SPEC §6), which in a cluster
+//! purges every node (SPEC §13). With `admin_token` set, every route but `/healthz`
+//! needs `Authorization: Bearer <admin_token>`.
 
 use std::sync::Arc;
 
@@ -11,37 +12,25 @@ use pingora_core::apps::http_app::ServeHttp;
 use pingora_core::protocols::http::ServerSession;
 use subtle::ConstantTimeEq;
 
-use crate::cache::EdgeCache;
-use crate::cluster::Cluster;
+use crate::cache::purge::PurgeTarget;
+use crate::cluster::purge::PeerPurge;
 use crate::config::Secret;
 use crate::envelope::{error_body, success_body};
 use crate::error::ApiError;
-use crate::metrics::Metrics;
 use crate::query::Query;
-use crate::storage::keys::ObjectKey;
+use crate::services::Services;
 
 /// The admin HTTP app.
 pub struct AdminApp {
-    metrics: Arc<Metrics>,
-    cache: EdgeCache,
-    cluster: Option<Arc<Cluster>>,
+    services: Arc<Services>,
     token: Option<Secret>,
 }
 
 impl AdminApp {
-    /// An admin app exposing `metrics` and purging `cache`, guarded by `token`.
-    pub fn new(
-        metrics: Arc<Metrics>,
-        cache: EdgeCache,
-        cluster: Option<Arc<Cluster>>,
-        token: Option<Secret>,
-    ) -> Self {
-        AdminApp {
-            metrics,
-            cache,
-            cluster,
-            token,
-        }
+    /// An admin app over `services` (their metrics, their cache to purge), guarded by
+    /// `token`.
+    pub fn new(services: Arc<Services>, token: Option<Secret>) -> Self {
+        AdminApp { services, token }
     }
 
     fn authorized(&self, req: &pingora_http::RequestHeader) -> bool {
@@ -57,37 +46,33 @@ impl AdminApp {
         bool::from(sent.as_bytes().ct_eq(token.expose()))
     }
 
-    fn purge(&self, query: &Query) -> Result<usize, ApiError> {
-        let purged = self.purge_cache(query)?;
-        // Copies of what owners sent are short-lived and keyed by fill, not by object:
-        // dropping them all is cheaper than indexing them.
-        if let Some(cluster) = &self.cluster {
-            cluster.drop_local_copies();
-        }
-        Ok(purged)
-    }
-
-    fn purge_cache(&self, query: &Query) -> Result<usize, ApiError> {
-        match (query.get("key")?, query.get("prefix")?) {
-            (Some(key), None) => {
-                let key = ObjectKey::parse(key)
-                    .map_err(|_| ApiError::bad_param("key", "not an object key (<app>/...)"))?;
-                Ok(self.cache.purge_key(key.as_str()))
-            }
-            (None, Some(prefix)) => {
-                let valid =
-                    prefix.ends_with('/') && ObjectKey::parse(prefix.trim_end_matches('/')).is_ok();
-                if !valid {
-                    return Err(ApiError::bad_param(
-                        "prefix",
-                        "a key prefix ending in `/`, e.g. demo/chat/",
-                    ));
+    /// Purges `?key=` or `?prefix=` here and, in a cluster, on every other node:
+    /// the envelope's `data` is `{"purged": N}`, and in a cluster `nodes` with each
+    /// node's count or `"unreachable"`.
+    async fn purge(&self, query: &Query) -> Result<serde_json::Value, ApiError> {
+        let target = PurgeTarget::parse(query.get("key")?, query.get("prefix")?)?;
+        let services = &self.services;
+        let here = services.purge_here(&target).await;
+        let (name, value) = target.as_param();
+        let Some(cluster) = &services.cluster else {
+            log::info!("cache purge: {name}={value}: {here} entries");
+            return Ok(serde_json::json!({ "purged": here }));
+        };
+        let mut total = here;
+        let mut nodes = serde_json::Map::new();
+        nodes.insert(cluster.self_url().to_string(), here.into());
+        for (url, outcome) in cluster.purge_peers(&target).await {
+            let value = match outcome {
+                PeerPurge::Purged(n) => {
+                    total += n;
+                    n.into()
                 }
-                Ok(self.cache.purge_prefix(prefix))
-            }
-            (Some(_), Some(_)) => Err(ApiError::bad_param("key", "give key or prefix, not both")),
-            (None, None) => Err(ApiError::bad_param("key", "key or prefix is required")),
+                PeerPurge::Unreachable => "unreachable".into(),
+            };
+            nodes.insert(url, value);
         }
+        log::info!("cache purge: {name}={value}: {total} entries on the cluster");
+        Ok(serde_json::json!({ "purged": total, "nodes": nodes }))
     }
 }
 
@@ -150,38 +135,34 @@ impl ServeHttp for AdminApp {
         }
         match path {
             "/metrics" if req.method == Method::GET || req.method == Method::HEAD => {
-                let (memory, disk) = self.cache.bytes();
-                self.metrics
+                let metrics = &self.services.metrics;
+                let (memory, disk) = self.services.cache.bytes();
+                metrics
                     .cache_bytes
                     .with_label_values(&["memory"])
                     .set(memory as i64);
-                self.metrics
+                metrics
                     .cache_bytes
                     .with_label_values(&["disk"])
                     .set(disk as i64);
-                if let Some(cluster) = &self.cluster {
-                    self.metrics
-                        .cluster_nodes_live
-                        .set(cluster.live_nodes() as i64);
+                if let Some(cluster) = &self.services.cluster {
+                    metrics.cluster_nodes_live.set(cluster.live_nodes() as i64);
                 }
                 respond(
                     StatusCode::OK,
                     "text/plain; version=0.0.4; charset=utf-8",
-                    self.metrics.render().into_bytes(),
+                    metrics.render().into_bytes(),
                 )
             }
             "/metrics" => envelope_error(&ApiError::method_not_allowed("GET, HEAD")),
             "/cache/purge" if req.method == Method::POST => {
                 let query = Query::parse(req.uri.query().unwrap_or(""));
-                match self.purge(&query) {
-                    Ok(purged) => {
-                        log::info!("cache purge: {purged} entries");
-                        respond(
-                            StatusCode::OK,
-                            "application/json",
-                            success_body(&serde_json::json!({ "purged": purged })).to_vec(),
-                        )
-                    }
+                match self.purge(&query).await {
+                    Ok(data) => respond(
+                        StatusCode::OK,
+                        "application/json",
+                        success_body(&data).to_vec(),
+                    ),
                     Err(e) => envelope_error(&e),
                 }
             }

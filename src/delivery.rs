@@ -1,5 +1,6 @@
-//! Writing an object to the client: `200`/`206`/`304`/`416` with exact headers and a
-//! streamed body, or a `302` to the store (SPEC §4), each with `X-Cache-Status`. Used
+//! Writing an object to the client: `200`/`206`/`304` with exact headers and a
+//! streamed body, or a `302` to the store (SPEC §4), each with `X-Cache-Status`; a
+//! `Range` beyond the object is an error (416) the caller's envelope writer answers. Used
 //! for originals and derived results alike, from the edge cache ([`serve_found`]) or
 //! straight from the store ([`serve_object`]).
 
@@ -201,7 +202,7 @@ pub async fn serve_object(
     let outcome = match store.get(key, request).await {
         Ok(o) => o,
         Err(crate::storage::StoreError::RangeNotSatisfiable { size }) => {
-            return Ok(write_unsatisfiable(session, size).await?);
+            return Err(ApiError::range_not_satisfiable(size).into());
         }
         Err(e) => return Err(ApiError::from(e).into()),
     };
@@ -255,7 +256,7 @@ pub async fn serve_found(
     let (status, first, last) = match req_range.and_then(ByteRange::parse_header) {
         Some(range) => match range.resolve(size) {
             Some((first, last)) => (StatusCode::PARTIAL_CONTENT, first, last),
-            None => return Ok(write_unsatisfiable(session, size).await?),
+            None => return Err(ApiError::range_not_satisfiable(size).into()),
         },
         None => (StatusCode::OK, 0, size.saturating_sub(1)),
     };
@@ -351,16 +352,6 @@ pub async fn redirect(
     resp.insert_header("Cache-Control", format!("private, max-age={max_age_secs}"))?;
     write_small(session, resp, Bytes::new()).await?;
     Ok(302)
-}
-
-/// 416 with `Content-Range: bytes */size` and the error envelope.
-async fn write_unsatisfiable(session: &mut Session, size: u64) -> pingora_core::Result<u16> {
-    let mut resp = ResponseHeader::build_no_case(StatusCode::RANGE_NOT_SATISFIABLE, Some(4))?;
-    resp.insert_header("Content-Range", format!("bytes */{size}"))?;
-    resp.insert_header("Content-Type", "application/json; charset=utf-8")?;
-    let err = ApiError::new(StatusCode::RANGE_NOT_SATISFIABLE, "range not satisfiable");
-    write_small(session, resp, crate::envelope::error_body(&err)).await?;
-    Ok(416)
 }
 
 async fn write_header_only(

@@ -6,11 +6,11 @@
 use std::sync::Arc;
 use std::time::Instant;
 
-use bytes::{Bytes, BytesMut};
+use bytes::Bytes;
 use futures::StreamExt;
 
 use crate::cache::key::CacheKey;
-use crate::cache::{Found, VersionState};
+use crate::cache::{Found, SourceVersion};
 use crate::config::AppConfig;
 use crate::error::ApiError;
 use crate::media::processor::{fetch_processed, processor_url};
@@ -28,10 +28,8 @@ pub struct Plan {
     pub app_id: String,
     /// The source object.
     pub source_key: ObjectKey,
-    /// Its metadata.
-    pub source: ObjectMeta,
-    /// How the source's version was obtained (fresh, revalidated, stale...).
-    pub version: VersionState,
+    /// The source's version (its metadata, and how and when it was obtained).
+    pub version: SourceVersion,
     /// What to make.
     pub transform: Transform,
     /// The cache key.
@@ -71,7 +69,7 @@ pub async fn plan(
         .cache
         .source_version(&services.store, app_id, source_key)
         .await?;
-    let source = version.meta;
+    let source = &version.meta;
     let transform = match wanted {
         Wanted::Thumbnail { w, h } => {
             let fit = media.fit(w, h);
@@ -93,15 +91,14 @@ pub async fn plan(
         Wanted::Original => return Err(ApiError::internal("planning a transform of an original")),
     };
     if !matches!(transform, Transform::Processor { .. }) {
-        check_source_size(&source, media.max_source_bytes(&transform))?;
+        check_source_size(source, media.max_source_bytes(&transform))?;
     }
     let head_key = CacheKey::derived(app_id, source_key, &source.etag, &transform.canonical());
     Ok(Plan {
         app_id: app_id.to_string(),
         source_key: source_key.clone(),
         head_key,
-        source,
-        version: version.state,
+        version,
         transform,
     })
 }
@@ -114,7 +111,7 @@ pub async fn obtain(services: &Arc<Services>, plan: &Plan) -> Result<Found, ApiE
         .derived(
             plan.head_key,
             &plan.source_key,
-            plan.version,
+            &plan.version,
             move || async move {
                 let (bytes, content_type) = match read_copy(&shared, &job).await {
                     Some(copy) => copy,
@@ -143,16 +140,11 @@ pub async fn ensure_copy(services: &Services, plan: &Plan, found: Found) -> Resu
     if services.stored_copies.contains_key(&plan.head_key.digest) {
         return Ok(());
     }
-    let mut body = found.body;
-    let content_type = body.meta().content_type.clone();
-    let mut bytes = BytesMut::new();
-    let mut i = 0;
-    while let Some(piece) = body.next_piece(&mut i).await? {
-        bytes.extend_from_slice(&piece);
-    }
+    let content_type = found.body.meta().content_type.clone();
+    let bytes = found.body.collect().await?;
     services
         .store()
-        .put(&plan.derived_key(), bytes.freeze(), &content_type)
+        .put(&plan.derived_key(), bytes, &content_type)
         .await?;
     services.stored_copies.insert(plan.head_key.digest, ());
     Ok(())

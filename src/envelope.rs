@@ -94,7 +94,9 @@ pub async fn write_json(
     write_small(session, resp, body).await
 }
 
-/// Writes the error envelope. With `as_http_200` (per-app switch) the HTTP status is
+/// Writes the error envelope: the one writer of every error answer (with
+/// `Retry-After`, `Allow` or `Content-Range` when the error carries one, and
+/// `Cache-Control: no-store`). With `as_http_200` (per-app switch) the HTTP status is
 /// 200 and the code is in the body only. Returns the HTTP status written.
 pub async fn write_error(
     session: &mut Session,
@@ -114,6 +116,9 @@ pub async fn write_error(
     }
     if let Some(allow) = err.allow() {
         resp.insert_header("Allow", allow)?;
+    }
+    if let Some(size) = err.unsatisfiable_size() {
+        resp.insert_header("Content-Range", format!("bytes */{size}"))?;
     }
     write_small(session, resp, error_body(err)).await?;
     Ok(status.as_u16())

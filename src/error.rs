@@ -28,6 +28,8 @@ pub struct ApiError {
     message: Cow<'static, str>,
     retry_after: Option<u32>,
     allow: Option<&'static str>,
+    /// For a 416: the size the `Content-Range: bytes */size` header names.
+    unsatisfiable_size: Option<u64>,
     detail: Option<String>,
 }
 
@@ -40,6 +42,7 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             allow: None,
+            unsatisfiable_size: None,
             detail: None,
         }
     }
@@ -99,6 +102,17 @@ impl ApiError {
     /// 413: the request or the source is too large.
     pub fn too_large(message: impl Into<Cow<'static, str>>) -> Self {
         ApiError::new(StatusCode::PAYLOAD_TOO_LARGE, message)
+    }
+
+    /// 416 with `Content-Range: bytes */size`: the `Range` asked for lies beyond an
+    /// object of `size` bytes.
+    pub fn range_not_satisfiable(size: u64) -> Self {
+        let mut e = ApiError::new(
+            StatusCode::RANGE_NOT_SATISFIABLE,
+            format!("range not satisfiable: the object is {size} bytes"),
+        );
+        e.unsatisfiable_size = Some(size);
+        e
     }
 
     /// 502/10009: the store failed.
@@ -164,6 +178,11 @@ impl ApiError {
     /// Methods for `Allow`, if any.
     pub fn allow(&self) -> Option<&'static str> {
         self.allow
+    }
+
+    /// For a 416, the object's size (for `Content-Range`).
+    pub fn unsatisfiable_size(&self) -> Option<u64> {
+        self.unsatisfiable_size
     }
 
     /// Internal detail for the log.

@@ -24,6 +24,8 @@ pub const CLOSE_REASONS: [&str; 6] = [
     "h2_preface_timeout",
     "plain_http_on_tls",
 ];
+/// `reason` labels of `filegate_cache_dropped_total`.
+pub const CACHE_DROP_REASONS: [&str; 4] = ["queue_full", "buffer_full", "read_error", "closed"];
 /// `result` labels of `filegate_eager_total`.
 pub const EAGER_RESULTS: [&str; 5] = ["made", "cached", "dropped", "failed", "skipped"];
 
@@ -75,6 +77,16 @@ pub struct Metrics {
     pub eager_total: IntCounterVec,
     /// `filegate_eager_queue_depth`: uploads waiting for their eager results.
     pub eager_queue_depth: IntGauge,
+    /// `filegate_cache_dropped_total{reason}`: entries the disk tier did not write
+    /// (a full write queue or flush buffer, a cache closed under a write) or could not
+    /// read back (a failed disk read): each is a miss later, never a wrong body.
+    pub cache_dropped: IntCounterVec,
+    /// `filegate_access_log_dropped_total`: access log lines dropped because the
+    /// writer fell too far behind (a stuck stdout).
+    pub access_log_dropped: IntCounter,
+    /// foyer's metrics facade over this registry (made once: mixtrics refuses to
+    /// register a name twice).
+    foyer: mixtrics::registry::prometheus_0_13::PrometheusMetricsRegistry,
 }
 
 impl Metrics {
@@ -207,7 +219,22 @@ impl Metrics {
             "Uploads waiting for their eager results (bounded by media.eager_queue).",
         )
         .expect("static metric definition");
+        let cache_dropped = IntCounterVec::new(
+            Opts::new(
+                "filegate_cache_dropped_total",
+                "Cache entries the disk tier did not write or could not read back, by reason (queue_full, buffer_full, read_error, closed).",
+            ),
+            &["reason"],
+        )
+        .expect("static metric definition");
+        let access_log_dropped = IntCounter::new(
+            "filegate_access_log_dropped_total",
+            "Access log lines dropped because the writer fell behind (stdout not read).",
+        )
+        .expect("static metric definition");
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(cache_dropped.clone()),
+            Box::new(access_log_dropped.clone()),
             Box::new(cluster_requests.clone()),
             Box::new(cluster_nodes_live.clone()),
             Box::new(requests_total.clone()),
@@ -274,6 +301,11 @@ impl Metrics {
         for result in EAGER_RESULTS {
             eager_total.with_label_values(&[result]);
         }
+        for reason in CACHE_DROP_REASONS {
+            cache_dropped.with_label_values(&[reason]);
+        }
+        let foyer =
+            mixtrics::registry::prometheus_0_13::PrometheusMetricsRegistry::new(registry.clone());
         static NEXT_ID: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         Metrics {
             registry,
@@ -295,7 +327,15 @@ impl Metrics {
             tls_connections,
             eager_total,
             eager_queue_depth,
+            cache_dropped,
+            access_log_dropped,
+            foyer,
         }
+    }
+
+    /// foyer's metrics facade over this registry (`foyer_*` series).
+    pub fn foyer_facade(&self) -> mixtrics::registry::prometheus_0_13::PrometheusMetricsRegistry {
+        self.foyer.clone()
     }
 
     /// Counts one answered request. The labelled series are looked up once per

@@ -125,6 +125,13 @@ impl ProxyHttp for FileGateProxy {
                     ctx.record_answer("cluster", status);
                     return Ok(true);
                 }
+                crate::cluster::purge::PURGE_PATH => {
+                    let status =
+                        crate::routes::peer_purge::answer(self.gate.services(), cluster, session)
+                            .await?;
+                    ctx.record_answer("cluster", status);
+                    return Ok(true);
+                }
                 _ => {}
             }
         }

@@ -32,6 +32,9 @@ use crate::storage::tls_roots::StoreRoots;
 use crate::storage::ObjectStore;
 use crate::tls::accept::TlsEdge;
 
+/// Longest the shutdown waits for running fills, and then for the disk tier's writes.
+const CACHE_CLOSE_PATIENCE: Duration = Duration::from_secs(10);
+
 /// Read buffer of downstream connections (pingora's default).
 const RESPONSE_READ_BUFFER: usize = 64 * 1024;
 /// Write buffer of downstream connections: a head and a small body in one send.
@@ -118,8 +121,11 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
     for key in config.cache.deprecated_keys() {
         log::warn!("config key `{key}` is deprecated and ignored (see conf/filegate.yaml)");
     }
-    crate::access_log::init(config.access_log == crate::config::AccessLogTarget::Stdout);
     let metrics = Arc::new(Metrics::new());
+    crate::access_log::init(
+        config.access_log == crate::config::AccessLogTarget::Stdout,
+        metrics.access_log_dropped.clone(),
+    );
     let roots = store_roots(&config)?;
     let built = build_store(&config, &metrics, roots.as_ref())?;
     let mut services = Services::new(config.clone(), built.store, metrics.clone())?;
@@ -227,12 +233,7 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
     drop(bundle);
     let mut admin = Service::new(
         "filegate admin".to_string(),
-        AdminApp::new(
-            metrics,
-            services.cache.clone(),
-            services.cluster.clone(),
-            config.admin_token.clone(),
-        ),
+        AdminApp::new(services.clone(), config.admin_token.clone()),
     );
     admin.add_tcp(&config.admin_listen);
     server.add_service(admin);
@@ -246,17 +247,18 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
 
     let cache = services.cache.clone();
     crate::drain::exit_when_drained(server.watch_execution_phase(), in_flight, move || {
-        // Whatever the disk tier still has queued is written before the process goes.
+        // The fills still running are stored, and whatever the disk tier has queued is
+        // written, before the process goes (each step bounded; what is lost is logged).
         let closing = tokio::runtime::Builder::new_current_thread()
             .enable_all()
             .build()
-            .map(|rt| {
-                rt.block_on(async {
-                    let _ = tokio::time::timeout(Duration::from_secs(5), cache.close()).await;
-                })
-            });
-        if let Err(e) = closing {
-            log::warn!("shutdown: cannot close the cache: {e}");
+            .map(|rt| rt.block_on(cache.close(CACHE_CLOSE_PATIENCE)));
+        match closing {
+            Ok(report) if report.unfinished == 0 && report.flushed => {
+                log::info!("shutdown: the cache is closed, everything written")
+            }
+            Ok(_) => {}
+            Err(e) => log::warn!("shutdown: cannot close the cache: {e}"),
         }
         crate::access_log::flush();
     });

@@ -6,6 +6,7 @@
 use std::sync::Arc;
 
 use crate::auth::verified::VerifiedFileSigns;
+use crate::cache::purge::PurgeTarget;
 use crate::cache::EdgeCache;
 use crate::cluster::Cluster;
 use crate::config::Config;
@@ -70,5 +71,16 @@ impl Services {
     /// The store.
     pub fn store(&self) -> &dyn ObjectStore {
         self.store.as_ref()
+    }
+
+    /// Purges `target` on this node: both tiers, and the short-lived copies of what
+    /// owners sent (keyed by fill, not by object: all of them go). Returns the entries
+    /// removed.
+    pub async fn purge_here(&self, target: &PurgeTarget) -> usize {
+        let purged = self.cache.purge(target).await;
+        if let Some(cluster) = &self.cluster {
+            cluster.drop_local_copies();
+        }
+        purged
     }
 }

@@ -1,8 +1,9 @@
 //! What the cache stores, and its on-disk form.
 //!
-//! Three kinds of entries share one engine: the version record of an object (its
+//! Four kinds of entries share one engine: the version record of an object (its
 //! metadata and when the store last vouched for it), the head of a body (its metadata
-//! and first piece), and the further pieces of a large body. On disk each entry is
+//! and first piece), the further pieces of a large body, and the list of results made
+//! from an object (so a purge finds them after a restart). On disk each entry is
 //! `magic | kind | fields | CRC-32`; the checksum is checked on every read (on top of
 //! the disk engine's own), and an entry that fails it is dropped and fetched again,
 //! never served.
@@ -50,15 +51,30 @@ pub struct Head {
     pub first: Bytes,
 }
 
+/// A derived result made from an object: its head's key and how many pieces it has.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Derivation {
+    /// The digest of its head's key ([`crate::cache::key::CacheKey::digest`]).
+    pub digest: [u8; 32],
+    /// Its pieces (the head included).
+    pub parts: u32,
+}
+
+/// Most derived results listed per object (sizes × formats); past it the oldest are
+/// forgotten by the list (a purge's rule still covers them).
+pub const MAX_DERIVATIONS: usize = 256;
+
 /// One cache entry.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum CacheValue {
-    /// A version record.
-    Version(VersionRecord),
+    /// A version record (shared with the requests reading it).
+    Version(Arc<VersionRecord>),
     /// The head of a body (shared with the requests serving it).
     Head(Arc<Head>),
     /// A further piece of a body.
     Part(Bytes),
+    /// The derived results made from an object.
+    Derivations(Arc<Vec<Derivation>>),
 }
 
 /// Bytes an entry costs besides its body (keys, metadata, the engine's bookkeeping).
@@ -72,6 +88,7 @@ impl CacheValue {
                 CacheValue::Version(v) => v.object_key.len() + meta_len(&v.meta),
                 CacheValue::Head(h) => h.object_key.len() + meta_len(&h.meta) + h.first.len(),
                 CacheValue::Part(b) => b.len(),
+                CacheValue::Derivations(d) => d.len() * 36,
             }
     }
 }
@@ -223,6 +240,14 @@ impl CacheValue {
                 c.u8(3)?;
                 c.body(b)?;
             }
+            CacheValue::Derivations(list) => {
+                c.u8(4)?;
+                c.u32(list.len() as u32)?;
+                for d in list.iter() {
+                    c.put(&d.digest)?;
+                    c.u32(d.parts)?;
+                }
+            }
         }
         let crc = c.crc.finalize();
         c.inner.write_all(&crc.to_le_bytes())
@@ -237,12 +262,12 @@ impl CacheValue {
             return Err(corrupt("magic"));
         }
         let value = match v.u8()? {
-            1 => CacheValue::Version(VersionRecord {
+            1 => CacheValue::Version(Arc::new(VersionRecord {
                 object_key: v.text()?,
                 meta: v.meta()?,
                 validated_at_ms: v.u64()?,
                 stored_at_ms: v.u64()?,
-            }),
+            })),
             2 => {
                 let object_key = v.text()?;
                 let meta = v.meta()?;
@@ -258,6 +283,20 @@ impl CacheValue {
                 }))
             }
             3 => CacheValue::Part(v.body()?),
+            4 => {
+                let n = v.u32()? as usize;
+                if n > MAX_DERIVATIONS {
+                    return Err(corrupt("derivation count"));
+                }
+                let mut list = Vec::with_capacity(n);
+                for _ in 0..n {
+                    list.push(Derivation {
+                        digest: v.array::<32>()?,
+                        parts: v.u32()?,
+                    });
+                }
+                CacheValue::Derivations(Arc::new(list))
+            }
             _ => return Err(corrupt("kind")),
         };
         let computed = v.crc.finalize();
@@ -282,6 +321,7 @@ impl CacheValue {
             CacheValue::Version(v) => text(&v.object_key) + meta(&v.meta) + 16,
             CacheValue::Head(h) => text(&h.object_key) + meta(&h.meta) + 8 + 4 + 4 + h.first.len(),
             CacheValue::Part(b) => 4 + b.len(),
+            CacheValue::Derivations(d) => 4 + d.len() * 36,
         };
         MAGIC.len() + 1 + fields + 4
     }
@@ -332,14 +372,24 @@ mod tests {
             parts: 1,
             first: Bytes::from_static(b"hello"),
         }));
-        let version = CacheValue::Version(VersionRecord {
+        let version = CacheValue::Version(Arc::new(VersionRecord {
             object_key: "demo/avatar/user/1/a.jpg".into(),
             meta: meta(),
             validated_at_ms: 7,
             stored_at_ms: 8,
-        });
+        }));
         let part = CacheValue::Part(Bytes::from(vec![9u8; 1000]));
-        for v in [&head, &version, &part] {
+        let derivations = CacheValue::Derivations(Arc::new(vec![
+            Derivation {
+                digest: [7; 32],
+                parts: 1,
+            },
+            Derivation {
+                digest: [8; 32],
+                parts: 3,
+            },
+        ]));
+        for v in [&head, &version, &part, &derivations] {
             let buf = round_trip(v);
             // Every single flipped byte is caught.
             for i in 0..buf.len() {

@@ -16,6 +16,8 @@ pub enum KeyKind {
     Original,
     /// A derived result (thumbnail, cover, MP3) of one version of its source.
     Derived,
+    /// The list of derived results made from an object (what a purge removes).
+    Derivations,
 }
 
 impl KeyKind {
@@ -24,6 +26,7 @@ impl KeyKind {
             KeyKind::Version => b"version",
             KeyKind::Original => b"original",
             KeyKind::Derived => b"derived",
+            KeyKind::Derivations => b"derivations",
         }
     }
 }
@@ -73,6 +76,19 @@ impl CacheKey {
             digest: digest(KeyKind::Derived, &[app, key.as_str(), etag, canonical]),
             part: 0,
         }
+    }
+
+    /// The list of derived results made from `key` (any version).
+    pub fn derivations(app: &str, key: &ObjectKey) -> CacheKey {
+        CacheKey {
+            digest: digest(KeyKind::Derivations, &[app, key.as_str()]),
+            part: 0,
+        }
+    }
+
+    /// The head of a derived result named by its digest (from a derivation list).
+    pub fn from_digest(digest: [u8; 32]) -> CacheKey {
+        CacheKey { digest, part: 0 }
     }
 
     /// Piece `part` of the body this head starts.
@@ -138,6 +154,7 @@ mod tests {
         let d = CacheKey::derived("demo", &k, "\"e\"", "thumb:200x200:jpeg");
         assert_ne!(v, o);
         assert_ne!(o, d);
+        assert_ne!(v, CacheKey::derivations("demo", &k));
         assert_ne!(o, CacheKey::original("demo", &k, "\"f\""));
         assert_ne!(
             d,

@@ -9,9 +9,11 @@
 
 pub mod fill;
 pub mod peer_auth;
+pub mod purge;
 pub mod ring;
 
 use std::net::SocketAddr;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -20,8 +22,9 @@ use futures::StreamExt;
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
+use crate::cache::now_ms;
 use crate::cache::{Body, CacheStatus, Found};
-use crate::config::{ClusterConfig, Secret};
+use crate::config::{node_addr, ClusterConfig, Secret};
 use crate::envelope::write_error;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
@@ -47,13 +50,23 @@ pub enum Asked {
     Unavailable,
 }
 
+/// A short-lived copy of what an owner sent: its metadata, bytes, and when it was
+/// asked for (Unix ms; a purge after that makes it unusable).
+type LocalCopy = (Arc<ObjectMeta>, Bytes, u64);
+
 /// This node's view of the cluster.
 pub struct Cluster {
     ring: Ring,
+    self_url: String,
+    /// The other nodes: their `cluster.peers` URL and address.
+    peers: Vec<(String, SocketAddr)>,
     secret: Secret,
     client: reqwest::Client,
     nonces: Nonces,
-    copies: moka::sync::Cache<String, (Arc<ObjectMeta>, Bytes)>,
+    copies: moka::sync::Cache<String, LocalCopy>,
+    /// When local copies were last purged (Unix ms): a copy asked for before it is
+    /// never served, even one whose answer arrived after the purge.
+    copies_purged_at: AtomicU64,
     peer_timeout: Duration,
     /// Longest a derived result may take to make (the owner answers once it is made).
     make_timeout: Duration,
@@ -80,15 +93,25 @@ impl Cluster {
             .pool_max_idle_per_host(64)
             .build()
             .map_err(|e| format!("cluster: cannot build the peer client: {e}"))?;
+        let me = node_addr(&config.self_url);
+        let peers = config
+            .peers
+            .iter()
+            .filter_map(|url| node_addr(url).map(|addr| (url.clone(), addr)))
+            .filter(|(_, addr)| Some(*addr) != me)
+            .collect();
         Ok((
             Cluster {
                 ring,
+                self_url: config.self_url.clone(),
+                peers,
+                copies_purged_at: AtomicU64::new(0),
                 secret: config.secret.clone(),
                 client,
                 nonces: Nonces::default(),
                 copies: moka::sync::Cache::builder()
                     .max_capacity(LOCAL_COPIES_BYTES)
-                    .weigher(|k: &String, (_, b): &(Arc<ObjectMeta>, Bytes)| {
+                    .weigher(|k: &String, (_, b, _): &LocalCopy| {
                         u32::try_from(k.len() + b.len() + 256).unwrap_or(u32::MAX)
                     })
                     .time_to_live(config.local_copy_ttl)
@@ -112,9 +135,26 @@ impl Cluster {
         self.ring.live_nodes()
     }
 
-    /// Forgets every short-lived copy of what owners sent (on a purge).
+    /// Forgets every short-lived copy of what owners sent (on a purge), and any copy
+    /// still on its way.
     pub fn drop_local_copies(&self) {
+        self.copies_purged_at.fetch_max(now_ms(), Ordering::AcqRel);
         self.copies.invalidate_all();
+    }
+
+    /// This node's URL (`cluster.self`).
+    pub fn self_url(&self) -> &str {
+        &self.self_url
+    }
+
+    /// The other nodes: their URL and address.
+    pub fn peers(&self) -> &[(String, SocketAddr)] {
+        &self.peers
+    }
+
+    /// Whether a copy asked for at `asked_at_ms` predates the last purge.
+    fn purged_since(&self, asked_at_ms: u64) -> bool {
+        asked_at_ms <= self.copies_purged_at.load(Ordering::Acquire)
     }
 
     fn count(&self, role: &str, result: &str) {
@@ -151,13 +191,17 @@ impl Cluster {
 
     async fn ask(&self, peer: SocketAddr, spec: &FillSpec, resume: Option<Resume>) -> Asked {
         let encoded = spec.encode();
-        if let Some((meta, bytes)) = self.copies.get(&encoded) {
-            self.count("asked", "local_copy");
-            return Asked::Found(Found {
-                body: Body::Whole { meta, bytes },
-                status: CacheStatus::Hit,
-            });
+        if let Some((meta, bytes, asked_at)) = self.copies.get(&encoded) {
+            if !self.purged_since(asked_at) {
+                self.count("asked", "local_copy");
+                return Asked::Found(Found {
+                    body: Body::Whole { meta, bytes },
+                    status: CacheStatus::Hit,
+                });
+            }
+            self.copies.invalidate(&encoded);
         }
+        let asked_at = now_ms();
         let auth = peer_auth::sign(&self.secret, now_secs(), &encoded);
         let request = self
             .client
@@ -201,16 +245,12 @@ impl Cluster {
             Some(m) => Arc::new(m),
             None => return self.unavailable(peer, "an answer without metadata"),
         };
-        let cache = match resp
+        let cache = resp
             .headers()
             .get("x-cache-status")
             .and_then(|v| v.to_str().ok())
-        {
-            Some("MISS") => CacheStatus::Miss,
-            Some("STALE") => CacheStatus::Stale,
-            Some("REVALIDATED") => CacheStatus::Revalidated,
-            _ => CacheStatus::Hit,
-        };
+            .and_then(CacheStatus::from_header)
+            .unwrap_or(CacheStatus::Hit);
         let stream = resp
             .bytes_stream()
             .map(|c| c.map_err(|e| StoreError::Failed(format!("the owner's body failed: {e}"))));
@@ -219,7 +259,10 @@ impl Cluster {
             // Small: read it whole, keep a short-lived copy.
             match collect(stream, meta.size).await {
                 Some(bytes) => {
-                    self.copies.insert(encoded, (meta.clone(), bytes.clone()));
+                    if !self.purged_since(asked_at) {
+                        self.copies
+                            .insert(encoded, (meta.clone(), bytes.clone(), asked_at));
+                    }
                     self.count("asked", "ok");
                     return Asked::Found(Found {
                         body: Body::Whole { meta, bytes },
@@ -245,6 +288,24 @@ impl Cluster {
         self.ring.mark_failed(peer);
         self.count("asked", "fallback");
         Asked::Unavailable
+    }
+
+    /// The spec of a request from another node, once its signature checks out (a
+    /// 401 envelope otherwise; counted as refused).
+    pub fn verified_spec(&self, headers: &http::HeaderMap) -> Result<String, ApiError> {
+        let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+        let (Some(spec), Some(auth)) = (header(SPEC_HEADER), header(AUTH_HEADER)) else {
+            self.count("answered", "refused");
+            return Err(ApiError::no_credential(
+                "peer requests need the cluster's signature",
+            ));
+        };
+        if let Err(refusal) = peer_auth::verify(&self.secret, auth, spec, now_secs(), &self.nonces)
+        {
+            self.count("answered", "refused");
+            return Err(ApiError::invalid_credential(refusal.message()));
+        }
+        Ok(spec.to_string())
     }
 
     /// Answers `GET /_cluster/fill` from another node: checks its signature, then

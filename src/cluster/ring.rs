@@ -1,15 +1,25 @@
 //! Who owns a key: Ketama consistent hashing over the nodes (pingora-load-balancing, the
 //! port of nginx's), skipping nodes its health checks mark down and nodes this one
 //! just failed to reach. Every node computes the same ring from the same `peers`.
+//!
+//! Peers are trusted optimistically until seen: a node that has never answered a
+//! health check counts as live, so a cluster converges the moment its last node
+//! starts (a node started first would otherwise route around its peers until its
+//! next health round, and every node would make its own copy meanwhile). A peer that
+//! is not there yet costs one refused connection, then [`SKIP_AFTER_FAILURE`] of
+//! serving from the store; one that answered once and then fails its checks is down.
 
+use std::collections::HashSet;
 use std::net::SocketAddr;
-use std::sync::Arc;
+use std::sync::{Arc, RwLock};
 use std::time::Duration;
 
+use async_trait::async_trait;
 use pingora_core::services::background::{background_service, GenBackgroundService};
 use pingora_http::RequestHeader;
-use pingora_load_balancing::health_check::HttpHealthCheck;
+use pingora_load_balancing::health_check::{HealthCheck, HttpHealthCheck};
 use pingora_load_balancing::selection::consistent::KetamaHashing;
+use pingora_load_balancing::Backend;
 use pingora_load_balancing::LoadBalancer;
 
 use crate::config::{node_addr, ClusterConfig};
@@ -37,6 +47,64 @@ pub struct Ring {
     lb: Arc<LoadBalancer<KetamaHashing>>,
     me: SocketAddr,
     failed: moka::sync::Cache<SocketAddr, ()>,
+    seen: Seen,
+}
+
+/// The peers that have answered a health check at least once.
+#[derive(Clone, Default)]
+struct Seen(Arc<RwLock<HashSet<SocketAddr>>>);
+
+impl Seen {
+    fn insert(&self, addr: SocketAddr) {
+        if !self.contains(&addr) {
+            self.0
+                .write()
+                .unwrap_or_else(|e| e.into_inner())
+                .insert(addr);
+        }
+    }
+
+    fn contains(&self, addr: &SocketAddr) -> bool {
+        self.0
+            .read()
+            .unwrap_or_else(|e| e.into_inner())
+            .contains(addr)
+    }
+}
+
+/// pingora's HTTP health check, remembering which peers ever passed it.
+struct RememberingCheck {
+    inner: HttpHealthCheck,
+    seen: Seen,
+}
+
+#[async_trait]
+impl HealthCheck for RememberingCheck {
+    async fn check(&self, target: &Backend) -> pingora_error::Result<()> {
+        self.inner.check(target).await?;
+        if let Some(addr) = target.addr.as_inet() {
+            self.seen.insert(*addr);
+        }
+        Ok(())
+    }
+
+    async fn health_status_change(&self, target: &Backend, healthy: bool) {
+        self.inner.health_status_change(target, healthy).await
+    }
+
+    fn backend_summary(&self, target: &Backend) -> String {
+        self.inner.backend_summary(target)
+    }
+
+    fn health_threshold(&self, success: bool) -> usize {
+        self.inner.health_threshold(success)
+    }
+}
+
+/// Whether a peer counts as live: it passes its checks, or it never answered one
+/// (optimistic until seen); and this node did not just fail to reach it.
+fn live(healthy: bool, ever_seen: bool, just_failed: bool) -> bool {
+    (healthy || !ever_seen) && !just_failed
 }
 
 /// The background service that runs the health checks (added to the server).
@@ -60,7 +128,11 @@ impl Ring {
         check.peer_template.options.connection_timeout = Some(config.peer_timeout);
         check.peer_template.options.read_timeout = Some(config.peer_timeout);
         check.reuse_connection = true;
-        lb.set_health_check(Box::new(check));
+        let seen = Seen::default();
+        lb.set_health_check(Box::new(RememberingCheck {
+            inner: check,
+            seen: seen.clone(),
+        }));
         lb.health_check_frequency = Some(config.health_interval);
         lb.parallel_health_check = true;
         let service = background_service("cluster health", lb);
@@ -72,6 +144,7 @@ impl Ring {
                     .max_capacity(1024)
                     .time_to_live(SKIP_AFTER_FAILURE)
                     .build(),
+                seen,
             },
             service,
         ))
@@ -80,14 +153,15 @@ impl Ring {
     /// The live node that owns `key` (an object key: everything of one object,
     /// original and derived results, lives on one node).
     pub fn owner(&self, key: &str) -> Owner {
-        let failed = &self.failed;
         let me = self.me;
         let chosen = self
             .lb
             .select_with(key.as_bytes(), MAX_STEPS, |b, healthy| {
-                let addr = b.addr.as_inet().copied();
                 // This node always counts as live for itself.
-                addr == Some(me) || (healthy && addr.is_some_and(|a| !failed.contains_key(&a)))
+                match b.addr.as_inet().copied() {
+                    Some(addr) => addr == me || self.peer_live(addr, healthy),
+                    None => false,
+                }
             });
         match chosen.and_then(|b| b.addr.as_inet().copied()) {
             Some(addr) if addr != me => Owner::Peer(addr),
@@ -102,16 +176,40 @@ impl Ring {
         backends
             .get_backend()
             .iter()
-            .filter(|b| {
-                let addr = b.addr.as_inet().copied();
-                addr == Some(self.me)
-                    || (backends.ready(b) && addr.is_some_and(|a| !self.failed.contains_key(&a)))
+            .filter(|b| match b.addr.as_inet().copied() {
+                Some(addr) => addr == self.me || self.peer_live(addr, backends.ready(b)),
+                None => false,
             })
             .count()
+    }
+
+    fn peer_live(&self, addr: SocketAddr, healthy: bool) -> bool {
+        live(
+            healthy,
+            self.seen.contains(&addr),
+            self.failed.contains_key(&addr),
+        )
     }
 
     /// Skips `addr` for a few seconds: it just failed to answer.
     pub fn mark_failed(&self, addr: SocketAddr) {
         self.failed.insert(addr, ());
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn peers_are_live_until_seen_failing() {
+        // Never answered a check yet (not started): tried.
+        assert!(live(false, false, false));
+        // Answered once, now failing its checks: down.
+        assert!(!live(false, true, false));
+        assert!(live(true, true, false));
+        // A fill to it just failed: skipped for a few seconds, whatever the checks say.
+        assert!(!live(true, true, true));
+        assert!(!live(false, false, true));
     }
 }

@@ -11,6 +11,9 @@ use super::ConfigError;
 /// Smallest disk tier (the disk engine needs a few blocks to flush and reclaim).
 pub const MIN_DISK: u64 = 32 << 20;
 
+/// `max_object` when unset and `memory` is at least twice as large.
+pub const DEFAULT_MAX_OBJECT: u64 = 64 << 20;
+
 /// The edge cache: originals and derived results, in memory and on disk.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -22,7 +25,8 @@ pub struct CacheConfig {
     /// Where the disk tier lives (created if missing; survives restarts).
     pub dir: PathBuf,
     /// Larger originals are streamed through, not cached (`X-Cache-Status: BYPASS`).
-    pub max_object: ByteSize,
+    /// Unset: the smaller of 64 MiB and half of `memory` ([`CacheConfig::max_object`]).
+    pub max_object: Option<ByteSize>,
     /// How long an object's version stays fresh after the store vouched for it
     /// (filegate's keys are immutable); then one `HEAD` revalidates it.
     #[serde(with = "humantime_serde")]
@@ -51,7 +55,7 @@ impl Default for CacheConfig {
             memory: ByteSize::mib(256),
             disk: ByteSize::b(0),
             dir: PathBuf::from("./data/cache"),
-            max_object: ByteSize::mib(64),
+            max_object: None,
             fresh_for: Duration::from_secs(10 * 60),
             stale_if_error: Duration::from_secs(24 * 3600),
             write_back: true,
@@ -78,7 +82,7 @@ impl CacheConfig {
         if disk != 0 && self.dir.as_os_str().is_empty() {
             return Err(ConfigError::new("cache.dir", "must not be empty"));
         }
-        let max = self.max_object.as_u64();
+        let max = self.max_object();
         if max == 0 || max > memory / 2 {
             return Err(ConfigError::new(
                 "cache.max_object",
@@ -91,6 +95,15 @@ impl CacheConfig {
         Ok(())
     }
 
+    /// The largest original cached: `max_object`, else the smaller of 64 MiB and half
+    /// of `memory` (an object is held in memory while it is served).
+    pub fn max_object(&self) -> u64 {
+        match self.max_object {
+            Some(max) => max.as_u64(),
+            None => DEFAULT_MAX_OBJECT.min(self.memory.as_u64() / 2),
+        }
+    }
+
     /// Keys of round 1 that are still accepted but do nothing.
     pub fn deprecated_keys(&self) -> Vec<&'static str> {
         [
@@ -101,5 +114,24 @@ impl CacheConfig {
         .into_iter()
         .filter_map(|(k, set)| set.then_some(k))
         .collect()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn max_object_follows_memory_unless_set() {
+        let mut c = CacheConfig::default();
+        assert_eq!(c.max_object(), 64 << 20);
+        c.memory = ByteSize::mib(32);
+        assert_eq!(c.max_object(), 16 << 20, "half of a small memory tier");
+        assert!(c.validate().is_ok(), "only memory set: valid");
+        c.max_object = Some(ByteSize::mib(20));
+        let e = c.validate().unwrap_err();
+        assert!(e.to_string().contains("cache.max_object"), "{e}");
+        c.max_object = Some(ByteSize::mib(8));
+        assert!(c.validate().is_ok());
     }
 }

@@ -210,6 +210,10 @@ impl EmbeddedStoreServer {
             Err(Failure::Api(e)) if e.status() == StatusCode::NOT_FOUND => {
                 Err(S3Refusal::new(404, "NoSuchKey", "The specified key does not exist.").into())
             }
+            // A Range beyond the object: the envelope with its `Content-Range`.
+            Err(Failure::Api(e)) if e.unsatisfiable_size().is_some() => {
+                Ok(crate::envelope::write_error(session, &e, false).await?)
+            }
             Err(Failure::Api(e)) => Err(S3Refusal::new(
                 e.status().as_u16(),
                 "InternalError",

@@ -3,6 +3,7 @@
 
 pub mod download;
 pub mod forward;
+pub mod peer_purge;
 pub mod upload;
 
 use http::Method;

@@ -121,6 +121,12 @@ impl ObjectKey {
             && parts[4].bytes().all(|b| b.is_ascii_digit())
     }
 
+    /// The app the key belongs to: its first segment (every key filegate makes is
+    /// inside its app's prefix).
+    pub fn app(&self) -> &str {
+        self.as_str().split('/').next().unwrap_or("")
+    }
+
     /// The key as a string.
     pub fn as_str(&self) -> &str {
         &self.0

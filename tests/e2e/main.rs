@@ -27,6 +27,7 @@ mod cluster;
 mod contract;
 mod credentials;
 mod dashboard;
+mod durability;
 mod eager;
 mod edge_cache;
 mod embedding;

@@ -15,6 +15,9 @@ It passes when
     10% (+ 8 MiB) of the highest sample of the warm-up's end.
 
     python3 tests/soak/soak.py [--seconds 600] [--binary target/release/filegate]
+
+`make test` runs it for a minute on the debug binary with `--smoke` (`make soak-smoke`:
+the answers judged, RSS only printed), so the harness cannot rot unseen.
 """
 
 import argparse
@@ -172,6 +175,9 @@ def main():
     ap.add_argument("--seconds", type=int, default=int(os.environ.get("SOAK_SECONDS", "600")))
     ap.add_argument("--binary", default=os.path.join(ROOT, "target", "release", "filegate"))
     ap.add_argument("--workers", type=int, default=8)
+    ap.add_argument("--smoke", action="store_true",
+                    help="a short run: judge the answers only (a minute is too short to tell "
+                         "RSS growth from warm-up, so RSS is printed, not judged)")
     args = ap.parse_args()
     work = tempfile.mkdtemp(prefix="soak-")
     procs = []
@@ -204,7 +210,7 @@ apps:
     upload_method: PUT
 cache:
   memory: {CACHE_MIB} MiB
-  source_ttl: 2s
+  fresh_for: 2s
 """)
         log = open(os.path.join(work, "filegate.log"), "wb")
         fg = subprocess.Popen([args.binary, "serve", "-c", config], stdout=log, stderr=subprocess.STDOUT,
@@ -331,8 +337,9 @@ cache:
                 one(random.choice(mix))
 
         def chaos():
-            # Every minute or so: kill the store for 5 s, or freeze it for 5 s.
-            next_at = time.time() + 45
+            # Every minute or so: kill the store for 5 s, or freeze it for 5 s. A short
+            # run (the smoke in `make test`) has its first outage at a third of it.
+            next_at = time.time() + min(45, args.seconds * 0.3)
             n = 0
             while time.time() < stop_at - 20:
                 if time.time() >= next_at:
@@ -406,11 +413,14 @@ def report(stats, samples, args, alive):
         failed.append("filegate exited")
     if stats.unexpected:
         failed.append(f"{len(stats.unexpected)} unexpected answers, e.g. {stats.unexpected[:5]}")
-    if grows:
+    if grows and not args.smoke:
         failed.append("RSS grew after warm-up")
     if failed:
         print("SOAK FAILED: " + "; ".join(failed))
         sys.exit(1)
+    if args.smoke:
+        print("SOAK SMOKE PASSED: only injected 502/504 (RSS not judged in a smoke)")
+        return
     print("SOAK PASSED: only injected 502/504, RSS flat after warm-up")
 
 
