@@ -131,8 +131,12 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
     let mut services = Services::new(config.clone(), built.store, metrics.clone())?;
     let mut cluster_health = None;
     if let Some(cluster) = &config.cluster {
-        let (cluster, health) =
-            Cluster::new(cluster, config.media.transform_timeout, metrics.clone())?;
+        let (cluster, health) = Cluster::new(
+            cluster,
+            config.media.transform_timeout,
+            config.cache.fresh_for,
+            metrics.clone(),
+        )?;
         services = services.in_cluster(Arc::new(cluster));
         cluster_health = Some(health);
     }

@@ -342,7 +342,10 @@ mod tests {
         assert_eq!(sizes(&[]), vec![0]);
         assert_eq!(sizes(&[Bytes::from_static(b"abc")]), vec![3]);
         let big = Bytes::from(vec![1u8; PART_BYTES * 2 + 5]);
-        assert_eq!(sizes(std::slice::from_ref(&big)), vec![PART_BYTES, PART_BYTES, 5]);
+        assert_eq!(
+            sizes(std::slice::from_ref(&big)),
+            vec![PART_BYTES, PART_BYTES, 5]
+        );
         // Small chunks are joined into whole pieces, in order.
         let chunks: Vec<Bytes> = big.chunks(1000).map(Bytes::copy_from_slice).collect();
         let pieces = split_pieces(&chunks);

@@ -67,6 +67,9 @@ pub struct Cluster {
     /// When local copies were last purged (Unix ms): a copy asked for before it is
     /// never served, even one whose answer arrived after the purge.
     copies_purged_at: AtomicU64,
+    /// How long after a purge copies are kept for a second at most (`cache.fresh_for`,
+    /// the purge window of the owners' caches).
+    purge_window_ms: u64,
     peer_timeout: Duration,
     /// Longest a derived result may take to make (the owner answers once it is made).
     make_timeout: Duration,
@@ -84,6 +87,7 @@ impl Cluster {
     pub fn new(
         config: &ClusterConfig,
         make_timeout: Duration,
+        purge_window: Duration,
         metrics: Arc<Metrics>,
     ) -> Result<(Cluster, HealthService), String> {
         let (ring, health) = Ring::new(config)?;
@@ -106,6 +110,7 @@ impl Cluster {
                 self_url: config.self_url.clone(),
                 peers,
                 copies_purged_at: AtomicU64::new(0),
+                purge_window_ms: u64::try_from(purge_window.as_millis()).unwrap_or(u64::MAX),
                 secret: config.secret.clone(),
                 client,
                 nonces: Nonces::default(),
@@ -152,9 +157,19 @@ impl Cluster {
         &self.peers
     }
 
-    /// Whether a copy asked for at `asked_at_ms` predates the last purge.
+    /// Whether a copy asked for at `asked_at_ms` may no longer be served: it predates
+    /// the last purge, or that purge is recent and the copy older than a second (the
+    /// owners revalidate a recently purged object that often, so a takedown reaches
+    /// the copies as soon as it reaches the owner).
     fn purged_since(&self, asked_at_ms: u64) -> bool {
-        asked_at_ms <= self.copies_purged_at.load(Ordering::Acquire)
+        let purged_at = self.copies_purged_at.load(Ordering::Acquire);
+        if purged_at == 0 {
+            return false;
+        }
+        let now = now_ms();
+        asked_at_ms <= purged_at
+            || (now < purged_at.saturating_add(self.purge_window_ms)
+                && now.saturating_sub(asked_at_ms) >= crate::cache::freshness::PURGED_FRESH_MS)
     }
 
     fn count(&self, role: &str, result: &str) {

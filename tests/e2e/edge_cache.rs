@@ -386,9 +386,22 @@ fn restarted_while_the_store_is_down_serves_from_disk() {
     let name = upload_avatar(&fg, "demo", 51);
     let path = format!("/file/download/avatar?app_id=demo&object_name={name}");
     let big = pseudo_random(2_200_000, 15);
-    let big_path = chat_file(&fg, "demo", &big)
-        .trim_start_matches(&fg.base)
-        .to_string();
+    // By a PUT grant: s3s-fs's form parser drops large POST bodies under load (a
+    // defect of that test server, docs/decisions.md), which made this test flaky.
+    let big_path = {
+        let t = user_token("putapp");
+        let query = format!(
+            "/file/upload/chat?file_type=100&to_id=1&file_name=f.bin&size={}",
+            big.len()
+        );
+        let g = grant(&fg, "putapp", &t, &query);
+        let (status, body) = put_upload(&g, big.clone());
+        assert_eq!(status, 200, "upload: {body}");
+        format!(
+            "/file/download/chat?app_id=putapp&file_sign={}",
+            g["file_sign"].as_str().unwrap()
+        )
+    };
     let want = get(&fg.url(&path), &[]).bytes().unwrap();
     let want_thumb = get(&fg.url(&format!("{path}&image_type=2&w=16")), &[])
         .bytes()

@@ -24,6 +24,7 @@ mod abuse;
 mod browser;
 mod cli_admin;
 mod cluster;
+mod cluster_purge;
 mod contract;
 mod credentials;
 mod dashboard;
