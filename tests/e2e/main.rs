@@ -21,6 +21,7 @@ macro_rules! both_stores {
 }
 
 mod abuse;
+mod answers;
 mod browser;
 mod cli_admin;
 mod cluster;
