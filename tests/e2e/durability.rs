@@ -208,6 +208,27 @@ fn a_graceful_restart_keeps_every_cached_body(backend: Backend) {
         );
     }
     assert_eq!(store_reads(&fg), 0.0, "the store was never asked");
+    // A size never made before: made from the original on disk, not a 502 (the
+    // store's `_derived/` copy is looked for and not found, then the source is read
+    // through the cache).
+    let pictures = cached
+        .iter()
+        .filter(|c| !c.path.contains("image_type") && c.want.starts_with(&[0xff, 0xd8]));
+    for c in pictures {
+        let resp = get(
+            &fg,
+            &format!("{}&image_type=2&w=72&h=72&thumbnail_strategy=2", c.path),
+        );
+        assert_eq!(
+            (resp.status().as_u16(), cache_status(&resp)),
+            (200, "MISS".to_string()),
+            "a new size of {} from the cached original:\n{}",
+            c.path,
+            fg.log()
+        );
+        let (w, h, _) = vipsheader(&resp.bytes().expect("thumbnail"));
+        assert_eq!(w.max(h), 72);
+    }
     assert!(
         fg.metric(r#"filegate_cache_requests_total{kind="original",result="hit",tier="disk"}"#)
             >= 150.0
