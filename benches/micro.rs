@@ -131,7 +131,7 @@ fn credentials(c: &mut Criterion) {
         .mint(&secrets[1])
         .expect("mint");
     let query = Query::parse("object_name=avatar/user/42/1a2b3c4d5e6f708192a3b4c5d6.jpg&image_type=2&w=200&h=200&thumbnail_strategy=2");
-    let expires = filegate::auth::jwt::now_secs() + 3600;
+    let expires = filegate::clock::now_secs() + 3600;
     let sdk = sdk_sign::sign(
         "/file/download/avatar",
         "demo",

@@ -15,8 +15,8 @@ use subtle::ConstantTimeEq;
 use crate::cache::purge::PurgeTarget;
 use crate::cluster::purge::PeerPurge;
 use crate::config::Secret;
-use crate::envelope::{error_body, success_body};
 use crate::error::ApiError;
+use crate::http::envelope::{error_body, health_body, success_body};
 use crate::query::Query;
 use crate::services::Services;
 
@@ -118,11 +118,7 @@ impl ServeHttp for AdminApp {
             if req.method != Method::GET && req.method != Method::HEAD {
                 return envelope_error(&ApiError::method_not_allowed("GET, HEAD"));
             }
-            return respond(
-                StatusCode::OK,
-                "application/json",
-                br#"{"code":200,"data":{"status":"ok"},"message":null}"#.to_vec(),
-            );
+            return respond(StatusCode::OK, "application/json", health_body().to_vec());
         }
         if !self.authorized(req) {
             return envelope_error(

@@ -6,9 +6,9 @@ use std::time::Duration;
 use clap::{Parser, Subcommand};
 
 use crate::auth::claims::{TokenClaims, TokenKind};
-use crate::auth::jwt::now_secs;
 use crate::auth::sdk_sign;
-use crate::config::{AppConfig, Config, ConfigError, ProcessEnv};
+use crate::clock::now_secs;
+use crate::config::{Config, ConfigError, ProcessEnv};
 use crate::query::Query;
 use crate::seed::plan::Kind;
 use crate::seed::{self, SeedOptions};
@@ -304,7 +304,7 @@ pub fn sign_url(config: &Config, url: &str, ttl: Duration) -> Result<String, Str
         .apps
         .get(&app_id)
         .ok_or_else(|| format!("no app `{app_id}` in the config"))?;
-    check_sign_ttl(&app_id, app, ttl)?;
+    sdk_sign::check_mint_ttl(&app_id, app.max_sign_ttl, ttl)?;
     let secret = app
         .secrets
         .first()
@@ -313,19 +313,6 @@ pub fn sign_url(config: &Config, url: &str, ttl: Duration) -> Result<String, Str
     let sign = sdk_sign::sign(path, &app_id, &query, expires, secret);
     let separator = if raw_query.is_empty() { '?' } else { '&' };
     Ok(format!("{without_fragment}{separator}sdk_sign={sign}"))
-}
-
-/// Refuses an sdk_sign lifetime that the server would refuse: above the app's
-/// `max_sign_ttl`.
-pub fn check_sign_ttl(app_id: &str, app: &AppConfig, ttl: Duration) -> Result<(), String> {
-    if ttl > app.max_sign_ttl {
-        return Err(format!(
-            "--ttl {} is longer than apps.{app_id}.max_sign_ttl ({}): the server would refuse it",
-            humantime::format_duration(ttl),
-            humantime::format_duration(app.max_sign_ttl)
-        ));
-    }
-    Ok(())
 }
 
 fn fail(message: &str, code: i32) -> i32 {

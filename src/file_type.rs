@@ -1,7 +1,7 @@
-//! The API's `file_type` codes and what each allows: content types, size limit,
-//! default extension, and which transforms apply.
-
-use crate::config::UploadSizeLimits;
+//! The API's `file_type` codes and what each allows (content types, the default type,
+//! which transforms apply), and the one table of media types filegate knows: each
+//! content type with its extension, its family, and whether a browser may render it
+//! inline. Every content type ↔ extension decision reads [`MEDIA_TYPES`].
 
 /// A chat `file_type` (API 6.5), or an avatar.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -35,10 +35,102 @@ pub enum Family {
     File,
 }
 
-const IMAGE_TYPES: &[&str] = &["image/jpeg", "image/png", "image/webp", "image/gif"];
-const VIDEO_TYPES: &[&str] = &["video/mp4", "video/quicktime", "video/webm", "video/3gpp"];
-const AMR_TYPES: &[&str] = &["audio/amr"];
-const MP3_TYPES: &[&str] = &["audio/mpeg"];
+/// A media type filegate knows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct MediaType {
+    /// Its content type (`image/jpeg`).
+    pub mime: &'static str,
+    /// The extension of a file of it (`jpg`).
+    pub extension: &'static str,
+    /// The family whose uploads may have it.
+    pub family: Family,
+}
+
+/// Every media type filegate knows, the upload's default of each family first.
+pub const MEDIA_TYPES: &[MediaType] = &[
+    MediaType {
+        mime: "image/jpeg",
+        extension: "jpg",
+        family: Family::Image,
+    },
+    MediaType {
+        mime: "image/png",
+        extension: "png",
+        family: Family::Image,
+    },
+    MediaType {
+        mime: "image/webp",
+        extension: "webp",
+        family: Family::Image,
+    },
+    MediaType {
+        mime: "image/gif",
+        extension: "gif",
+        family: Family::Image,
+    },
+    MediaType {
+        mime: "audio/amr",
+        extension: "amr",
+        family: Family::VoiceAmr,
+    },
+    MediaType {
+        mime: "audio/mpeg",
+        extension: "mp3",
+        family: Family::VoiceMp3,
+    },
+    MediaType {
+        mime: "video/mp4",
+        extension: "mp4",
+        family: Family::Video,
+    },
+    MediaType {
+        mime: "video/quicktime",
+        extension: "mov",
+        family: Family::Video,
+    },
+    MediaType {
+        mime: "video/webm",
+        extension: "webm",
+        family: Family::Video,
+    },
+    MediaType {
+        mime: "video/3gpp",
+        extension: "3gp",
+        family: Family::Video,
+    },
+    // Made by filegate (thumbnails), not accepted as uploads.
+    MediaType {
+        mime: "image/avif",
+        extension: "avif",
+        family: Family::File,
+    },
+];
+
+/// The media type of a content type (parameters and case ignored).
+pub fn media_type(content_type: &str) -> Option<&'static MediaType> {
+    let essence = essence(content_type);
+    MEDIA_TYPES.iter().find(|t| t.mime == essence)
+}
+
+/// The extension of a content type filegate knows.
+pub fn extension_of(content_type: &str) -> Option<&'static str> {
+    media_type(content_type).map(|t| t.extension)
+}
+
+/// A content type filegate knows, as a `'static` string.
+pub fn known_mime(content_type: &str) -> Option<&'static str> {
+    media_type(content_type).map(|t| t.mime)
+}
+
+/// Content types a browser may render inline (images, audio, video of the table);
+/// anything else (HTML, SVG, XML, scripts, unknown) is served as an attachment so it
+/// can never run on this origin.
+pub fn renders_safely_inline(content_type: &str) -> bool {
+    let essence = essence(content_type);
+    MEDIA_TYPES.iter().any(|t| t.mime == essence)
+        || essence.starts_with("audio/")
+        || essence.starts_with("video/")
+}
 
 impl FileType {
     /// Parses an API `file_type` code.
@@ -76,47 +168,39 @@ impl FileType {
         }
     }
 
-    /// Content types an upload of this type may have; empty = any.
-    pub fn allowed_content_types(self) -> &'static [&'static str] {
-        match self.family() {
-            Family::Image => IMAGE_TYPES,
-            Family::VoiceAmr => AMR_TYPES,
-            Family::VoiceMp3 => MP3_TYPES,
-            Family::Video => VIDEO_TYPES,
-            Family::File => &[],
-        }
-    }
-
-    /// Whether `content_type` (parameters ignored, case-insensitive) fits this type.
+    /// Whether `content_type` (parameters ignored, case-insensitive) fits this type:
+    /// one of its family's media types, or, for plain files, any well-formed type.
     pub fn allows_content_type(self, content_type: &str) -> bool {
         let essence = essence(content_type);
-        let allowed = self.allowed_content_types();
-        if allowed.is_empty() {
+        let family = self.family();
+        if family == Family::File {
             return !essence.is_empty() && is_token_type(&essence);
         }
-        allowed.contains(&essence.as_str())
+        MEDIA_TYPES
+            .iter()
+            .any(|t| t.family == family && t.mime == essence)
+    }
+
+    /// The content types an upload of this type may have (empty: any).
+    pub fn allowed_content_types(self) -> Vec<&'static str> {
+        let family = self.family();
+        if family == Family::File {
+            return Vec::new();
+        }
+        MEDIA_TYPES
+            .iter()
+            .filter(|t| t.family == family)
+            .map(|t| t.mime)
+            .collect()
     }
 
     /// The content type used when the client names none.
     pub fn default_content_type(self) -> &'static str {
-        match self.family() {
-            Family::Image => "image/jpeg",
-            Family::VoiceAmr => "audio/amr",
-            Family::VoiceMp3 => "audio/mpeg",
-            Family::Video => "video/mp4",
-            Family::File => "application/octet-stream",
-        }
-    }
-
-    /// Largest upload of this type under `limits`.
-    pub fn max_upload(self, limits: &UploadSizeLimits) -> u64 {
-        match self {
-            FileType::Avatar => limits.avatar.as_u64(),
-            FileType::Picture(_) => limits.picture.as_u64(),
-            FileType::VoiceAmr(_) | FileType::VoiceMp3 => limits.voice.as_u64(),
-            FileType::Video(_) => limits.video.as_u64(),
-            FileType::File(_) => limits.file.as_u64(),
-        }
+        let family = self.family();
+        MEDIA_TYPES
+            .iter()
+            .find(|t| t.family == family && family != Family::File)
+            .map_or("application/octet-stream", |t| t.mime)
     }
 }
 
@@ -151,20 +235,7 @@ pub fn extension_for(file_name: Option<&str>, content_type: &str) -> String {
             return ext;
         }
     }
-    match essence(content_type).as_str() {
-        "image/jpeg" => "jpg",
-        "image/png" => "png",
-        "image/webp" => "webp",
-        "image/gif" => "gif",
-        "audio/amr" => "amr",
-        "audio/mpeg" => "mp3",
-        "video/mp4" => "mp4",
-        "video/quicktime" => "mov",
-        "video/webm" => "webm",
-        "video/3gpp" => "3gp",
-        _ => "bin",
-    }
-    .to_string()
+    extension_of(content_type).unwrap_or("bin").to_string()
 }
 
 #[cfg(test)]
@@ -182,5 +253,24 @@ mod tests {
         assert_eq!(extension_for(Some("My Photo.JPEG"), "image/jpeg"), "jpeg");
         assert_eq!(extension_for(Some("../../x"), "image/png"), "png");
         assert_eq!(extension_for(None, "audio/amr"), "amr");
+        assert_eq!(extension_for(None, "text/plain"), "bin");
+        assert_eq!(FileType::Picture(102).default_content_type(), "image/jpeg");
+        assert_eq!(FileType::Video(103).default_content_type(), "video/mp4");
+        assert_eq!(
+            FileType::File(100).default_content_type(),
+            "application/octet-stream"
+        );
+        assert!(
+            !FileType::Picture(102).allows_content_type("image/avif"),
+            "made, not taken"
+        );
+        assert_eq!(
+            FileType::Avatar.allowed_content_types(),
+            vec!["image/jpeg", "image/png", "image/webp", "image/gif"]
+        );
+        assert!(renders_safely_inline("image/AVIF"));
+        assert!(renders_safely_inline("audio/ogg"));
+        assert!(!renders_safely_inline("image/svg+xml"));
+        assert!(!renders_safely_inline("text/html; charset=utf-8"));
     }
 }

@@ -14,13 +14,15 @@ use pingora_proxy::Session;
 
 use crate::auth::{self, Credentials, SignedRequest};
 use crate::config::{AppConfig, Config};
-use crate::delivery::Failure;
-use crate::envelope::{success_body, write_error, write_json, write_small};
 use crate::error::ApiError;
 use crate::headers::RequestHeaders;
+use crate::http::delivery::Failure;
+use crate::http::envelope::{success_body, write_error, write_json, write_small};
 use crate::metrics::Metrics;
 use crate::query::Query;
-use crate::routes::{self, Call, Route, RouteId};
+use crate::route_table::RouteId;
+use crate::routes::call::Call;
+use crate::routes::{self, Route};
 use crate::services::Services;
 use crate::storage::ObjectStore;
 
@@ -312,7 +314,10 @@ async fn write_success<T: serde::Serialize>(
 /// other origins.
 async fn write_preflight(session: &mut Session) -> pingora_core::Result<u16> {
     let mut resp = ResponseHeader::build_no_case(StatusCode::NO_CONTENT, Some(4))?;
-    resp.insert_header("Access-Control-Allow-Methods", "GET, HEAD, OPTIONS")?;
+    resp.insert_header(
+        "Access-Control-Allow-Methods",
+        crate::route_table::ALLOWED_METHODS,
+    )?;
     resp.insert_header(
         "Access-Control-Allow-Headers",
         "access-token, app_id, user_id, group_id, store_token, sdk_sign, range, if-none-match, accept",

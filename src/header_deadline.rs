@@ -26,8 +26,8 @@ use prometheus::IntCounterVec;
 use tokio::io::AsyncReadExt;
 use tokio::time::{timeout, timeout_at, Instant};
 
-use crate::envelope::write_refusal;
 use crate::error::ApiError;
+use crate::http::envelope::write_refusal;
 use crate::tls::accept::{Accepted, TlsEdge};
 use crate::tls::replay::ReplayStream;
 

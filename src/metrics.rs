@@ -281,8 +281,8 @@ impl Metrics {
         for result in ["ok", "refused", "aborted"] {
             store_uploads.with_label_values(&[result]);
         }
-        for (_, route) in crate::routes::ROUTE_PATHS {
-            requests_total.with_label_values(&[route, "200"]);
+        for (_, route) in crate::route_table::RouteId::ALL {
+            requests_total.with_label_values(&[route.name(), "200"]);
         }
         for (role, results) in [
             ("asked", &["ok", "local_copy", "fallback", "refused"][..]),

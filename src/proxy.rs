@@ -13,16 +13,13 @@ use pingora_http::{RequestHeader, ResponseHeader};
 use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
 use crate::cache::CacheStatus;
-use crate::delivery::{self, Failure, Presentation};
-use crate::envelope::{write_error, write_json};
 use crate::error::ApiError;
 use crate::front::bucket_scope::Reach;
-use crate::front::embedded::{write_s3_error, S3Refusal};
+use crate::front::presigned_get;
 use crate::front::upload_watch::UploadWatch;
 use crate::front::StoreFront;
 use crate::gate::{FileGate, GateCtx};
-use crate::headers::RequestHeaders;
-use crate::storage::keys::ObjectKey;
+use crate::http::envelope::{health_body, write_error, write_json};
 
 /// Per-request state of the host: the gate's, and what the pass-through learns of an
 /// upload it forwards.
@@ -55,33 +52,6 @@ impl FileGateProxy {
             .values()
             .any(|app| !app.eager.is_empty())
     }
-
-    /// A presigned GET of an object, from the edge cache; errors as the store would
-    /// answer them (404 `NoSuchKey`), or the envelope when the store fails.
-    async fn serve_cached(
-        &self,
-        session: &mut Session,
-        key: &ObjectKey,
-        presentation: &Presentation,
-    ) -> pingora_core::Result<u16> {
-        let services = self.gate.services();
-        let headers = RequestHeaders::from_map(&session.req_header().headers);
-        let app = key.as_str().split('/').next().unwrap_or("");
-        match delivery::serve_original(services, session, app, key, &headers, presentation).await {
-            Ok(status) => Ok(status),
-            Err(Failure::Aborted(e)) => Err(e),
-            Err(Failure::Api(e)) if e.status() == http::StatusCode::NOT_FOUND => {
-                let refusal = S3Refusal::new(404, "NoSuchKey", "The specified key does not exist.");
-                write_s3_error(session, &refusal).await
-            }
-            Err(Failure::Api(e)) => {
-                if e.status().is_server_error() {
-                    log::warn!("passthrough {key}: {e}");
-                }
-                write_error(session, &e, false).await
-            }
-        }
-    }
 }
 
 #[async_trait]
@@ -108,20 +78,16 @@ impl ProxyHttp for FileGateProxy {
         if let Some(cluster) = &self.gate.services().cluster {
             match session.req_header().uri.path() {
                 crate::cluster::HEALTH_PATH => {
-                    let status = write_json(
-                        session,
-                        http::StatusCode::OK,
-                        bytes::Bytes::from_static(
-                            br#"{"code":200,"data":{"status":"ok"},"message":null}"#,
-                        ),
-                    )
-                    .await
-                    .map(|()| 200)?;
+                    let status = write_json(session, http::StatusCode::OK, health_body())
+                        .await
+                        .map(|()| 200)?;
                     ctx.record_answer("cluster", status);
                     return Ok(true);
                 }
                 crate::cluster::fill::FILL_PATH => {
-                    let status = cluster.answer(self.gate.services(), session).await?;
+                    let status =
+                        crate::routes::peer_fill::answer(self.gate.services(), cluster, session)
+                            .await?;
                     ctx.record_answer("cluster", status);
                     return Ok(true);
                 }
@@ -143,13 +109,14 @@ impl ProxyHttp for FileGateProxy {
             }
             StoreFront::Upstream(pass) => match pass.reach(session.req_header()) {
                 Ok(Reach::Object(key)) => {
-                    let Some(presentation) = pass.cached_view(session.req_header(), &key) else {
+                    if !pass.serves_from_cache(session.req_header()) {
                         if session.req_header().method == Method::PUT && self.eager_on() {
                             host.upload = UploadWatch::put(key);
                         }
                         return Ok(false);
-                    };
-                    let status = self.serve_cached(session, &key, &presentation).await?;
+                    }
+                    let services = self.gate.services();
+                    let status = presigned_get::serve(services, session, &key).await?;
                     ctx.record_answer("passthrough", status);
                     Ok(true)
                 }

@@ -10,7 +10,7 @@ use crate::cache::purge::PurgeTarget;
 use crate::cache::EdgeCache;
 use crate::cluster::Cluster;
 use crate::config::Config;
-use crate::eager::EagerQueue;
+use crate::eager::queue::EagerQueue;
 use crate::media::Media;
 use crate::metrics::Metrics;
 use crate::storage::ObjectStore;

@@ -15,10 +15,11 @@
 #![no_main]
 
 use filegate::auth::claims::{TokenClaims, TokenKind};
-use filegate::auth::jwt::now_secs;
+use filegate::clock::now_secs;
 use filegate::auth::verified::VerifiedTokens;
+use filegate::route_table::Access;
 use filegate::auth::{
-    authenticate, sdk_sign, Access, Actor, Credentials, Principal, SignedRequest,
+    authenticate, sdk_sign, Actor, Credentials, Principal, SignedRequest,
 };
 use filegate::config::{AppConfig, Secret};
 use filegate::error::ApiError;

@@ -15,7 +15,8 @@
 use filegate::auth::access_token::verify_access_token;
 use filegate::auth::claims::{TokenClaims, TokenKind};
 use filegate::auth::file_sign::{verify_file_sign, FileSign};
-use filegate::auth::jwt::{self, now_secs, Expiry, TokenError};
+use filegate::auth::jwt::{self, Expiry, TokenError};
+use filegate::clock::now_secs;
 use filegate::auth::store_token::verify_store_token;
 use filegate::auth::Principal;
 use filegate::config::Secret;

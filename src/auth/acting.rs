@@ -7,7 +7,7 @@
 //! - a user (or store) token may set `user_id` only to its own `sub`, and no `group_id`;
 //! - an sdk_sign carries no identity, so neither header may come with it.
 
-use crate::auth::Principal;
+use crate::auth::principal::Principal;
 use crate::error::ApiError;
 
 /// Who a request acts as, after the rules.

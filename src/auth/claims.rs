@@ -60,7 +60,7 @@ pub struct TokenClaims {
 impl TokenClaims {
     /// Claims for a new token valid `ttl_secs` from now.
     pub fn new(app: &str, sub: i64, kind: TokenKind, ttl_secs: u64) -> Self {
-        let now = jwt::now_secs();
+        let now = crate::clock::now_secs();
         TokenClaims {
             app: app.to_string(),
             sub,

@@ -116,17 +116,10 @@ pub fn mint<C: Serialize>(
     )
 }
 
-/// Seconds since the Unix epoch.
-pub fn now_secs() -> u64 {
-    std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map(|d| d.as_secs())
-        .unwrap_or(0)
-}
-
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::clock::now_secs;
     use base64::Engine;
     use serde::Deserialize;
 

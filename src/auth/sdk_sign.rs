@@ -9,6 +9,8 @@
 //! `access-token`, decoded, sorted by name then value, RFC 3986-encoded (upper-case
 //! hex, unreserved characters kept) and joined as `name=value` with `&`.
 
+use std::time::Duration;
+
 use base64::Engine;
 use hmac::{Hmac, Mac};
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
@@ -112,6 +114,19 @@ pub fn verify_sdk_sign(
         return Err(ApiError::invalid_credential(format!(
             "sdk_sign expires further ahead than this app's max_sign_ttl ({max_ttl_secs} s) allows"
         )));
+    }
+    Ok(())
+}
+
+/// Refuses to mint an sdk_sign the server would refuse: one living longer than the
+/// app's `max_sign_ttl` (the rule [`verify_sdk_sign`] applies).
+pub fn check_mint_ttl(app_id: &str, max_sign_ttl: Duration, ttl: Duration) -> Result<(), String> {
+    if ttl > max_sign_ttl {
+        return Err(format!(
+            "--ttl {} is longer than apps.{app_id}.max_sign_ttl ({}): the server would refuse it",
+            humantime::format_duration(ttl),
+            humantime::format_duration(max_sign_ttl)
+        ));
     }
     Ok(())
 }

@@ -3,7 +3,7 @@
 
 use crate::auth::claims::{TokenClaims, TokenKind};
 use crate::auth::jwt::{self, Expiry};
-use crate::auth::Principal;
+use crate::auth::principal::Principal;
 use crate::config::Secret;
 use crate::error::ApiError;
 

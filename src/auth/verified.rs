@@ -10,8 +10,9 @@ use std::time::Duration;
 
 use moka::sync::Cache;
 
-use crate::auth::jwt::{now_secs, LEEWAY_SECS};
-use crate::auth::Principal;
+use crate::auth::jwt::LEEWAY_SECS;
+use crate::auth::principal::Principal;
+use crate::clock::now_secs;
 
 /// Most tokens remembered (each a few hundred bytes).
 const CAPACITY: u64 = 20_000;

@@ -8,11 +8,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::Future;
 
+use crate::cache::body::{Body, Found};
+use crate::cache::edge::EdgeCache;
 use crate::cache::entry::{CacheValue, Derivation, MAX_DERIVATIONS};
 use crate::cache::flight::{FillHead, Joined};
 use crate::cache::freshness::Age;
 use crate::cache::key::CacheKey;
-use crate::cache::{now_ms, Body, CacheStatus, EdgeCache, Found, Kind, Tier};
+use crate::cache::status::{CacheStatus, Kind, Tier};
+use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::storage::keys::ObjectKey;
 use crate::storage::{ObjectMeta, ObjectStore};

@@ -8,12 +8,14 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::StreamExt;
 
+use crate::cache::body::{Body, Found};
+use crate::cache::edge::EdgeCache;
 use crate::cache::entry::VersionRecord;
 use crate::cache::flight::{FillHead, Flight, Joined};
 use crate::cache::freshness::Age;
 use crate::cache::key::CacheKey;
-use crate::cache::{now_ms, EdgeCache, Found};
-use crate::cache::{Body, CacheStatus, Kind, Tier};
+use crate::cache::status::{CacheStatus, Kind, Tier};
+use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::storage::keys::ObjectKey;
 use crate::storage::{GetOutcome, GetRequest, ObjectMeta, ObjectStore, StoreError};

@@ -11,9 +11,10 @@
 
 use std::collections::HashSet;
 
+use crate::cache::edge::EdgeCache;
 use crate::cache::entry::CacheValue;
 use crate::cache::key::CacheKey;
-use crate::cache::{now_ms, EdgeCache};
+use crate::clock::now_ms;
 use crate::error::ApiError;
 use crate::storage::keys::ObjectKey;
 

@@ -10,7 +10,7 @@ use base64::Engine;
 use serde::{Deserialize, Serialize};
 
 use crate::cluster::peer_auth::{AUTH_HEADER, SPEC_HEADER};
-use crate::routes::download::{ThumbnailStrategy, Wanted};
+use crate::representation::{ThumbnailStrategy, Wanted};
 use crate::storage::ObjectMeta;
 
 /// The path of peer fills.

@@ -19,21 +19,17 @@ use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
-use pingora_http::ResponseHeader;
-use pingora_proxy::Session;
 
-use crate::cache::now_ms;
 use crate::cache::{Body, CacheStatus, Found};
+use crate::clock::{now_ms, now_secs};
 use crate::config::{node_addr, ClusterConfig, Secret};
-use crate::envelope::write_error;
 use crate::error::ApiError;
 use crate::metrics::Metrics;
-use crate::services::Services;
 use crate::storage::keys::ObjectKey;
 use crate::storage::{
     ByteRange, ByteStream, GetOutcome, GetRequest, ObjectMeta, ObjectStore, StoreError,
 };
-use fill::{decode_meta, encode_meta, FillSpec, META_HEADER};
+use fill::{decode_meta, FillSpec, META_HEADER};
 use peer_auth::{Nonces, AUTH_HEADER, SPEC_HEADER};
 pub use ring::{HealthService, Owner, Ring, HEALTH_PATH};
 
@@ -75,10 +71,6 @@ pub struct Cluster {
     make_timeout: Duration,
     copy_max: u64,
     metrics: Arc<Metrics>,
-}
-
-fn now_secs() -> u64 {
-    crate::auth::jwt::now_secs()
 }
 
 impl Cluster {
@@ -181,15 +173,14 @@ impl Cluster {
 
     /// Asks `peer` for an original. A body cut by the owner midway is resumed from
     /// `store` (same ETag, a range from where it stopped).
-    pub async fn original(
+    pub async fn ask_original(
         &self,
         peer: SocketAddr,
-        app: &str,
         key: &ObjectKey,
         store: &Arc<dyn ObjectStore>,
     ) -> Asked {
         let spec = FillSpec::Original {
-            app: app.to_string(),
+            app: key.app().to_string(),
             key: key.as_str().to_string(),
         };
         let resume = Resume {
@@ -200,7 +191,7 @@ impl Cluster {
     }
 
     /// Asks `peer` for a derived result.
-    pub async fn derived(&self, peer: SocketAddr, spec: &FillSpec) -> Asked {
+    pub async fn ask_derived(&self, peer: SocketAddr, spec: &FillSpec) -> Asked {
         self.ask(peer, spec, None).await
     }
 
@@ -238,8 +229,9 @@ impl Cluster {
         let status = resp.status().as_u16();
         if status != 200 {
             let body = resp.bytes().await.unwrap_or_default();
-            let message = serde_json::from_slice::<serde_json::Value>(&body)
-                .ok()
+            let envelope = serde_json::from_slice::<serde_json::Value>(&body).ok();
+            let message = envelope
+                .as_ref()
                 .and_then(|v| v["message"].as_str().map(str::to_string))
                 .unwrap_or_else(|| format!("owner answered {status}"));
             // The owner's store failing, or a body too large for the cache: this node
@@ -248,8 +240,15 @@ impl Cluster {
                 return self.unavailable(peer, &message);
             }
             self.count("asked", "refused");
-            let code = http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
-            return Asked::Refused(ApiError::new(code, message));
+            let http_status =
+                http::StatusCode::from_u16(status).unwrap_or(http::StatusCode::BAD_GATEWAY);
+            // The answer stands for the cluster: its business code included.
+            let code = envelope
+                .as_ref()
+                .and_then(|v| v["code"].as_u64())
+                .and_then(|c| u32::try_from(c).ok())
+                .unwrap_or(u32::from(status));
+            return Asked::Refused(ApiError::new(http_status, message).with_code(code));
         }
         let meta = match resp
             .headers()
@@ -323,159 +322,16 @@ impl Cluster {
         Ok(spec.to_string())
     }
 
-    /// Answers `GET /_cluster/fill` from another node: checks its signature, then
-    /// serves from this node's own cache (never asking another node).
-    pub async fn answer(
-        &self,
-        services: &Arc<Services>,
-        session: &mut Session,
-    ) -> pingora_core::Result<u16> {
-        let header = |name: &str| {
-            session
-                .req_header()
-                .headers
-                .get(name)
-                .and_then(|v| v.to_str().ok())
-                .map(str::to_string)
-        };
-        let (Some(spec_value), Some(auth)) = (header(SPEC_HEADER), header(AUTH_HEADER)) else {
-            self.count("answered", "refused");
-            let e = ApiError::no_credential("peer requests need the cluster's signature");
-            return write_error(session, &e, false).await;
-        };
-        if let Err(refusal) =
-            peer_auth::verify(&self.secret, &auth, &spec_value, now_secs(), &self.nonces)
-        {
-            self.count("answered", "refused");
-            let e = ApiError::invalid_credential(refusal.message());
-            return write_error(session, &e, false).await;
-        }
-        let found = match FillSpec::decode(&spec_value) {
-            Some(spec) => serve_locally(services, &spec, self.peer_timeout).await,
-            None => Err(ApiError::bad_param(SPEC_HEADER, "not a fill spec")),
-        };
-        match found {
-            Ok(found) => {
-                self.count("answered", "ok");
-                write_found(session, found).await
-            }
-            Err(e) => {
-                self.count(
-                    "answered",
-                    if e.status().is_server_error() {
-                        "error"
-                    } else {
-                        "refused"
-                    },
-                );
-                write_error(session, &e, false).await
-            }
-        }
+    /// Counts a request of another node this node answered (`ok`, `refused`,
+    /// `error`).
+    pub fn count_answered(&self, result: &str) {
+        self.count("answered", result);
     }
-}
 
-/// What the owner serves for a fill: its own cache, its own store. Background work
-/// waits at most `patience` for this node's pool to be idle (the asking node waits
-/// for the answer `peer_timeout` plus a transform's time), else it is a 429 (below
-/// 500: the asker drops the work and does not count this node as failing).
-async fn serve_locally(
-    services: &Arc<Services>,
-    spec: &FillSpec,
-    patience: Duration,
-) -> Result<Found, ApiError> {
-    let app_id = spec.app();
-    let app = services
-        .config
-        .apps
-        .get(app_id)
-        .ok_or_else(ApiError::unknown_app)?;
-    let key = ObjectKey::parse(spec.key())
-        .map_err(|_| ApiError::bad_param("key", "not an object key"))?;
-    match spec {
-        FillSpec::Original { .. } => {
-            match services
-                .cache
-                .original(&services.store, app_id, &key)
-                .await?
-            {
-                crate::cache::Original::Found(found) => Ok(found),
-                crate::cache::Original::Bypass => Err(ApiError::too_large(
-                    "above cache.max_object: read it from the store",
-                )),
-            }
-        }
-        FillSpec::Derived {
-            wanted,
-            strategy,
-            accept,
-            background,
-            ..
-        } => {
-            // Another node's eager derivation: made here as it would be there, only
-            // while this node's pool is idle.
-            let _turn = if *background {
-                let turn = services.media.idle_turn(patience).await.ok_or_else(|| {
-                    ApiError::new(
-                        http::StatusCode::TOO_MANY_REQUESTS,
-                        "busy: background work waits for an idle transform pool",
-                    )
-                })?;
-                Some(turn)
-            } else {
-                None
-            };
-            let plan = crate::derived::plan(
-                services,
-                app_id,
-                app,
-                &key,
-                *wanted,
-                *strategy,
-                accept.as_deref(),
-            )
-            .await?;
-            crate::derived::obtain(services, &plan).await
-        }
+    /// Longest wait for a peer's answer to begin (`cluster.peer_timeout`).
+    pub fn peer_timeout(&self) -> Duration {
+        self.peer_timeout
     }
-}
-
-/// The body and its metadata, as a fill answers them.
-async fn write_found(session: &mut Session, found: Found) -> pingora_core::Result<u16> {
-    let Found { mut body, status } = found;
-    let meta = body.meta().clone();
-    let mut resp = ResponseHeader::build_no_case(200, Some(5))?;
-    resp.insert_header("Content-Length", meta.size.to_string())?;
-    resp.insert_header("Content-Type", meta.content_type.as_str())?;
-    resp.insert_header(META_HEADER, encode_meta(&meta))?;
-    resp.insert_header("X-Cache-Status", status.as_str())?;
-    session
-        .write_response_header(Box::new(resp), meta.size == 0)
-        .await?;
-    let mut index = 0;
-    let mut sent = 0u64;
-    loop {
-        match body.next_piece(&mut index).await {
-            Ok(Some(piece)) => {
-                sent += piece.len() as u64;
-                session.write_response_body(Some(piece), false).await?;
-            }
-            Ok(None) => break,
-            Err(e) => {
-                return Err(pingora_error::Error::explain(
-                    pingora_error::ErrorType::ReadError,
-                    format!("a fill failed mid-body: {e}"),
-                ))
-            }
-        }
-    }
-    if sent != meta.size {
-        return Err(pingora_error::Error::explain(
-            pingora_error::ErrorType::ReadError,
-            format!("a fill ended after {sent} of {} bytes", meta.size),
-        ));
-    }
-    session.write_response_body(None, true).await?;
-    Ok(200)
 }
 
 /// Reads a small body whole; `None` if it is not exactly `size` bytes.

@@ -9,9 +9,10 @@ use futures::future::join_all;
 use serde::{Deserialize, Serialize};
 
 use crate::cache::purge::PurgeTarget;
+use crate::clock::now_secs;
 use crate::cluster::fill::B64;
 use crate::cluster::peer_auth::{self, AUTH_HEADER, SPEC_HEADER};
-use crate::cluster::{now_secs, Cluster};
+use crate::cluster::Cluster;
 
 /// The path of purges between nodes.
 pub const PURGE_PATH: &str = "/_cluster/purge";

@@ -8,8 +8,13 @@ use bytesize::ByteSize;
 use serde::Deserialize;
 
 use super::eager::EagerEntry;
+use super::error::ConfigError;
 use super::values::validate_base_url;
-use super::{ConfigError, DEMO_SECRET};
+use crate::file_type::FileType;
+
+/// The demo app's secret. Clearly a demo value: `filegate check` warns when it is
+/// used with a listener that is not on loopback.
+pub const DEMO_SECRET: &str = "demo-secret-change-me";
 
 /// How download routes answer.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
@@ -122,6 +127,19 @@ pub struct UploadSizeLimits {
     pub video: ByteSize,
     /// Plain files (100, 200).
     pub file: ByteSize,
+}
+
+impl UploadSizeLimits {
+    /// The largest upload of `file_type`.
+    pub fn for_type(&self, file_type: FileType) -> u64 {
+        match file_type {
+            FileType::Avatar => self.avatar.as_u64(),
+            FileType::Picture(_) => self.picture.as_u64(),
+            FileType::VoiceAmr(_) | FileType::VoiceMp3 => self.voice.as_u64(),
+            FileType::Video(_) => self.video.as_u64(),
+            FileType::File(_) => self.file.as_u64(),
+        }
+    }
 }
 
 impl Default for UploadSizeLimits {

@@ -6,7 +6,7 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use serde::Deserialize;
 
-use super::ConfigError;
+use super::error::ConfigError;
 
 /// Smallest disk tier (the disk engine needs a few blocks to flush and reclaim).
 pub const MIN_DISK: u64 = 32 << 20;

@@ -5,7 +5,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
-use super::{ConfigError, Secret};
+use super::apps::Secret;
+use super::error::ConfigError;
 
 /// The nodes of the cluster and how they talk.
 #[derive(Debug, Clone, Deserialize)]

@@ -6,7 +6,8 @@
 
 use serde::Deserialize;
 
-use super::{ConfigError, MediaConfig};
+use super::error::ConfigError;
+use super::media::MediaConfig;
 use crate::query::Query;
 use crate::representation::{ImageType, Representation};
 

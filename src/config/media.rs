@@ -5,7 +5,7 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use serde::Deserialize;
 
-use super::ConfigError;
+use super::error::ConfigError;
 
 /// Limits of the media transforms and the pool that runs them (SPEC §7).
 #[derive(Debug, Clone, Deserialize)]

@@ -10,7 +10,9 @@ mod cache;
 mod cluster;
 mod eager;
 mod env;
+mod error;
 mod media;
+pub mod pem;
 mod server;
 mod store;
 mod tls;
@@ -18,55 +20,25 @@ mod values;
 mod yaml;
 
 use std::collections::BTreeMap;
-use std::fmt;
 
 use serde::Deserialize;
 
 use apps::validate_app_id;
 pub use apps::{
     app_secrets_env_name, AppConfig, DownloadMode, ProcessorConfig, Secret, UploadMethod,
-    UploadSizeLimits,
+    UploadSizeLimits, DEMO_SECRET,
 };
 pub use cache::CacheConfig;
 pub use cluster::{node_addr, ClusterConfig};
 pub use eager::{EagerEntry, ParamValue, MAX_EAGER_ENTRIES};
 pub use env::{Environment, ProcessEnv};
+pub use error::ConfigError;
 pub use media::MediaConfig;
 pub use server::{RequestLimits, ServerSection};
 pub use store::{PostDialect, StoreConfig, StoreKind};
 pub use tls::TlsConfig;
 use values::{parse_socket_addr, validate_base_url};
 use yaml::yaml_error_key;
-
-/// The demo app's secret. Clearly a demo value: `filegate check` warns when it is
-/// used with a listener that is not on loopback.
-pub const DEMO_SECRET: &str = "demo-secret-change-me";
-
-/// A configuration problem, naming the key at fault (`apps.demo.secrets`).
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ConfigError {
-    /// Dotted path of the key at fault, e.g. `store.endpoint`.
-    pub key: String,
-    /// What is wrong with it.
-    pub problem: String,
-}
-
-impl ConfigError {
-    pub(crate) fn new(key: impl Into<String>, problem: impl Into<String>) -> Self {
-        ConfigError {
-            key: key.into(),
-            problem: problem.into(),
-        }
-    }
-}
-
-impl fmt::Display for ConfigError {
-    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "config key `{}`: {}", self.key, self.problem)
-    }
-}
-
-impl std::error::Error for ConfigError {}
 
 /// Where the access log goes.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

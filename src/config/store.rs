@@ -6,8 +6,8 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use serde::Deserialize;
 
+use super::error::ConfigError;
 use super::values::validate_base_url;
-use super::ConfigError;
 
 /// Which store implementation backs the objects.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]

@@ -7,8 +7,8 @@ use std::time::Duration;
 
 use serde::Deserialize;
 
+use super::error::ConfigError;
 use super::values::parse_socket_addr;
-use super::ConfigError;
 
 /// Most h2 streams a client may open at once on one connection (the key's ceiling).
 pub const MAX_CONCURRENT_STREAMS_CEILING: u32 = 1000;

@@ -2,7 +2,7 @@
 
 use std::net::SocketAddr;
 
-use super::ConfigError;
+use super::error::ConfigError;
 
 pub(super) fn parse_socket_addr(key: &str, value: &str) -> Result<SocketAddr, ConfigError> {
     value.parse().map_err(|_| {

@@ -1,9 +1,9 @@
 //! The eager worker: a pingora background service (its own thread) that takes the
-//! uploads [`super::EagerQueue`] queued and makes each of their app's eager results,
-//! one at a time, each once the transform pool is idle, through the download's own
-//! path: [`derived::plan`] and [`derived::obtain`] on this node, or, in a cluster in
-//! `serve` mode, the source's owner node (asked as a download would ask it, marked as
-//! background work so the owner too waits for its own idle pool).
+//! uploads [`crate::eager::queue::EagerQueue`] queued and makes each of their app's
+//! eager results, one at a time, each once the transform pool is idle, through the
+//! download's own pipeline ([`crate::fetch::derived`]): in a cluster in `serve` mode
+//! the source's owner node (asked as a download would ask it, marked as background
+//! work so the owner too waits for its own idle pool), else plan and obtain here.
 
 use std::sync::Arc;
 use std::time::Duration;
@@ -12,11 +12,11 @@ use async_trait::async_trait;
 use pingora_core::server::ShutdownWatch;
 use pingora_core::services::background::BackgroundService;
 
-use super::Upload;
 use crate::cache::CacheStatus;
 use crate::config::{AppConfig, DownloadMode, EagerEntry};
-use crate::derived;
+use crate::eager::queue::Upload;
 use crate::error::ApiError;
+use crate::fetch::derived::{self, Ask, Located};
 use crate::file_type::Family;
 use crate::services::Services;
 
@@ -142,10 +142,10 @@ fn is_busy(e: &ApiError) -> bool {
     )
 }
 
-/// The download's own path for `entry`: its representation parsed as the download
-/// parses it, then the owner (cluster, serve mode) or, in an idle turn of this node's
-/// pool, `plan` → `obtain` here, and in redirect mode the `_derived/` copy the redirect
-/// will name. A busy pool is a 503 (here) or 429 (the owner's).
+/// The download's own pipeline for `entry`: its representation parsed as the download
+/// parses it, then the owner's answer (cluster, serve mode) or, in an idle turn of this
+/// node's pool, the result obtained here, and in redirect mode the `_derived/` copy
+/// the redirect will name. A busy pool is a 503 (here) or 429 (the owner's).
 async fn derive(
     services: &Arc<Services>,
     app_id: &str,
@@ -155,16 +155,19 @@ async fn derive(
 ) -> Result<CacheStatus, ApiError> {
     let repr = entry.representation()?;
     // The upload was sniffed an image: what a download of an image would want.
-    let wanted = repr.wanted_of(Family::Image)?;
-    let accept = entry.accept.as_deref();
-    let redirect = app.download_mode == DownloadMode::Redirect;
-    if !redirect {
-        if let Some(status) =
-            from_owner(services, app_id, upload, wanted, repr.strategy, accept).await?
-        {
-            return Ok(status);
-        }
-    }
+    let ask = Ask {
+        app_id,
+        app,
+        key: &upload.key,
+        wanted: repr.wanted_of(Family::Image)?,
+        strategy: repr.strategy,
+        accept: entry.accept.as_deref(),
+        background: true,
+    };
+    let plan = match derived::locate(services, &ask).await? {
+        Located::Owner(found) => return Ok(found.status),
+        Located::Here(plan) => plan,
+    };
     // Made here: only in an idle turn of this node's pool (asking an owner needs none:
     // the owner takes its own).
     let _turn = services
@@ -172,52 +175,10 @@ async fn derive(
         .idle_turn(IDLE_PATIENCE)
         .await
         .ok_or_else(|| ApiError::overloaded(1))?;
-    let plan = derived::plan(
-        services,
-        app_id,
-        app,
-        &upload.key,
-        wanted,
-        repr.strategy,
-        accept,
-    )
-    .await?;
     let found = derived::obtain(services, &plan).await?;
     let status = found.status;
-    if redirect {
+    if app.download_mode == DownloadMode::Redirect {
         derived::ensure_copy(services, &plan, found).await?;
     }
     Ok(status)
-}
-
-/// In a cluster, a result whose source another node owns is made by that owner, as
-/// for a download (the owner keeps it, makes it once); `None`: this node makes it (it
-/// owns the source, or the owner could not answer).
-async fn from_owner(
-    services: &Services,
-    app_id: &str,
-    upload: &Upload,
-    wanted: crate::representation::Wanted,
-    strategy: crate::representation::ThumbnailStrategy,
-    accept: Option<&str>,
-) -> Result<Option<CacheStatus>, ApiError> {
-    let Some(cluster) = &services.cluster else {
-        return Ok(None);
-    };
-    let crate::cluster::Owner::Peer(peer) = cluster.owner(&upload.key) else {
-        return Ok(None);
-    };
-    let spec = crate::cluster::fill::FillSpec::Derived {
-        app: app_id.to_string(),
-        key: upload.key.as_str().to_string(),
-        wanted,
-        strategy,
-        accept: accept.map(str::to_string),
-        background: true,
-    };
-    match cluster.derived(peer, &spec).await {
-        crate::cluster::Asked::Found(found) => Ok(Some(found.status)),
-        crate::cluster::Asked::Refused(e) => Err(e),
-        crate::cluster::Asked::Unavailable => Ok(None),
-    }
 }

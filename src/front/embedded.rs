@@ -6,98 +6,18 @@ use std::sync::Arc;
 use std::time::SystemTime;
 
 use bytes::Bytes;
-use http::{Method, StatusCode};
+use http::Method;
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
-use crate::delivery::{self, Failure, Presentation};
-use crate::envelope::write_small;
 use crate::front::form_upload;
+use crate::front::s3_error::{write_s3_error, S3Refusal};
+use crate::http::envelope::write_small;
 use crate::metrics::Metrics;
 use crate::services::Services;
 use crate::storage::embedded::EmbeddedStore;
 use crate::storage::keys::ObjectKey;
-use crate::storage::sigv4::{request_url, PresignError};
-
-/// An S3-style refusal: status, error code, message.
-#[derive(Debug, Clone)]
-pub struct S3Refusal {
-    /// HTTP status.
-    pub status: u16,
-    /// S3 error code (`AccessDenied`, `EntityTooLarge`...).
-    pub code: &'static str,
-    /// Human-readable message.
-    pub message: String,
-}
-
-impl S3Refusal {
-    /// A refusal.
-    pub fn new(status: u16, code: &'static str, message: impl Into<String>) -> Self {
-        S3Refusal {
-            status,
-            code,
-            message: message.into(),
-        }
-    }
-}
-
-impl S3Refusal {
-    /// A store failure as S3 answers it.
-    pub fn from_store(e: &crate::storage::StoreError) -> Self {
-        match e {
-            crate::storage::StoreError::Exists => S3Refusal::new(
-                412,
-                "PreconditionFailed",
-                "The object exists: an upload grant writes its key once.",
-            ),
-            other => S3Refusal::new(500, "InternalError", other.to_string()),
-        }
-    }
-}
-
-impl From<PresignError> for S3Refusal {
-    fn from(e: PresignError) -> Self {
-        match e {
-            PresignError::Missing => {
-                S3Refusal::new(403, "AccessDenied", "Request has no valid signature")
-            }
-            PresignError::Malformed => S3Refusal::new(
-                400,
-                "AuthorizationQueryParametersError",
-                "Malformed presigned URL",
-            ),
-            PresignError::BadSignature => S3Refusal::new(
-                403,
-                "SignatureDoesNotMatch",
-                "The request signature we calculated does not match the signature you provided.",
-            ),
-            PresignError::Expired => S3Refusal::new(403, "AccessDenied", "Request has expired"),
-        }
-    }
-}
-
-fn xml_escape(s: &str) -> String {
-    s.replace('&', "&amp;")
-        .replace('<', "&lt;")
-        .replace('>', "&gt;")
-        .replace('"', "&quot;")
-}
-
-/// Writes `<Error><Code/><Message/></Error>`.
-pub async fn write_s3_error(
-    session: &mut Session,
-    refusal: &S3Refusal,
-) -> pingora_core::Result<u16> {
-    let body = format!(
-        "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<Error><Code>{}</Code><Message>{}</Message></Error>",
-        refusal.code,
-        xml_escape(&refusal.message)
-    );
-    let mut resp = ResponseHeader::build_no_case(refusal.status, Some(4))?;
-    resp.insert_header("Content-Type", "application/xml")?;
-    write_small(session, resp, Bytes::from(body)).await?;
-    Ok(refusal.status)
-}
+use crate::storage::sigv4::request_url;
 
 /// Answers store requests in the embedded shape.
 pub struct EmbeddedStoreServer {
@@ -132,7 +52,7 @@ impl EmbeddedStoreServer {
                 let refusal = crate::error::ApiError::forbidden(
                     "the store serves objects only: a listing is refused",
                 );
-                return crate::envelope::write_error(session, &refusal, false).await;
+                return crate::http::envelope::write_error(session, &refusal, false).await;
             }
             Method::GET | Method::HEAD => self.get(session, &path).await,
             _ => Err(S3Refusal::new(
@@ -189,38 +109,7 @@ impl EmbeddedStoreServer {
         if self.verify(session, method.as_str()).is_err() {
             self.verify(session, "GET")?;
         }
-        let query = crate::query::Query::parse(session.req_header().uri.query().unwrap_or(""));
-        let signed = |name: &str| query.get(name).ok().flatten().map(str::to_string);
-        let disposition = signed("response-content-disposition");
-        let content_type = signed("response-content-type");
-        let headers = crate::headers::RequestHeaders::from_map(&session.req_header().headers);
-        let presentation = Presentation {
-            file_name: None,
-            default_name: Some(key.file_name().to_string()),
-            disposition,
-            content_type,
-            cache_control: "private, max-age=3600",
-        };
-        let app = key.as_str().split('/').next().unwrap_or("");
-        match delivery::serve_original(&self.services, session, app, &key, &headers, &presentation)
-            .await
-        {
-            Ok(status) => Ok(status),
-            Err(Failure::Aborted(e)) => Err(StoreFailure::Aborted(e)),
-            Err(Failure::Api(e)) if e.status() == StatusCode::NOT_FOUND => {
-                Err(S3Refusal::new(404, "NoSuchKey", "The specified key does not exist.").into())
-            }
-            // A Range beyond the object: the envelope with its `Content-Range`.
-            Err(Failure::Api(e)) if e.unsatisfiable_size().is_some() => {
-                Ok(crate::envelope::write_error(session, &e, false).await?)
-            }
-            Err(Failure::Api(e)) => Err(S3Refusal::new(
-                e.status().as_u16(),
-                "InternalError",
-                e.message().to_string(),
-            )
-            .into()),
-        }
+        Ok(crate::front::presigned_get::serve(&self.services, session, &key).await?)
     }
 
     async fn put(&self, session: &mut Session, path: &str) -> Result<u16, StoreFailure> {
@@ -251,7 +140,7 @@ impl EmbeddedStoreServer {
             .begin_write(&key)
             .await
             .map_err(|e| S3Refusal::from_store(&e))?;
-        let mut head = crate::eager::Head::default();
+        let mut head = crate::eager::queue::Head::default();
         loop {
             match session.read_request_body().await {
                 Ok(Some(chunk)) => {

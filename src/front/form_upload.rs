@@ -10,9 +10,9 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use pingora_proxy::Session;
 
-use crate::eager::Head;
+use crate::eager::queue::Head;
 use crate::file_type::essence;
-use crate::front::embedded::{write_s3_error, S3Refusal};
+use crate::front::s3_error::{write_s3_error, S3Refusal};
 use crate::services::Services;
 use crate::storage::embedded::EmbeddedStore;
 use crate::storage::keys::ObjectKey;
@@ -34,44 +34,6 @@ struct Stored {
     success_status: u16,
     /// The file's first bytes (eager derivation sniffs them).
     head: Head,
-}
-
-impl From<PolicyViolation> for S3Refusal {
-    fn from(v: PolicyViolation) -> Self {
-        match v {
-            PolicyViolation::Malformed(why) => S3Refusal::new(400, "InvalidPolicyDocument", why),
-            PolicyViolation::BadSignature => S3Refusal::new(
-                403,
-                "SignatureDoesNotMatch",
-                "The request signature we calculated does not match the signature you provided.",
-            ),
-            PolicyViolation::Expired => S3Refusal::new(
-                403,
-                "AccessDenied",
-                "Invalid according to Policy: Policy expired.",
-            ),
-            PolicyViolation::ConditionFailed(field) => S3Refusal::new(
-                403,
-                "AccessDenied",
-                format!("Invalid according to Policy: Policy Condition failed: ${field}"),
-            ),
-            PolicyViolation::ExtraField(field) => S3Refusal::new(
-                403,
-                "AccessDenied",
-                format!("Invalid according to Policy: Extra input fields: {field}"),
-            ),
-            PolicyViolation::TooLarge => S3Refusal::new(
-                400,
-                "EntityTooLarge",
-                "Your proposed upload exceeds the maximum allowed size",
-            ),
-            PolicyViolation::TooSmall => S3Refusal::new(
-                400,
-                "EntityTooSmall",
-                "Your proposed upload is smaller than the minimum allowed size",
-            ),
-        }
-    }
 }
 
 fn malformed(e: impl std::fmt::Display) -> S3Refusal {
@@ -393,7 +355,7 @@ async fn write_success(session: &mut Session, stored: &Stored) -> pingora_core::
     if status == 201 {
         resp.insert_header("Content-Type", "application/xml")?;
     }
-    crate::envelope::write_small(session, resp, body).await?;
+    crate::http::envelope::write_small(session, resp, body).await?;
     Ok(status)
 }
 

@@ -9,6 +9,8 @@ pub mod bucket_scope;
 pub mod embedded;
 pub mod form_upload;
 pub mod passthrough;
+pub mod presigned_get;
+pub mod s3_error;
 pub mod unread_body;
 pub mod upload_watch;
 

@@ -13,12 +13,10 @@ use pingora_core::upstreams::peer::HttpPeer;
 use pingora_http::{RequestHeader, ResponseHeader};
 
 use crate::config::{Secret, StoreConfig};
-use crate::delivery::Presentation;
 use crate::error::ApiError;
+use crate::file_type::renders_safely_inline;
 use crate::front::bucket_scope::{self, Reach};
-use crate::headers::renders_safely_inline;
-use crate::query::Query;
-use crate::storage::keys::ObjectKey;
+use crate::http::presentation::{forced_attachment, SANDBOX_CSP};
 use crate::storage::sigv4::{request_url, S3Signer};
 
 /// Hop-by-hop headers (RFC 9110 §7.6.1), never forwarded. `Transfer-Encoding` is left
@@ -143,17 +141,21 @@ impl PassThrough {
         )
     }
 
-    /// When the request is a GET or HEAD of an object with a presigned URL this store's
-    /// key pair signed (the URLs filegate hands out), how to present it: such a read
-    /// is answered from the edge cache, exactly as the store would answer it. Anything
-    /// else (other credentials, a signature that fails) is forwarded, and the store
-    /// judges it.
-    pub fn cached_view(&self, req: &RequestHeader, key: &ObjectKey) -> Option<Presentation> {
+    /// Whether the request is a GET or HEAD of an object with a presigned URL this
+    /// store's key pair signed (the URLs filegate hands out): such a read is answered
+    /// from the edge cache, exactly as the store would answer it
+    /// ([`crate::front::presigned_get`]). Anything else (other credentials, a
+    /// signature that fails) is forwarded, and the store judges it.
+    pub fn serves_from_cache(&self, req: &RequestHeader) -> bool {
         if req.method != http::Method::GET && req.method != http::Method::HEAD {
-            return None;
+            return false;
         }
-        let path_and_query = req.uri.path_and_query().map(|p| p.as_str())?;
-        let url = request_url(&self.host, path_and_query).ok()?;
+        let Some(path_and_query) = req.uri.path_and_query().map(|p| p.as_str()) else {
+            return false;
+        };
+        let Ok(url) = request_url(&self.host, path_and_query) else {
+            return false;
+        };
         let header = |name: &str| {
             req.headers
                 .get(name)
@@ -161,20 +163,10 @@ impl PassThrough {
                 .map(str::to_string)
         };
         let now = std::time::SystemTime::now();
-        let verified = self
-            .signer
+        self.signer
             .verify_presigned(req.method.as_str(), &url, &header, now)
-            .or_else(|_| self.signer.verify_presigned("GET", &url, &header, now));
-        verified.ok()?;
-        let query = Query::parse(req.uri.query().unwrap_or(""));
-        let signed = |name: &str| query.get(name).ok().flatten().map(str::to_string);
-        Some(Presentation {
-            file_name: None,
-            default_name: Some(key.file_name().to_string()),
-            disposition: signed("response-content-disposition"),
-            content_type: signed("response-content-type"),
-            cache_control: "private, max-age=3600",
-        })
+            .or_else(|_| self.signer.verify_presigned("GET", &url, &header, now))
+            .is_ok()
     }
 
     /// Drops hop-by-hop headers of the store's answer, and makes a type a browser
@@ -184,30 +176,19 @@ impl PassThrough {
             resp.remove_header(&name);
         }
         resp.insert_header("X-Content-Type-Options", "nosniff")?;
-        let content_type = resp
-            .headers
-            .get(http::header::CONTENT_TYPE)
-            .and_then(|v| v.to_str().ok())
-            .unwrap_or("");
-        // Error bodies of the store (XML) are answers, not objects.
-        if resp.status.is_success() && !renders_safely_inline(content_type) {
-            resp.insert_header("Content-Security-Policy", "default-src 'none'; sandbox")?;
-            let disposition = resp
-                .headers
-                .get(http::header::CONTENT_DISPOSITION)
+        let header = |name: http::header::HeaderName| {
+            resp.headers
+                .get(name)
                 .and_then(|v| v.to_str().ok())
-                .unwrap_or("");
-            if !disposition
-                .trim_start()
-                .to_ascii_lowercase()
-                .starts_with("attachment")
-            {
-                let params = disposition.split_once(';').map_or("", |(_, p)| p);
-                let forced = if params.trim().is_empty() {
-                    "attachment".to_string()
-                } else {
-                    format!("attachment;{params}")
-                };
+                .unwrap_or("")
+                .to_string()
+        };
+        let content_type = header(http::header::CONTENT_TYPE);
+        // Error bodies of the store (XML) are answers, not objects.
+        if resp.status.is_success() && !renders_safely_inline(&content_type) {
+            let disposition = header(http::header::CONTENT_DISPOSITION);
+            resp.insert_header("Content-Security-Policy", SANDBOX_CSP)?;
+            if let Some(forced) = forced_attachment(&content_type, &disposition) {
                 resp.insert_header("Content-Disposition", forced)?;
             }
         }

@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use crate::eager::{Head, SNIFF_BYTES};
+use crate::eager::queue::{Head, SNIFF_BYTES};
 use crate::storage::keys::ObjectKey;
 
 /// Most bytes of a form read for its `key` field and the file's first bytes.

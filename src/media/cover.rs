@@ -17,7 +17,7 @@ use crate::media::av::open_input;
 use crate::media::limits::{undecodable, unsupported, Deadline, Limits};
 use crate::media::sniff::{sniff, Sniffed};
 use crate::media::thumbnail::encode_rgb_frame;
-use crate::media::{Fit, Qualities, Rendered};
+use crate::media::transform::{Fit, Qualities, Rendered};
 
 /// Packets read while looking for one decodable frame before giving up.
 const MAX_PACKETS: usize = 5_000;

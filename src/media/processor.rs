@@ -12,7 +12,7 @@ use percent_encoding::{utf8_percent_encode, NON_ALPHANUMERIC};
 use crate::config::ProcessorConfig;
 use crate::error::ApiError;
 use crate::media::sniff::{sniff, Sniffed};
-use crate::media::{Fit, Rendered};
+use crate::media::transform::{Fit, Rendered};
 use crate::storage::keys::ObjectKey;
 
 /// Unreserved characters (RFC 3986) stay as they are in `{source_url}`.

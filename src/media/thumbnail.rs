@@ -12,8 +12,8 @@ use crate::media::jpeg::thumbnail::{self as jpeg_thumbnail, Source as JpegSource
 use crate::media::limits::{undecodable, unsupported, Deadline, Limits};
 use crate::media::pixels::Pixels;
 use crate::media::sniff::{sniff, Sniffed};
+use crate::media::transform::{Fit, ImageFormat, Qualities, Rendered};
 use crate::media::vips::{vips, Image, AVIF_SAVER, MAX_COORD};
-use crate::media::{Fit, ImageFormat, Qualities, Rendered};
 
 /// Makes a thumbnail of `source` that fits `fit`, in `format`.
 pub fn render_thumbnail(

@@ -18,7 +18,7 @@ use crate::error::ApiError;
 use crate::media::av::{open_input, MemoryOutput};
 use crate::media::limits::{undecodable, unsupported, Deadline, Limits};
 use crate::media::sniff::{sniff, Sniffed};
-use crate::media::Rendered;
+use crate::media::transform::Rendered;
 
 /// Output sample rate: the lowest MPEG-2 rate (MPEG-2.5 rates do not play everywhere).
 const OUT_RATE: u32 = 16_000;

@@ -6,17 +6,19 @@ use std::sync::Arc;
 
 use pingora_proxy::Session;
 
+use crate::auth::principal::Principal;
 use crate::auth::store_token::scope_covers;
-use crate::auth::Principal;
 use crate::cache::CacheStatus;
 use crate::config::DownloadMode;
-use crate::delivery::{self, Failure, Presentation, DOWNLOAD_CACHE_CONTROL};
-use crate::derived;
 use crate::error::ApiError;
-use crate::file_type::{Family, FileType};
+use crate::fetch::derived::{self, Ask, Located};
+use crate::fetch::original::serve_original;
+use crate::file_type::{extension_of, FileType};
+use crate::http::delivery::{self, Failure};
+use crate::http::presentation::{store_view, Presentation};
 use crate::query::Query;
-pub use crate::representation::{ImageType, Representation, ThumbnailStrategy, Wanted};
-use crate::routes::Call;
+use crate::representation::{ImageType, Representation, ThumbnailStrategy, Wanted};
+use crate::routes::call::Call;
 use crate::services::Services;
 use crate::storage::keys::ObjectKey;
 use crate::storage::{DownloadView, ObjectMeta};
@@ -102,22 +104,9 @@ pub struct ResolvedObject {
 }
 
 impl ResolvedObject {
-    /// How the store presents it from a presigned URL: plain files, whatever type
-    /// they were stored with, as an attachment of a type no browser executes (the
-    /// store adds no CSP); typed media (images, voice, video) as stored.
+    /// How the store presents it from a presigned URL (redirect mode).
     pub fn download_view(&self) -> DownloadView<'_> {
-        if self.file_type.family() == Family::File {
-            DownloadView {
-                file_name: Some(self.name.as_deref().unwrap_or(self.key.file_name())),
-                attachment: true,
-                content_type: Some(DownloadView::SAFE_ATTACHMENT_TYPE),
-            }
-        } else {
-            DownloadView {
-                file_name: self.name.as_deref(),
-                ..DownloadView::default()
-            }
-        }
+        store_view(self.file_type.family(), self.name.as_deref(), &self.key)
     }
 }
 
@@ -173,92 +162,58 @@ pub async fn download(
     params: &DownloadParams,
 ) -> Result<u16, Failure> {
     let object = resolve_object(services, call, &params.target)?;
-    let representation = wanted(params, object.file_type)?;
-    let presentation = Presentation {
-        file_name: object.name.clone(),
-        default_name: Some(object.key.file_name().to_string()),
-        disposition: None,
-        content_type: None,
-        cache_control: DOWNLOAD_CACHE_CONTROL,
-    };
-    match representation {
-        Wanted::Original => match call.app.download_mode {
+    let wanted = wanted(params, object.file_type)?;
+    let presentation = Presentation::download(object.name.clone(), &object.key);
+    if wanted == Wanted::Original {
+        return match call.app.download_mode {
             DownloadMode::Serve => {
-                delivery::serve_original(
-                    services,
-                    session,
-                    call.app_id,
-                    &object.key,
-                    call.headers,
-                    &presentation,
-                )
-                .await
+                serve_original(services, session, &object.key, call.headers, &presentation).await
             }
             DownloadMode::Redirect => {
                 let ttl = call.app.redirect_ttl;
-                let view = object.download_view();
                 let url = services
                     .store()
-                    .presign_get(&object.key, ttl, &view)
-                    .map_err(crate::error::ApiError::from)?;
+                    .presign_get(&object.key, ttl, &object.download_view())
+                    .map_err(ApiError::from)?;
                 delivery::redirect(session, &url, ttl.as_secs() / 2, CacheStatus::Bypass).await
             }
-        },
-        derived => {
-            serve_derived(
-                services,
-                session,
-                call,
-                params,
-                &object,
-                derived,
-                presentation,
-            )
-            .await
-        }
+        };
     }
+    let ask = Ask {
+        app_id: call.app_id,
+        app: call.app,
+        key: &object.key,
+        wanted,
+        strategy: params.strategy,
+        accept: call.headers.accept.as_deref(),
+        background: false,
+    };
+    serve_derived(services, session, call, &ask, &presentation).await
 }
 
-/// A thumbnail, cover or MP3: planned from the source's version (a matching
-/// `If-None-Match` is answered 304 right there), then taken from the cache or made,
-/// and served from the cache or (redirect mode) from its copy under `_derived/`.
+/// A thumbnail, cover or MP3: from the owner node, or planned here from the source's
+/// version (a matching `If-None-Match` is answered 304 right there), then taken from
+/// the cache or made, and served from the cache or (redirect mode) from its copy
+/// under `_derived/`.
 async fn serve_derived(
     services: &Arc<Services>,
     session: &mut Session,
     call: &Call<'_>,
-    params: &DownloadParams,
-    object: &ResolvedObject,
-    wanted: Wanted,
-    mut presentation: Presentation,
+    ask: &Ask<'_>,
+    presentation: &Presentation,
 ) -> Result<u16, Failure> {
+    let range = call.headers.range.as_deref();
+    let inm = call.headers.if_none_match.as_deref();
+    let plan = match derived::locate(services, ask).await? {
+        Located::Owner(found) => {
+            let presentation = result_presentation(presentation, &found.body.meta().content_type);
+            return delivery::serve_found(session, found, range, inm, &presentation).await;
+        }
+        Located::Here(plan) => plan,
+    };
     let redirect = call.app.download_mode == DownloadMode::Redirect;
     if !redirect {
-        if let Some(found) = derived_from_owner(services, call, params, object, wanted).await? {
-            let extension = derived_extension(&found.body.meta().content_type);
-            presentation.file_name = object.name.as_deref().map(|n| renamed(n, extension));
-            presentation.default_name = Some(renamed(object.key.file_name(), extension));
-            return delivery::serve_found(
-                session,
-                found,
-                call.headers.range.as_deref(),
-                call.headers.if_none_match.as_deref(),
-                &presentation,
-            )
-            .await;
-        }
-    }
-    let plan = derived::plan(
-        services,
-        call.app_id,
-        call.app,
-        &object.key,
-        wanted,
-        params.strategy,
-        call.headers.accept.as_deref(),
-    )
-    .await?;
-    if !redirect {
-        if let Some(inm) = call.headers.if_none_match.as_deref() {
+        if let Some(inm) = inm {
             let etag = plan.etag();
             if crate::headers::etag_matches(inm, &etag) {
                 // The ETag names the inputs: the client holds exactly this result.
@@ -269,88 +224,34 @@ async fn serve_derived(
                     original_name: None,
                     last_modified: None,
                 };
-                return delivery::not_modified(session, &meta, &presentation, CacheStatus::Hit)
+                return delivery::not_modified(session, &meta, presentation, CacheStatus::Hit)
                     .await;
             }
         }
     }
     let found = derived::obtain(services, &plan).await?;
-    let extension = derived_extension(&found.body.meta().content_type);
-    presentation.file_name = object.name.as_deref().map(|n| renamed(n, extension));
-    presentation.default_name = Some(renamed(object.key.file_name(), extension));
+    let presentation = result_presentation(presentation, &found.body.meta().content_type);
     if redirect {
         let status = found.status;
         derived::ensure_copy(services, &plan, found).await?;
         let ttl = call.app.redirect_ttl;
+        let view = DownloadView {
+            file_name: presentation.file_name.as_deref(),
+            ..DownloadView::default()
+        };
         let url = services
             .store()
-            .presign_get(
-                &plan.derived_key(),
-                ttl,
-                &DownloadView {
-                    file_name: presentation.file_name.as_deref(),
-                    ..DownloadView::default()
-                },
-            )
+            .presign_get(&plan.derived_key(), ttl, &view)
             .map_err(ApiError::from)?;
         return delivery::redirect(session, &url, ttl.as_secs() / 2, status).await;
     }
-    delivery::serve_found(
-        session,
-        found,
-        call.headers.range.as_deref(),
-        call.headers.if_none_match.as_deref(),
-        &presentation,
-    )
-    .await
+    delivery::serve_found(session, found, range, inm, &presentation).await
 }
 
-/// In a cluster, a derived result whose source another node owns is asked of that
-/// node (which makes it once for the cluster); `None`: this node makes it itself (it
-/// owns the source, or the owner failed).
-async fn derived_from_owner(
-    services: &Services,
-    call: &Call<'_>,
-    params: &DownloadParams,
-    object: &ResolvedObject,
-    wanted: Wanted,
-) -> Result<Option<crate::cache::Found>, ApiError> {
-    let Some(cluster) = &services.cluster else {
-        return Ok(None);
-    };
-    let crate::cluster::Owner::Peer(peer) = cluster.owner(&object.key) else {
-        return Ok(None);
-    };
-    let spec = crate::cluster::fill::FillSpec::Derived {
-        app: call.app_id.to_string(),
-        key: object.key.as_str().to_string(),
-        wanted,
-        strategy: params.strategy,
-        accept: call.headers.accept.clone(),
-        background: false,
-    };
-    match cluster.derived(peer, &spec).await {
-        crate::cluster::Asked::Found(found) => Ok(Some(found)),
-        crate::cluster::Asked::Refused(e) => Err(e),
-        crate::cluster::Asked::Unavailable => Ok(None),
-    }
-}
-
-fn derived_extension(content_type: &str) -> &'static str {
-    match content_type {
-        "image/png" => "png",
-        "image/webp" => "webp",
-        "image/gif" => "gif",
-        "image/avif" => "avif",
-        "audio/mpeg" => "mp3",
-        _ => "jpg",
-    }
-}
-
-/// `voice.amr` → `voice.mp3`: the offered name matches what is served.
-fn renamed(name: &str, extension: &str) -> String {
-    let stem = name.rsplit_once('.').map_or(name, |(stem, _)| stem);
-    format!("{stem}.{extension}")
+/// The presentation of a result of `content_type` made from the object: its name
+/// with the result's extension.
+fn result_presentation(object: &Presentation, content_type: &str) -> Presentation {
+    object.for_result(extension_of(content_type).unwrap_or("bin"))
 }
 
 #[cfg(test)]

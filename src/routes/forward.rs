@@ -2,10 +2,10 @@
 //! object is not copied; the answer's `data` is a new file_sign naming it.
 
 use crate::auth::file_sign::{verify_file_sign, FileSign};
-use crate::auth::jwt::now_secs;
+use crate::clock::now_secs;
 use crate::error::ApiError;
 use crate::query::Query;
-use crate::routes::{Call, ToType};
+use crate::routes::call::{Call, ToType};
 
 /// Parameters of the forward route.
 #[derive(Debug, Clone)]

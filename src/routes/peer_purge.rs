@@ -9,8 +9,8 @@ use pingora_proxy::Session;
 
 use crate::cluster::purge::PurgeSpec;
 use crate::cluster::Cluster;
-use crate::envelope::{success_body, write_error, write_json};
 use crate::error::ApiError;
+use crate::http::envelope::{success_body, write_error, write_json};
 use crate::services::Services;
 
 /// Answers one purge from another node; returns the status written.

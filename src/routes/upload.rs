@@ -10,12 +10,12 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 
 use crate::auth::file_sign::FileSign;
-use crate::auth::jwt::now_secs;
+use crate::clock::now_secs;
 use crate::config::UploadMethod;
 use crate::error::ApiError;
 use crate::file_type::{extension_for, FileType};
 use crate::query::Query;
-use crate::routes::{Call, ToType};
+use crate::routes::call::{Call, ToType};
 use crate::services::Services;
 use crate::storage::keys::{key_id, new_object_id, ObjectKey};
 use crate::storage::{TypeRule, UploadRequest};
@@ -171,7 +171,7 @@ pub fn grant_upload(
         }
         None => file_type.default_content_type().to_string(),
     };
-    let max_size = file_type.max_upload(&call.app.max_upload);
+    let max_size = call.app.max_upload.for_type(file_type);
     if let Some(size) = params.size {
         if size > max_size {
             return Err(ApiError::too_large(format!(
@@ -208,10 +208,11 @@ pub fn grant_upload(
 
     // A client that named its type gets exactly it; otherwise any type the file_type
     // allows is accepted (the store checks the uploaded part, or sniffs it).
-    let type_rule = match (&params.content_type, file_type.allowed_content_types()) {
-        (Some(_), _) => TypeRule::Exact(content_type.clone()),
-        (None, []) => TypeRule::Any,
-        (None, allowed) => TypeRule::OneOf(allowed.iter().map(|s| s.to_string()).collect()),
+    let allowed = file_type.allowed_content_types();
+    let type_rule = match &params.content_type {
+        Some(_) => TypeRule::Exact(content_type.clone()),
+        None if allowed.is_empty() => TypeRule::Any,
+        None => TypeRule::OneOf(allowed.iter().map(|s| s.to_string()).collect()),
     };
     let grant = services.store().upload_grant(&UploadRequest {
         key: key.clone(),

@@ -28,7 +28,7 @@ use std::time::{Duration, Instant};
 
 use indicatif::{ProgressBar, ProgressDrawTarget, ProgressStyle};
 
-use crate::auth::jwt::now_secs;
+use crate::clock::now_secs;
 use crate::config::Config;
 use crate::seed::client::SeedClient;
 use crate::seed::generate::{generate, Generated};
@@ -149,7 +149,8 @@ pub fn run(opts: &SeedOptions) -> Result<SeedSummary, SeedError> {
             opts.app, opts.config_label
         ))
     })?;
-    crate::cli::check_sign_ttl(&opts.app, app, opts.ttl).map_err(SeedError::input)?;
+    crate::auth::sdk_sign::check_mint_ttl(&opts.app, app.max_sign_ttl, opts.ttl)
+        .map_err(SeedError::input)?;
     if opts.ttl < Duration::from_secs(60) {
         return Err(SeedError::input("--ttl must be at least 1 minute"));
     }

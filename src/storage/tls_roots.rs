@@ -13,8 +13,8 @@ use base64::Engine;
 use rustls::pki_types::CertificateDer;
 use rustls::{ClientConfig, RootCertStore};
 
+use crate::config::pem::read_pem_certificates;
 use crate::config::ConfigError;
-use crate::tls::pem::read_pem_certificates;
 
 /// The roots trusted for the store.
 pub struct StoreRoots {

@@ -18,8 +18,8 @@ use rustls::ServerConfig;
 use tokio::io::AsyncReadExt;
 use tokio::time::{timeout_at, Instant};
 
-use crate::envelope::write_refusal;
 use crate::error::ApiError;
+use crate::http::envelope::write_refusal;
 use crate::tls::replay::ReplayStream;
 
 /// The h2 client connection preface (RFC 9113 §3.4).

@@ -6,11 +6,10 @@
 //!   what ALPN chose (h2 or HTTP/1.1).
 //! - [`replay`]: a stream that takes back bytes read ahead (the request-head deadline
 //!   and the h2 preface wait read before pingora parses).
-//! - [`pem`]: reading PEM certificates and keys, errors naming the key at fault.
 //!
+//! Reading the PEM files is [`crate::config::pem`] (its errors name the key at fault);
 //! TLS to the store is [`crate::storage::tls_roots`].
 
 pub mod accept;
-pub mod pem;
 pub mod replay;
 pub mod settings;

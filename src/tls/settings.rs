@@ -14,8 +14,8 @@ use rustls::sign::CertifiedKey;
 use rustls::ServerConfig;
 use x509_parser::prelude::{FromDer, X509Certificate};
 
+use crate::config::pem::{read_pem_certificates, read_pem_private_key};
 use crate::config::{ConfigError, TlsConfig};
-use crate::tls::pem::{read_pem_certificates, read_pem_private_key};
 
 /// ALPN protocol ids, in the server's order of preference.
 const ALPN_H2: &[u8] = b"h2";

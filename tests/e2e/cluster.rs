@@ -269,7 +269,7 @@ fn peer_requests_need_the_cluster_signature() {
         }
         req.send().unwrap()
     };
-    let now = filegate::auth::jwt::now_secs();
+    let now = filegate::clock::now_secs();
     // No signature, a forged one, one too old: refused.
     expect_envelope(fill(None), 401, 10003);
     let forged =

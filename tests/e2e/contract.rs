@@ -101,7 +101,7 @@ fn the_document_lists_exactly_the_served_routes() {
         "/file/download/chat",
     ]
     .iter()
-    .filter(|p| filegate::routes::route_name(p).is_some())
+    .filter(|p| filegate::route_table::RouteId::from_path(p).is_ok())
     .map(|p| p.to_string())
     .collect();
     served.sort();
@@ -109,12 +109,12 @@ fn the_document_lists_exactly_the_served_routes() {
     // Every route name the server knows (but the demo page) is documented.
     for path in &documented {
         assert!(
-            filegate::routes::route_name(path).is_some(),
+            filegate::route_table::RouteId::from_path(path).is_ok(),
             "{path} is documented but not served"
         );
     }
     assert_eq!(
-        filegate::routes::ROUTE_PATHS.len(),
+        filegate::route_table::RouteId::ALL.len(),
         documented.len() + 1,
         "a served route is undocumented"
     );

@@ -236,7 +236,7 @@ fn download_credentials_store_token_and_sdk_sign() {
             &Secret::new(secret),
         )
     };
-    let now = filegate::auth::jwt::now_secs();
+    let now = filegate::clock::now_secs();
     let q = format!("object_name={name}&w=100");
     let s = sign_with(DEMO_SECRET, &q, now + 600);
     ok(get(&format!("{q}&app_id=demo&sdk_sign={s}"), &[]));
@@ -441,7 +441,7 @@ fn unknown_route_wrong_method_bad_params() {
         .header("access-token", &t)
         .send()
         .unwrap();
-    assert_eq!(resp.headers().get("allow").unwrap(), "GET, HEAD");
+    assert_eq!(resp.headers().get("allow").unwrap(), "GET, HEAD, OPTIONS");
     expect_envelope(resp, 405, 405);
     let resp = client()
         .delete(fg.url("/file/download/chat"))

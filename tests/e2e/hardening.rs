@@ -384,7 +384,7 @@ fn mint_with(claims: serde_json::Value, secret: &str) -> String {
 #[test]
 fn a_token_not_yet_valid_is_refused() {
     let fg = Filegate::start();
-    let now = filegate::auth::jwt::now_secs();
+    let now = filegate::clock::now_secs();
     let call = |t: &str| {
         client()
             .get(fg.url("/file/upload/avatar/user?app_id=demo"))
@@ -484,7 +484,7 @@ fn sdk_sign_lifetimes_are_bounded() {
     let path = "/file/download/avatar";
     let query = format!("object_name={name}");
     let q = filegate::query::Query::parse(&query);
-    let now = filegate::auth::jwt::now_secs();
+    let now = filegate::clock::now_secs();
     let url_for = |expires: u64| {
         let s =
             filegate::auth::sdk_sign::sign(path, "demo", &q, expires, &Secret::new(DEMO_SECRET));

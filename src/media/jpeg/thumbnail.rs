@@ -7,8 +7,8 @@
 use crate::media::colour;
 use crate::media::jpeg;
 use crate::media::pixels::{self, Pixels};
+use crate::media::transform::Fit;
 use crate::media::vips::Image;
-use crate::media::Fit;
 
 /// What the header (libvips', already read for the limits) says about the source.
 pub struct Source<'a> {

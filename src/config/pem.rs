@@ -6,7 +6,7 @@ use std::path::Path;
 use rustls::pki_types::pem::PemObject;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer};
 
-use crate::config::ConfigError;
+use super::error::ConfigError;
 
 fn read(key: &str, path: &Path) -> Result<Vec<u8>, ConfigError> {
     std::fs::read(path)

@@ -1,7 +1,14 @@
-//! What a derived download runs: a [`Plan`] (the normalised transform, its cache key
-//! and ETag, from the source's version alone), then [`obtain`]: from the edge cache,
-//! else the store's `_derived/` copy, else the source (read through the cache, so
-//! every size of one picture costs one store read) transformed once, however many ask.
+//! Derived results (thumbnails, covers, MP3s), the one pipeline the download route,
+//! the eager worker and a peer's fill all run:
+//!
+//! 1. [`locate`]: in a cluster in serve mode, the owner of the source is asked (it
+//!    makes the result once for the cluster); else, or when the owner cannot answer,
+//! 2. [`plan`]: the normalised transform, its cache key and ETag, from the source's
+//!    version alone (a matching `If-None-Match` needs nothing more);
+//! 3. [`obtain`]: from the edge cache, else the store's `_derived/` copy, else the
+//!    source (read through the cache, so every size of one picture costs one store
+//!    read) transformed once, however many ask, and written back;
+//! 4. [`ensure_copy`] (redirect mode): the store holds the copy the redirect names.
 
 use std::sync::Arc;
 use std::time::Instant;
@@ -11,15 +18,82 @@ use futures::StreamExt;
 
 use crate::cache::key::CacheKey;
 use crate::cache::{Found, SourceVersion};
-use crate::config::AppConfig;
+use crate::cluster::fill::FillSpec;
+use crate::cluster::{Asked, Owner};
+use crate::config::{AppConfig, DownloadMode};
 use crate::error::ApiError;
+use crate::file_type::known_mime;
 use crate::media::processor::{fetch_processed, processor_url};
 use crate::media::source::{check_source_size, fetch_source_limited};
 use crate::media::{Rendered, Transform};
-use crate::routes::download::{ThumbnailStrategy, Wanted};
+use crate::representation::{ThumbnailStrategy, Wanted};
 use crate::services::Services;
 use crate::storage::keys::ObjectKey;
 use crate::storage::{DownloadView, GetOutcome, GetRequest, ObjectMeta};
+
+/// A derived result asked for: of which object, what, and for whom.
+#[derive(Debug, Clone, Copy)]
+pub struct Ask<'a> {
+    /// The app.
+    pub app_id: &'a str,
+    /// Its configuration.
+    pub app: &'a AppConfig,
+    /// The source object.
+    pub key: &'a ObjectKey,
+    /// What is wanted of it.
+    pub wanted: Wanted,
+    /// `thumbnail_strategy`.
+    pub strategy: ThumbnailStrategy,
+    /// The client's `Accept` (format negotiation).
+    pub accept: Option<&'a str>,
+    /// Background work (eager derivation): an owner asked makes it only once its
+    /// pool is idle.
+    pub background: bool,
+}
+
+/// Where a derived result comes from.
+pub enum Located {
+    /// The source's owner answered it (made or cached there).
+    Owner(Found),
+    /// This node makes or serves it: the plan.
+    Here(Plan),
+}
+
+/// Where the result of `ask` comes from: in a cluster in serve mode whose owner of the
+/// source is another node, that owner's answer; else (this node owns it, the owner
+/// could not answer, or redirect mode, which names this node's `_derived/` copy) this
+/// node's plan.
+pub async fn locate(services: &Services, ask: &Ask<'_>) -> Result<Located, ApiError> {
+    if ask.app.download_mode == DownloadMode::Serve {
+        if let Some(found) = from_owner(services, ask).await? {
+            return Ok(Located::Owner(found));
+        }
+    }
+    plan(services, ask).await.map(Located::Here)
+}
+
+/// The owner's answer, when another node owns the source and answers.
+async fn from_owner(services: &Services, ask: &Ask<'_>) -> Result<Option<Found>, ApiError> {
+    let Some(cluster) = &services.cluster else {
+        return Ok(None);
+    };
+    let Owner::Peer(peer) = cluster.owner(ask.key) else {
+        return Ok(None);
+    };
+    let spec = FillSpec::Derived {
+        app: ask.app_id.to_string(),
+        key: ask.key.as_str().to_string(),
+        wanted: ask.wanted,
+        strategy: ask.strategy,
+        accept: ask.accept.map(str::to_string),
+        background: ask.background,
+    };
+    match cluster.ask_derived(peer, &spec).await {
+        Asked::Found(found) => Ok(Some(found)),
+        Asked::Refused(e) => Err(e),
+        Asked::Unavailable => Ok(None),
+    }
+}
 
 /// A derived result, decided but not yet made.
 #[derive(Debug, Clone)]
@@ -53,17 +127,11 @@ impl Plan {
     }
 }
 
-/// Decides what to make. 413 here when the source is over the size limit, before
+/// Decides what to make, here. 413 when the source is over the size limit, before
 /// any byte of it is read.
-pub async fn plan(
-    services: &Services,
-    app_id: &str,
-    app: &AppConfig,
-    source_key: &ObjectKey,
-    wanted: Wanted,
-    strategy: ThumbnailStrategy,
-    accept: Option<&str>,
-) -> Result<Plan, ApiError> {
+pub async fn plan(services: &Services, ask: &Ask<'_>) -> Result<Plan, ApiError> {
+    let (app_id, app, source_key) = (ask.app_id, ask.app, ask.key);
+    let (wanted, strategy, accept) = (ask.wanted, ask.strategy, ask.accept);
     let media = &services.media;
     let version = services
         .cache
@@ -229,11 +297,11 @@ async fn read_copy(services: &Services, plan: &Plan) -> Option<(Bytes, &'static 
         return None;
     }
     // A processor's result keeps the type the store holds.
-    let content_type = static_content_type(
-        plan.transform
-            .content_type()
-            .unwrap_or(body.meta.content_type.as_str()),
-    );
+    let content_type = plan
+        .transform
+        .content_type()
+        .or_else(|| known_mime(&body.meta.content_type))
+        .unwrap_or("image/jpeg");
     let mut buf = Vec::with_capacity(body.meta.size as usize);
     let mut stream = body.stream;
     while let Some(chunk) = stream.next().await {
@@ -265,18 +333,6 @@ fn matches_plain_etag(body: &[u8], etag: &str) -> bool {
         return true;
     }
     format!("{:x}", Md5::digest(body)).eq_ignore_ascii_case(hex)
-}
-
-/// The content types results have, as `'static` (a copy's type is the transform's).
-fn static_content_type(t: &str) -> &'static str {
-    match t {
-        "image/png" => "image/png",
-        "image/webp" => "image/webp",
-        "image/gif" => "image/gif",
-        "image/avif" => "image/avif",
-        "audio/mpeg" => "audio/mpeg",
-        _ => "image/jpeg",
-    }
 }
 
 /// Writes the result back under `_derived/` (failures are logged: the result is

@@ -27,6 +27,11 @@ pub fn success_body<T: Serialize>(data: &T) -> Bytes {
     Bytes::from(serde_json::to_vec(&env).unwrap_or_else(|_| b"{}".to_vec()))
 }
 
+/// The envelope of a health check that passes (`/healthz`, `/_cluster/healthz`).
+pub fn health_body() -> Bytes {
+    Bytes::from_static(br#"{"code":200,"data":{"status":"ok"},"message":null}"#)
+}
+
 /// The error envelope.
 pub fn error_body(err: &ApiError) -> Bytes {
     let env: Envelope<'_, ()> = Envelope {

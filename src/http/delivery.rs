@@ -10,12 +10,11 @@ use http::StatusCode;
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
-use crate::cache::{CacheStatus, Found, Original};
-use crate::cluster::{Asked, Owner};
-use crate::envelope::{add_common_headers, write_small};
+use crate::cache::{CacheStatus, Found};
 use crate::error::ApiError;
-use crate::headers::{content_disposition, etag_matches, renders_safely_inline, RequestHeaders};
-use crate::services::Services;
+use crate::headers::etag_matches;
+use crate::http::envelope::{add_common_headers, write_small};
+use crate::http::presentation::{Presentation, SANDBOX_CSP};
 use crate::storage::keys::ObjectKey;
 use crate::storage::ByteRange;
 use crate::storage::{GetOutcome, GetRequest, ObjectMeta, ObjectStore};
@@ -42,27 +41,6 @@ impl From<Box<pingora_error::Error>> for Failure {
     }
 }
 
-/// How the browser should treat the bytes.
-#[derive(Debug, Clone)]
-pub struct Presentation {
-    /// The name offered for saving, if any (beats the store's original name).
-    pub file_name: Option<String>,
-    /// The name used when neither the caller nor the store knows one.
-    pub default_name: Option<String>,
-    /// A whole `Content-Disposition` value to send as is (a presigned URL's signed
-    /// `response-content-disposition`), unless it would render an unsafe type inline.
-    pub disposition: Option<String>,
-    /// A `Content-Type` to answer instead of the stored one (a presigned URL's signed
-    /// `response-content-type`).
-    pub content_type: Option<String>,
-    /// `Cache-Control` of a successful answer.
-    pub cache_control: &'static str,
-}
-
-/// Cache policy of downloads: keys are immutable (a new upload is a new key), but the
-/// URLs carry credentials, so only the client's own cache may keep them.
-pub const DOWNLOAD_CACHE_CONTROL: &str = "private, max-age=86400";
-
 fn object_headers(
     status: StatusCode,
     meta: &ObjectMeta,
@@ -81,93 +59,13 @@ fn object_headers(
     if status == StatusCode::NOT_MODIFIED {
         return Ok(resp);
     }
-    let content_type = match presentation.content_type.as_deref() {
-        Some(t) => t,
-        None if meta.content_type.is_empty() => "application/octet-stream",
-        None => &meta.content_type,
-    };
-    let inline = renders_safely_inline(content_type);
-    resp.insert_header("Content-Type", content_type)?;
-    // Never let a stored document run: no scripts, no plugins, even if opened directly.
-    resp.insert_header("Content-Security-Policy", "default-src 'none'; sandbox")?;
-    let name = presentation
-        .file_name
-        .as_deref()
-        .or(meta.original_name.as_deref());
-    if let Some(d) = &presentation.disposition {
-        // A signed `response-content-disposition` is honoured, but never makes a
-        // type a browser could execute render inline.
-        if inline
-            || d.trim_start()
-                .to_ascii_lowercase()
-                .starts_with("attachment")
-        {
-            resp.insert_header("Content-Disposition", d)?;
-        } else {
-            let fallback = name
-                .or(presentation.default_name.as_deref())
-                .unwrap_or("download");
-            resp.insert_header("Content-Disposition", content_disposition(false, fallback))?;
-        }
-        return Ok(resp);
-    }
-    match (name, inline) {
-        (Some(n), inline) => {
-            resp.insert_header("Content-Disposition", content_disposition(inline, n))?
-        }
-        (None, false) => {
-            let fallback = presentation.default_name.as_deref().unwrap_or("download");
-            resp.insert_header("Content-Disposition", content_disposition(false, fallback))?
-        }
-        (None, true) => {}
+    let content = presentation.content_headers(meta);
+    resp.insert_header("Content-Type", content.content_type)?;
+    resp.insert_header("Content-Security-Policy", SANDBOX_CSP)?;
+    if let Some(d) = content.disposition {
+        resp.insert_header("Content-Disposition", d)?;
     }
     Ok(resp)
-}
-
-/// An original through the edge cache (`HIT`, `MISS`...), or straight from the store
-/// when it is too large to cache (`BYPASS`): the `/file` download routes, the
-/// pass-through's and the embedded store's presigned GETs all serve originals so.
-pub async fn serve_original(
-    services: &Services,
-    session: &mut Session,
-    app_id: &str,
-    key: &ObjectKey,
-    headers: &RequestHeaders,
-    presentation: &Presentation,
-) -> Result<u16, Failure> {
-    let range = headers.range.as_deref();
-    let inm = headers.if_none_match.as_deref();
-    if let Some(cluster) = &services.cluster {
-        if let Owner::Peer(peer) = cluster.owner(key) {
-            match cluster.original(peer, app_id, key, &services.store).await {
-                Asked::Found(found) => {
-                    return serve_found(session, found, range, inm, presentation).await
-                }
-                Asked::Refused(e) => return Err(e.into()),
-                // The owner failed: this node serves it from the store (below).
-                Asked::Unavailable => {}
-            }
-        }
-    }
-    match services
-        .cache
-        .original(&services.store, app_id, key)
-        .await?
-    {
-        Original::Found(found) => serve_found(session, found, range, inm, presentation).await,
-        Original::Bypass => {
-            serve_object(
-                session,
-                services.store(),
-                key,
-                range,
-                inm,
-                presentation,
-                CacheStatus::Bypass,
-            )
-            .await
-        }
-    }
 }
 
 /// Serves an object straight from the store (uncached: `cache` is `BYPASS`): HEAD,

@@ -1,0 +1,231 @@
+//! The media engine ([`Media`]): the limits, the bounded transform pool, the HTTP
+//! client of third-party processors, format negotiation and the metrics of
+//! transforms.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use bytes::Bytes;
+
+use crate::config::MediaConfig;
+use crate::error::ApiError;
+use crate::media::limits::Limits;
+use crate::media::pool::{IdleTurn, Pool};
+use crate::media::transform::{Fit, ImageFormat, Qualities, Rendered, Transform};
+use crate::media::{cover, thumbnail, vips, voice};
+use crate::metrics::Metrics;
+
+/// The media engine: limits, the pool, and the metrics of transforms.
+pub struct Media {
+    config: MediaConfig,
+    limits: Limits,
+    pool: Pool,
+    metrics: Arc<Metrics>,
+    http: reqwest::Client,
+}
+
+impl Media {
+    /// An engine with `config`; libvips and FFmpeg start on first use.
+    pub fn new(config: &MediaConfig, metrics: Arc<Metrics>) -> Media {
+        let pool = Pool::new(
+            config.worker_count(),
+            config.queue,
+            config.retry_after,
+            config.transform_timeout,
+            metrics.transform_queue_depth.clone(),
+        );
+        let http = reqwest::Client::builder()
+            .connect_timeout(std::time::Duration::from_secs(3))
+            .redirect(reqwest::redirect::Policy::none())
+            .build()
+            .unwrap_or_default();
+        Media {
+            config: config.clone(),
+            limits: Limits::from_config(config),
+            pool,
+            metrics,
+            http,
+        }
+    }
+
+    /// The configuration.
+    pub fn config(&self) -> &MediaConfig {
+        &self.config
+    }
+
+    /// The limits.
+    pub fn limits(&self) -> &Limits {
+        &self.limits
+    }
+
+    /// The HTTP client for processors.
+    pub fn http(&self) -> &reqwest::Client {
+        &self.http
+    }
+
+    /// The metrics.
+    pub fn metrics(&self) -> &Metrics {
+        &self.metrics
+    }
+
+    /// Normalises `w`/`h`: rounded, clamped to `media.max_size`, the default box
+    /// when both are absent.
+    pub fn fit(&self, w: Option<f64>, h: Option<f64>) -> Fit {
+        let max = self.config.max_size;
+        let px = |v: f64| (v.round() as u64).clamp(1, u64::from(max)) as u32;
+        match (w.map(px), h.map(px)) {
+            (None, None) => Fit {
+                w: Some(self.config.default_size),
+                h: Some(self.config.default_size),
+            },
+            (w, h) => Fit { w, h },
+        }
+    }
+
+    /// The thumbnail format for a client's `Accept`: AVIF, then WebP, when asked for
+    /// by name and available; else the source's own family.
+    pub fn negotiate(&self, accept: Option<&str>, source_content_type: &str) -> ImageFormat {
+        let accepts = |wanted: &str| {
+            accept.is_some_and(|a| {
+                a.split(',').any(|item| {
+                    let mut parts = item.split(';');
+                    let kind = parts.next().unwrap_or("").trim();
+                    let q = parts
+                        .filter_map(|p| p.trim().strip_prefix("q="))
+                        .filter_map(|q| q.trim().parse::<f32>().ok())
+                        .next()
+                        .unwrap_or(1.0);
+                    kind.eq_ignore_ascii_case(wanted) && q > 0.0
+                })
+            })
+        };
+        if self.config.avif
+            && accepts("image/avif")
+            && vips::vips().is_ok_and(|v| v.can_encode_avif())
+        {
+            return ImageFormat::Avif;
+        }
+        if accepts("image/webp") {
+            return ImageFormat::Webp;
+        }
+        ImageFormat::of_content_type(source_content_type)
+    }
+
+    /// A turn for one background job (eager derivation): granted once the pool is idle,
+    /// `None` if it stayed busy for `patience` ([`Pool::idle_turn`]).
+    pub async fn idle_turn(&self, patience: std::time::Duration) -> Option<IdleTurn> {
+        self.pool.idle_turn(patience).await
+    }
+
+    /// Largest source a transform reads.
+    pub fn max_source_bytes(&self, transform: &Transform) -> u64 {
+        match transform {
+            Transform::Cover { .. } => self.config.max_video_bytes.as_u64(),
+            _ => self.config.max_source_bytes.as_u64(),
+        }
+    }
+
+    /// Runs a local transform in the pool, counting it in the metrics.
+    pub async fn render(&self, transform: &Transform, source: Bytes) -> Result<Rendered, ApiError> {
+        let kind = transform.kind();
+        let started = Instant::now();
+        let limits = self.limits;
+        let qualities = Qualities {
+            jpeg: self.config.jpeg_quality,
+            webp: self.config.webp_quality,
+            avif: self.config.avif_quality,
+        };
+        let offset = self.config.cover_offset;
+        let job = transform.clone();
+        let result = self
+            .pool
+            .run(move |deadline| match job {
+                Transform::Thumbnail { fit, format } => {
+                    thumbnail::render_thumbnail(&source, fit, format, qualities, &limits, deadline)
+                }
+                Transform::Cover { fit } => {
+                    cover::render_cover(source, fit, offset, qualities, &limits, deadline)
+                }
+                Transform::Mp3 => voice::render_mp3(source, &limits, deadline),
+                Transform::Processor { .. } => Err(ApiError::internal(
+                    "a processor transform was sent to the local pool",
+                )),
+            })
+            .await;
+        self.observe(kind, started, &result);
+        result
+    }
+
+    /// Counts one transform's outcome.
+    pub fn observe<T>(&self, kind: &str, started: Instant, result: &Result<T, ApiError>) {
+        let outcome = match result {
+            Ok(_) => {
+                self.metrics
+                    .transform_seconds
+                    .with_label_values(&[kind])
+                    .observe(started.elapsed().as_secs_f64());
+                "ok"
+            }
+            Err(e) if e.status() == http::StatusCode::SERVICE_UNAVAILABLE => "busy",
+            Err(e) if e.status().is_client_error() => "rejected",
+            Err(_) => "failed",
+        };
+        self.metrics
+            .transforms_total
+            .with_label_values(&[kind, outcome])
+            .inc();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn fit_defaults_and_clamps() {
+        let media = Media::new(&MediaConfig::default(), Arc::new(Metrics::new()));
+        assert_eq!(
+            media.fit(None, None),
+            Fit {
+                w: Some(200),
+                h: Some(200)
+            }
+        );
+        assert_eq!(
+            media.fit(Some(99_999.0), None),
+            Fit {
+                w: Some(2048),
+                h: None
+            }
+        );
+        assert_eq!(
+            media.fit(Some(0.2), Some(150.4)),
+            Fit {
+                w: Some(1),
+                h: Some(150)
+            }
+        );
+    }
+
+    #[test]
+    fn accept_negotiation() {
+        let config = MediaConfig {
+            avif: false,
+            ..MediaConfig::default()
+        };
+        let media = Media::new(&config, Arc::new(Metrics::new()));
+        assert_eq!(
+            media.negotiate(Some("image/avif,image/webp,*/*"), "image/png"),
+            ImageFormat::Webp
+        );
+        assert_eq!(
+            media.negotiate(Some("image/webp;q=0, */*"), "image/png"),
+            ImageFormat::Png
+        );
+        assert_eq!(media.negotiate(None, "image/gif"), ImageFormat::Gif);
+        assert_eq!(
+            media.negotiate(Some("*/*"), "image/jpeg"),
+            ImageFormat::Jpeg
+        );
+    }
+}
