@@ -12,20 +12,20 @@ use std::time::{Duration, Instant};
 
 use bytes::Bytes;
 use criterion::{criterion_group, criterion_main, Criterion};
-use filegate::auth::access_token::verify_access_token;
-use filegate::auth::claims::{TokenClaims, TokenKind};
-use filegate::auth::file_sign::{verify_file_sign, FileSign};
-use filegate::auth::sdk_sign;
-use filegate::auth::store_token::verify_store_token;
-use filegate::cache::{EdgeCache, Original};
+use filegate::access_token::verify_access_token;
+use filegate::claims::{TokenClaims, TokenKind};
 use filegate::config::{CacheConfig, Config, MediaConfig, Secret};
-use filegate::media::limits::{Deadline, Limits};
-use filegate::media::{Fit, ImageFormat, Qualities};
-use filegate::metrics::Metrics;
+use filegate::file_sign::{verify_file_sign, FileSign};
+use filegate::keys::ObjectKey;
 use filegate::query::Query;
-use filegate::storage::embedded::EmbeddedStore;
-use filegate::storage::keys::ObjectKey;
-use filegate::storage::ObjectStore;
+use filegate::sdk_sign;
+use filegate::store_token::verify_store_token;
+use filegate::EmbeddedStore;
+use filegate::Metrics;
+use filegate::ObjectStore;
+use filegate::{Deadline, Limits};
+use filegate::{EdgeCache, OriginalBody};
+use filegate::{Fit, ImageFormat, Qualities};
 
 const SECRET: &str = "bench-secret-0123456789abcdef";
 
@@ -131,7 +131,7 @@ fn credentials(c: &mut Criterion) {
         .mint(&secrets[1])
         .expect("mint");
     let query = Query::parse("object_name=avatar/user/42/1a2b3c4d5e6f708192a3b4c5d6.jpg&image_type=2&w=200&h=200&thumbnail_strategy=2");
-    let expires = filegate::clock::now_secs() + 3600;
+    let expires = filegate::now_secs() + 3600;
     let sdk = sdk_sign::sign(
         "/file/download/avatar",
         "demo",
@@ -188,7 +188,7 @@ fn media(c: &mut Criterion) {
     g.sample_size(20);
     g.bench_function("thumbnail_4000x3000_to_200x200", |b| {
         b.iter(|| {
-            filegate::media::thumbnail::render_thumbnail(
+            filegate::render_thumbnail(
                 &photo,
                 Fit {
                     w: Some(200),
@@ -203,9 +203,7 @@ fn media(c: &mut Criterion) {
         })
     });
     g.bench_function("amr_60s_to_mp3", |b| {
-        b.iter(|| {
-            filegate::media::voice::render_mp3(voice.clone(), &limits, deadline()).expect("mp3")
-        })
+        b.iter(|| filegate::render_mp3(voice.clone(), &limits, deadline()).expect("mp3"))
     });
     g.finish();
 }
@@ -231,7 +229,7 @@ fn cache_hit(c: &mut Criterion) {
             .await
             .expect("original")
         {
-            Original::Found(found) => {
+            OriginalBody::Found(found) => {
                 let mut body = found.body;
                 let mut i = 0;
                 body.next_piece(&mut i)
@@ -239,7 +237,7 @@ fn cache_hit(c: &mut Criterion) {
                     .expect("piece")
                     .expect("bytes")
             }
-            Original::Bypass => panic!("a small object is cached"),
+            OriginalBody::Bypass => panic!("a small object is cached"),
         }
     };
     runtime.block_on(read());

@@ -89,7 +89,7 @@ impl ProxyHttp for Host {
 }
 
 fn main() {
-    filegate::logging::init();
+    filegate::init_logging();
     let mut args = std::env::args().skip(1);
     let listen = args.next().unwrap_or_else(|| "127.0.0.1:6190".to_string());
     let config_path = args.next();
@@ -102,8 +102,8 @@ fn main() {
             std::process::exit(2);
         }
     };
-    let metrics = Arc::new(filegate::metrics::Metrics::new());
-    let store = match filegate::server::build_store(&config, &metrics, None) {
+    let metrics = Arc::new(filegate::Metrics::new());
+    let store = match filegate::build_store(&config, &metrics, None) {
         Ok(built) => built.store,
         Err(e) => {
             eprintln!("host_proxy: {e}");

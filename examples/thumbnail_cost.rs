@@ -8,9 +8,9 @@
 use std::time::{Duration, Instant};
 
 use filegate::config::MediaConfig;
-use filegate::media::limits::{Deadline, Limits};
-use filegate::media::thumbnail::render_thumbnail;
-use filegate::media::{Fit, ImageFormat, Qualities};
+use filegate::render_thumbnail;
+use filegate::{Deadline, Limits};
+use filegate::{Fit, ImageFormat, Qualities};
 
 /// User plus system CPU time of this process, in milliseconds.
 fn cpu_ms() -> Result<f64, String> {

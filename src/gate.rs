@@ -37,7 +37,7 @@ pub struct GateCtx {
     principal: Option<crate::auth::Actor>,
     status: u16,
     answered: bool,
-    _in_flight: Option<InFlight>,
+    _in_flight: InFlight,
 }
 
 /// Counts a request in `filegate_requests_in_flight` for as long as its context
@@ -58,8 +58,9 @@ impl Drop for InFlight {
     }
 }
 
-impl Default for GateCtx {
-    fn default() -> Self {
+impl GateCtx {
+    /// A context for a request that starts now, counted in flight by `in_flight`.
+    fn starting(in_flight: InFlight) -> Self {
         GateCtx {
             started: Instant::now(),
             route: "passthrough",
@@ -67,16 +68,8 @@ impl Default for GateCtx {
             principal: None,
             status: 0,
             answered: false,
-            _in_flight: None,
+            _in_flight: in_flight,
         }
-    }
-}
-
-impl GateCtx {
-    /// A context for a request that starts now, not counted in flight (prefer
-    /// [`FileGate::new_ctx`]).
-    pub fn new() -> Self {
-        GateCtx::default()
     }
 
     /// Whether filegate (or the host through [`GateCtx::record_answer`]) answered locally.
@@ -127,10 +120,7 @@ impl FileGate {
     /// A context for a request that starts now, counted in
     /// `filegate_requests_in_flight` until it is dropped.
     pub fn new_ctx(&self) -> GateCtx {
-        GateCtx {
-            _in_flight: Some(InFlight::new(&self.services.metrics.requests_in_flight)),
-            ..GateCtx::default()
-        }
+        GateCtx::starting(InFlight::new(&self.services.metrics.requests_in_flight))
     }
 
     /// The services shared by every request.
@@ -226,8 +216,6 @@ impl FileGate {
             app_id: &app_id,
             app,
             actor: &actor,
-            method: &method,
-            query: &query,
             headers: &request_headers,
         };
         match route {
@@ -349,4 +337,136 @@ fn check_request_size(req: &RequestHeader, config: &Config) -> Result<(), ApiErr
         ));
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::auth::claims::{TokenClaims, TokenKind};
+    use crate::config::Secret;
+    use crate::storage::embedded::EmbeddedStore;
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+    const SECRET: &str = "gate-test-secret-0123456789";
+
+    fn gate(dir: &std::path::Path) -> FileGate {
+        let config = Config::from_yaml(&format!(
+            "store:\n  kind: embedded\n  dir: {}\napps:\n  demo:\n    secrets: [{SECRET}]\n  legacy:\n    secrets: [{SECRET}]\n    errors_as_http_200: true\n",
+            dir.display()
+        ))
+        .expect("config");
+        config.validate().expect("valid");
+        let store: Arc<dyn ObjectStore> = Arc::new(EmbeddedStore::open(&config).expect("store"));
+        FileGate::new(Arc::new(config), store, Arc::new(Metrics::new())).expect("gate")
+    }
+
+    /// Sends one request through the gate's `request_filter`: whether it answered,
+    /// the route label, and the raw answer.
+    async fn ask(gate: &FileGate, request: &str) -> (bool, &'static str, String) {
+        let (mut client, server) = tokio::io::duplex(1 << 16);
+        client.write_all(request.as_bytes()).await.expect("write");
+        let mut session = Session::new_h1(Box::new(server));
+        assert!(session.read_request().await.expect("a request"));
+        let mut ctx = gate.new_ctx();
+        let answered = gate
+            .request_filter(&mut session, &mut ctx)
+            .await
+            .expect("answered");
+        drop(session);
+        let mut raw = Vec::new();
+        client.read_to_end(&mut raw).await.expect("read");
+        (
+            answered,
+            ctx.route(),
+            String::from_utf8_lossy(&raw).into_owned(),
+        )
+    }
+
+    fn token(app: &str) -> String {
+        let claims = TokenClaims::new(app, 42, TokenKind::User, 600);
+        crate::auth::jwt::mint(&claims, &Secret::new(SECRET)).expect("mint")
+    }
+
+    #[tokio::test]
+    async fn each_phase_answers_its_refusal_and_the_rest_is_not_the_gates() {
+        let dir = tempfile::tempdir().expect("dir");
+        let gate = gate(dir.path());
+        let get =
+            |path: &str, extra: &str| format!("GET {path} HTTP/1.1\r\nHost: t\r\n{extra}\r\n");
+        // Not under /file: left to the host.
+        let (answered, _, raw) = ask(&gate, &get("/bucket/key", "")).await;
+        assert!(!answered && raw.is_empty());
+        let cases: [(String, &str, &str, &[&str]); 7] = [
+            (
+                get("/file/nope", ""),
+                "not_found",
+                "HTTP/1.1 404",
+                &[r#""code":404"#],
+            ),
+            (
+                "POST /file/upload/chat HTTP/1.1\r\nHost: t\r\nContent-Length: 0\r\n\r\n"
+                    .to_string(),
+                "upload_chat",
+                "HTTP/1.1 405",
+                &["allow: GET, HEAD, OPTIONS"],
+            ),
+            (
+                "OPTIONS /file/download/chat HTTP/1.1\r\nHost: t\r\n\r\n".to_string(),
+                "download_chat",
+                "HTTP/1.1 204",
+                &["access-control-allow-methods: GET, HEAD, OPTIONS"],
+            ),
+            (
+                get("/file/upload/avatar/user", ""),
+                "upload_avatar_user",
+                "HTTP/1.1 400",
+                &["app_id: required"],
+            ),
+            (
+                get("/file/upload/avatar/user?app_id=nope", ""),
+                "upload_avatar_user",
+                "HTTP/1.1 401",
+                &[r#""code":40000"#],
+            ),
+            (
+                get("/file/upload/avatar/user?app_id=demo", ""),
+                "upload_avatar_user",
+                "HTTP/1.1 401",
+                &[r#""code":10003"#, "cache-control: no-store"],
+            ),
+            (
+                get("/file/upload/avatar/user?app_id=legacy", ""),
+                "upload_avatar_user",
+                "HTTP/1.1 200",
+                &[r#""code":10003"#],
+            ),
+        ];
+        for (request, route, status, contains) in cases {
+            let (answered, label, raw) = ask(&gate, &request).await;
+            assert!(answered, "{request}");
+            assert_eq!(label, route, "{request}");
+            assert!(raw.starts_with(status), "{request}: {raw}");
+            let lower = raw.to_ascii_lowercase();
+            for c in contains {
+                assert!(
+                    lower.contains(&c.to_ascii_lowercase()),
+                    "{request}: {c} in {raw}"
+                );
+            }
+        }
+        // A valid token: the grant.
+        let (answered, route, raw) = ask(
+            &gate,
+            &get(
+                "/file/upload/avatar/user?app_id=demo",
+                &format!("access-token: {}\r\n", token("demo")),
+            ),
+        )
+        .await;
+        assert!(answered && route == "upload_avatar_user");
+        assert!(
+            raw.starts_with("HTTP/1.1 200") && raw.contains("upload_url"),
+            "{raw}"
+        );
+    }
 }

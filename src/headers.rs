@@ -1,6 +1,8 @@
 //! HTTP header values shared by every layer (a leaf module): the request headers a
-//! handler reads, `If-None-Match` matching, and how a body is presented to a browser
-//! (`Content-Disposition`, which types may render inline).
+//! handler reads, `If-None-Match` matching, and the RFC 6266 form of a
+//! `Content-Disposition` (which types may render inline is the type table's,
+//! [`crate::file_type::renders_safely_inline`]; when each is used,
+//! [`crate::http::presentation`]'s).
 
 use percent_encoding::{utf8_percent_encode, AsciiSet, NON_ALPHANUMERIC};
 
@@ -40,17 +42,6 @@ pub fn etag_matches(if_none_match: &str, etag: &str) -> bool {
     if_none_match
         .split(',')
         .any(|t| t.trim() == "*" || bare(t) == want)
-}
-
-/// Content types a browser may render inline; anything else (HTML, SVG, XML, scripts,
-/// unknown) is served as an attachment so it can never run on this origin.
-pub fn renders_safely_inline(content_type: &str) -> bool {
-    let essence = crate::file_type::essence(content_type);
-    matches!(
-        essence.as_str(),
-        "image/jpeg" | "image/png" | "image/gif" | "image/webp" | "image/avif"
-    ) || essence.starts_with("audio/")
-        || essence.starts_with("video/")
 }
 
 /// RFC 5987 `attr-char`: what may stand unencoded in `filename*`.

@@ -1,72 +1,99 @@
 //! filegate: an edge proxy on pingora for an IM product's file API.
 //!
-//! Module map (find a route, a credential check or a transform by its file name).
-//! A request reads top-down: listener ([`server`], [`tls`], [`header_deadline`]) → host ([`proxy`]) → the `/file`
-//! component ([`gate`]) → route ([`routes`]) → credentials ([`auth`]) → cache
-//! ([`cache`]) → store or media ([`storage`], [`derived`], [`media`]) → delivery
-//! ([`delivery`]).
+//! # Layers
 //!
-//! - [`config`]: the YAML config, one file per section, defaults, env overrides,
-//!   `validate()`.
-//! - [`gate`]: [`gate::FileGate`], the `/file` component a pingora host mounts;
-//!   [`services::Services`] is what its handlers use.
-//! - [`proxy`]: the binary's own host ([`proxy::FileGateProxy`]); [`front`] answers
-//!   everything outside `/file/` (the embedded store's HTTP side, or the pass-through
-//!   to the S3 store); [`server`] starts it all.
-//! - [`routes`]: which route a path names ([`routes::RouteId`]) and one file per route
-//!   family: [`routes::upload`], [`routes::forward`], [`routes::download`];
-//!   [`representation`]: the download parameters (`image_type`, `w`, `h`...) as one
-//!   parse shared with the config's eager sizes.
-//! - [`auth`]: access tokens, store tokens, file_sign, sdk_sign, acting identity.
-//! - [`storage`]: the embedded store, the S3 client, object keys, POST policies.
-//! - [`cache`]: cached results, single flight, write-back to `<app>/_derived/`;
-//!   [`derived`]: plan → cache → make for thumbnails, covers and MP3s.
-//! - [`delivery`]: writing objects to clients (ranges, 304, 302); [`headers`]: the
-//!   header values every layer shares.
-//! - [`media`]: thumbnails (libvips), video covers and AMR→MP3 (FFmpeg), third-party
-//!   processors, limits and the transform pool.
-//! - [`error`], [`envelope`]: the error model and the JSON envelope.
-//! - [`eager`]: results made in the background as soon as an upload completes
-//!   (`apps.<id>.eager`), bounded and at low priority.
-//! - [`cluster`]: the ring of nodes (each object owned by one), peer fills, health.
-//! - [`admin`], [`metrics`], [`access_log`]: what operators see.
-//! - [`tls`]: TLS and HTTP/2 at the edge (certificate checks, the handshake deadline,
-//!   ALPN); TLS to the store is [`storage::tls_roots`].
-//! - [`cli`]: `filegate serve | check | token | sign | seed`; [`seed`]: the
-//!   load-testing kit `filegate seed` makes (generated files, uploads, replay files).
+//! Every file belongs to one layer and imports only from its own layer or the ones
+//! below; no two files import each other, directly or around a circle
+//! (`tests/layering.rs` checks both). From the bottom:
+//!
+//! | layer | modules | what they are |
+//! | --- | --- | --- |
+//! | leaves | [`error`], [`query`], `redact`, `access_log`, [`file_type`], `representation`, `headers`, [`route_table`], `clock`, `demo` | values every layer shares: the error model, the query, the one type table, the route table, download parameters |
+//! | config | [`config`] | the file format, defaults, validation (one file a section) |
+//! | engines | `storage`, `auth`, `media`, `cache`, `cluster`, `metrics`, `eager::queue` | the store, credentials, transforms, the edge cache, the cluster client (ring, signatures, fills, purges), metrics |
+//! | http | `http` | the envelope and the one error writer, delivery (ranges, 304, 302), the one disposition policy |
+//! | services | `services` | what every handler shares |
+//! | fetch | `fetch` | the pipeline of originals and derived results: owner or local, plan, obtain, write back |
+//! | handlers | `routes`, `front`, `admin`, `eager::worker` | the six `/file` routes, the peer handlers, the store's front (embedded store, pass-through), the admin listener, eager derivation |
+//! | hosts | [`gate`], `proxy` | the `/file` component ([`FileGate`]) and the binary's pingora host |
+//! | process | `server`, `tls`, `header_deadline`, `drain`, `logging`, `seed`, [`cli`] | starting, listening, TLS, stopping, logging, the load kit, the command line |
+//!
+//! docs/architecture.md follows a cached download and a cold thumbnail through the
+//! files in call order.
+//!
+//! # The public surface
+//!
+//! A pingora host mounts [`FileGate`] (`examples/host_proxy.rs`); the binary runs
+//! [`cli`]; [`config`] is the config's contract. The rest is re-exported below for the
+//! tests, benchmarks and fuzz targets that drive a part directly (credential formats,
+//! parsers, signers, transforms); everything else is internal.
 
-pub mod access_log;
-pub mod admin;
-pub mod auth;
-pub mod cache;
+pub(crate) mod access_log;
+pub(crate) mod admin;
+pub(crate) mod auth;
+pub(crate) mod cache;
 pub mod cli;
-pub mod clock;
-pub mod cluster;
+pub(crate) mod clock;
+pub(crate) mod cluster;
 pub mod config;
-pub mod demo;
-pub mod drain;
-pub mod eager;
+pub(crate) mod demo;
+pub(crate) mod drain;
+pub(crate) mod eager;
 pub mod error;
-pub mod fetch;
+pub(crate) mod fetch;
 pub mod file_type;
-pub mod front;
+pub(crate) mod front;
 pub mod gate;
-pub mod header_deadline;
-pub mod headers;
-pub mod http;
-pub mod logging;
-pub mod media;
-pub mod metrics;
-pub mod proxy;
+pub(crate) mod header_deadline;
+pub(crate) mod headers;
+pub(crate) mod http;
+pub(crate) mod logging;
+pub(crate) mod media;
+pub(crate) mod metrics;
+pub(crate) mod proxy;
 pub mod query;
-pub mod redact;
-pub mod representation;
+pub(crate) mod redact;
+pub(crate) mod representation;
 pub mod route_table;
-pub mod routes;
-pub mod seed;
-pub mod server;
-pub mod services;
-pub mod storage;
-pub mod tls;
+pub(crate) mod routes;
+pub(crate) mod seed;
+pub(crate) mod server;
+pub(crate) mod services;
+pub(crate) mod storage;
+pub(crate) mod tls;
 
+// The component and what a host builds it from.
 pub use gate::{FileGate, GateCtx};
+pub use metrics::Metrics;
+pub use server::build_store;
+pub use storage::embedded::EmbeddedStore;
+pub use storage::ObjectStore;
+
+// The process: logging (the binary installs it first).
+pub use logging::init as init_logging;
+
+// Credentials: the formats the product's app server and SDKs share (README), and
+// their verifiers.
+pub use auth::{
+    access_token, authenticate, claims, file_sign, jwt, sdk_sign, store_token, verified, Actor,
+    Credentials, Principal, SignedRequest,
+};
+pub use clock::now_secs;
+pub use cluster::{fill, peer_auth};
+
+// Parsers and signers of what crosses the wire.
+pub use front::form_upload::check_form;
+pub use front::s3_error::S3Refusal;
+pub use routes::download::{wanted, DownloadTarget};
+pub use routes::upload::UploadTarget;
+pub use routes::Route;
+pub use storage::range::parse_content_range;
+pub use storage::{keys, post_policy, sigv4, ByteRange, TypeRule, UploadRequest};
+
+// Transforms and the cache, for the micro benchmarks.
+pub use cache::{EdgeCache, OriginalBody};
+pub use media::limits::{Deadline, Limits};
+pub use media::thumbnail::render_thumbnail;
+pub use media::vips;
+pub use media::voice::render_mp3;
+pub use media::{Fit, ImageFormat, Qualities};

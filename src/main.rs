@@ -10,7 +10,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 fn main() {
     no_transparent_huge_pages();
     few_malloc_arenas();
-    filegate::logging::init();
+    filegate::init_logging();
     let cli = filegate::cli::Cli::parse();
     std::process::exit(filegate::cli::run(cli));
 }

@@ -1,7 +1,9 @@
 //! The `filegate` binary's own host: a [`ProxyHttp`] whose phases only delegate.
-//! `/file` requests go to [`FileGate`]; everything else to the embedded store (in the
-//! embedded shape) or upstream to the S3 store ([`PassThrough`]), whose uploads the
-//! store answers 2xx are handed to eager derivation ([`UploadWatch`]).
+//! `/file` requests go to [`FileGate`], requests between cluster nodes to
+//! [`crate::routes::peer_request`], everything else to the store's front
+//! ([`StoreFront::take`]: the embedded store, or upstream to the S3 store through the
+//! pass-through, whose uploads the store answers 2xx are handed to eager derivation,
+//! [`UploadWatch`]).
 
 use std::sync::Arc;
 
@@ -14,12 +16,10 @@ use pingora_proxy::{FailToProxy, ProxyHttp, Session};
 
 use crate::cache::CacheStatus;
 use crate::error::ApiError;
-use crate::front::bucket_scope::Reach;
-use crate::front::presigned_get;
 use crate::front::upload_watch::UploadWatch;
-use crate::front::StoreFront;
+use crate::front::{Outside, StoreFront};
 use crate::gate::{FileGate, GateCtx};
-use crate::http::envelope::{health_body, write_error, write_json};
+use crate::http::envelope::write_error;
 
 /// Per-request state of the host: the gate's, and what the pass-through learns of an
 /// upload it forwards.
@@ -65,79 +65,30 @@ impl ProxyHttp for FileGateProxy {
         }
     }
 
-    /// `/file` → the gate; the rest → the embedded store, or on to `upstream_peer`.
+    /// `/file` → the gate; `/_cluster/` → the peer handlers; the rest → the embedded
+    /// store, or on to `upstream_peer`.
     async fn request_filter(
         &self,
         session: &mut Session,
         host: &mut HostCtx,
     ) -> pingora_core::Result<bool> {
-        let ctx = &mut host.gate;
-        if self.gate.request_filter(session, ctx).await? {
+        if self.gate.request_filter(session, &mut host.gate).await? {
             return Ok(true);
         }
-        if let Some(cluster) = &self.gate.services().cluster {
-            match session.req_header().uri.path() {
-                crate::cluster::HEALTH_PATH => {
-                    let status = write_json(session, http::StatusCode::OK, health_body())
-                        .await
-                        .map(|()| 200)?;
-                    ctx.record_answer("cluster", status);
-                    return Ok(true);
-                }
-                crate::cluster::fill::FILL_PATH => {
-                    let status =
-                        crate::routes::peer_fill::answer(self.gate.services(), cluster, session)
-                            .await?;
-                    ctx.record_answer("cluster", status);
-                    return Ok(true);
-                }
-                crate::cluster::purge::PURGE_PATH => {
-                    let status =
-                        crate::routes::peer_purge::answer(self.gate.services(), cluster, session)
-                            .await?;
-                    ctx.record_answer("cluster", status);
-                    return Ok(true);
-                }
-                _ => {}
-            }
+        let services = self.gate.services();
+        if let Some(status) = crate::routes::peer_request(services, session).await? {
+            host.gate.record_answer("cluster", status);
+            return Ok(true);
         }
-        match &self.front {
-            StoreFront::Embedded(store) => {
-                let status = store.handle(session).await?;
-                ctx.record_answer("store", status);
+        match self.front.take(services, session, self.eager_on()).await? {
+            Outside::Answered { route, status } => {
+                host.gate.record_answer(route, status);
                 Ok(true)
             }
-            StoreFront::Upstream(pass) => match pass.reach(session.req_header()) {
-                Ok(Reach::Object(key)) => {
-                    if !pass.serves_from_cache(session.req_header()) {
-                        if session.req_header().method == Method::PUT && self.eager_on() {
-                            host.upload = UploadWatch::put(key);
-                        }
-                        return Ok(false);
-                    }
-                    let services = self.gate.services();
-                    let status = presigned_get::serve(services, session, &key).await?;
-                    ctx.record_answer("passthrough", status);
-                    Ok(true)
-                }
-                Ok(Reach::FormUpload) => {
-                    if session.req_header().method == Method::POST && self.eager_on() {
-                        let content_type = session
-                            .req_header()
-                            .headers
-                            .get(http::header::CONTENT_TYPE)
-                            .and_then(|v| v.to_str().ok())
-                            .unwrap_or("");
-                        host.upload = UploadWatch::form(content_type);
-                    }
-                    Ok(false)
-                }
-                Err(refusal) => {
-                    let status = write_error(session, &refusal, false).await?;
-                    ctx.record_answer("passthrough", status);
-                    Ok(true)
-                }
-            },
+            Outside::Forward(watch) => {
+                host.upload = watch;
+                Ok(false)
+            }
         }
     }
 

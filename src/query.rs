@@ -80,6 +80,12 @@ impl Query {
     }
 }
 
+/// A value as a query string carries it (form-urlencoded: the encoding
+/// [`Query::parse`] decodes).
+pub fn encode_value(value: &str) -> String {
+    form_urlencoded::byte_serialize(value.as_bytes()).collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -69,16 +69,6 @@ pub struct Representation {
     pub want_mp3: bool,
 }
 
-/// The query parameters [`Representation::parse`] reads.
-pub const PARAMETERS: [&str; 6] = [
-    "image_type",
-    "w",
-    "h",
-    "thumbnail_strategy",
-    "format",
-    "source",
-];
-
 fn dimension(query: &Query, name: &str) -> Result<Option<f64>, ApiError> {
     match query.get(name)? {
         None | Some("") => Ok(None),
@@ -90,7 +80,8 @@ fn dimension(query: &Query, name: &str) -> Result<Option<f64>, ApiError> {
 }
 
 impl Representation {
-    /// Reads [`PARAMETERS`] from `query`; a 400 names the parameter at fault.
+    /// Reads `image_type`, `w`, `h`, `thumbnail_strategy`, `format` and `source` from
+    /// `query`; a 400 names the parameter at fault.
     pub fn parse(query: &Query) -> Result<Self, ApiError> {
         let image_type = match query.parsed::<i32>("image_type", "1, 2 or 3")? {
             None | Some(1) => ImageType::Original,

@@ -68,11 +68,6 @@ impl Services {
         self
     }
 
-    /// The store.
-    pub fn store(&self) -> &dyn ObjectStore {
-        self.store.as_ref()
-    }
-
     /// Purges `target` on this node: both tiers, and the short-lived copies of what
     /// owners sent (keyed by fill, not by object: all of them go). Returns the entries
     /// removed.

@@ -14,16 +14,14 @@
 //!   between `access-token` and `store_token`, or sent for another app.
 #![no_main]
 
-use filegate::auth::claims::{TokenClaims, TokenKind};
-use filegate::clock::now_secs;
-use filegate::auth::verified::VerifiedTokens;
-use filegate::route_table::Access;
-use filegate::auth::{
-    authenticate, sdk_sign, Actor, Credentials, Principal, SignedRequest,
-};
+use filegate::claims::{TokenClaims, TokenKind};
 use filegate::config::{AppConfig, Secret};
 use filegate::error::ApiError;
+use filegate::now_secs;
 use filegate::query::Query;
+use filegate::route_table::Access;
+use filegate::verified::VerifiedTokens;
+use filegate::{authenticate, sdk_sign, Actor, Credentials, Principal, SignedRequest};
 use filegate_fuzz::{rotated, SECRET_A};
 use http::{HeaderMap, HeaderName, HeaderValue};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};

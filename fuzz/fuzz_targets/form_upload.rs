@@ -15,13 +15,13 @@
 use std::time::SystemTime;
 
 use bytes::Bytes;
+use filegate::check_form;
 use filegate::config::{PostDialect, Secret, UploadMethod};
-use filegate::front::embedded::S3Refusal;
-use filegate::front::form_upload::check_form;
-use filegate::storage::keys::ObjectKey;
-use filegate::storage::post_policy::form_fields;
-use filegate::storage::sigv4::S3Signer;
-use filegate::storage::{TypeRule, UploadRequest};
+use filegate::keys::ObjectKey;
+use filegate::post_policy::form_fields;
+use filegate::sigv4::S3Signer;
+use filegate::S3Refusal;
+use filegate::{TypeRule, UploadRequest};
 use filegate_fuzz::{multipart_body, segment, Part};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;

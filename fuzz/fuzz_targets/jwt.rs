@@ -12,15 +12,15 @@
 //!   round-trips unchanged.
 #![no_main]
 
-use filegate::auth::access_token::verify_access_token;
-use filegate::auth::claims::{TokenClaims, TokenKind};
-use filegate::auth::file_sign::{verify_file_sign, FileSign};
-use filegate::auth::jwt::{self, Expiry, TokenError};
-use filegate::clock::now_secs;
-use filegate::auth::store_token::verify_store_token;
-use filegate::auth::Principal;
+use filegate::access_token::verify_access_token;
+use filegate::claims::{TokenClaims, TokenKind};
 use filegate::config::Secret;
-use filegate::storage::keys::ObjectKey;
+use filegate::file_sign::{verify_file_sign, FileSign};
+use filegate::jwt::{self, Expiry, TokenError};
+use filegate::keys::ObjectKey;
+use filegate::now_secs;
+use filegate::store_token::verify_store_token;
+use filegate::Principal;
 use filegate_fuzz::{craft_jwt, only_a, only_b, rotated, SECRET_A, SECRET_B};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;

@@ -11,8 +11,8 @@
 //! - a store token limited to a key covers that key.
 #![no_main]
 
-use filegate::auth::store_token::scope_covers;
-use filegate::storage::keys::{new_object_id, ObjectKey, MAX_KEY_LEN};
+use filegate::keys::{new_object_id, ObjectKey, MAX_KEY_LEN};
+use filegate::store_token::scope_covers;
 use filegate_fuzz::segment;
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;

@@ -20,13 +20,13 @@ use std::time::{Duration, SystemTime};
 
 use base64::Engine;
 use filegate::config::{PostDialect, Secret, UploadMethod};
-use filegate::storage::keys::ObjectKey;
-use filegate::storage::post_policy::EXEMPT_FIELDS as EXEMPT;
-use filegate::storage::post_policy::{
+use filegate::keys::ObjectKey;
+use filegate::post_policy::EXEMPT_FIELDS as EXEMPT;
+use filegate::post_policy::{
     form_fields, oss_signature, verify_form_signature, Condition, Policy, PolicyViolation,
 };
-use filegate::storage::sigv4::{amz_date, parse_amz_date, S3Signer};
-use filegate::storage::{TypeRule, UploadRequest};
+use filegate::sigv4::{amz_date, parse_amz_date, S3Signer};
+use filegate::{TypeRule, UploadRequest};
 use filegate_fuzz::segment;
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;

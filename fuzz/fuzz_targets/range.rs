@@ -9,8 +9,8 @@
 //!   `last - first + 1`), and prints back to itself.
 #![no_main]
 
-use filegate::storage::range::parse_content_range;
-use filegate::storage::ByteRange;
+use filegate::parse_content_range;
+use filegate::ByteRange;
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;
 

@@ -12,9 +12,9 @@
 
 use filegate::file_type::FileType;
 use filegate::query::Query;
-use filegate::routes::download::{wanted, DownloadTarget};
-use filegate::routes::upload::UploadTarget;
-use filegate::routes::Route;
+use filegate::Route;
+use filegate::UploadTarget;
+use filegate::{wanted, DownloadTarget};
 use http::Method;
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;

@@ -12,10 +12,10 @@
 //! - any value at all is either refused or a valid signature.
 #![no_main]
 
-use filegate::auth::jwt::LEEWAY_SECS;
-use filegate::auth::sdk_sign::{canonical_query, sign, verify_sdk_sign};
 use filegate::config::Secret;
+use filegate::jwt::LEEWAY_SECS;
 use filegate::query::Query;
+use filegate::sdk_sign::{canonical_query, sign, verify_sdk_sign};
 use filegate_fuzz::{only_b, rotated, SECRET_A};
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;

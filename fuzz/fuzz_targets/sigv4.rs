@@ -12,7 +12,7 @@
 use std::time::{Duration, SystemTime};
 
 use filegate::config::Secret;
-use filegate::storage::sigv4::{request_url, PresignError, S3Signer};
+use filegate::sigv4::{request_url, PresignError, S3Signer};
 use filegate_fuzz::segment;
 use libfuzzer_sys::arbitrary::{self, Arbitrary};
 use libfuzzer_sys::fuzz_target;

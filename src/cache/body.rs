@@ -7,7 +7,7 @@ use std::sync::Arc;
 use bytes::Bytes;
 use futures::StreamExt;
 
-use crate::cache::entry::Head;
+use crate::cache::entry::BodyHead;
 use crate::cache::flight::FlightReader;
 use crate::cache::status::CacheStatus;
 use crate::error::ApiError;
@@ -18,7 +18,7 @@ pub enum Body {
     /// In the cache: the head (its metadata and first piece) and the other pieces.
     Cached {
         /// The head.
-        head: Arc<Head>,
+        head: Arc<BodyHead>,
         /// Pieces 1.. of a large body, in order.
         rest: Vec<Bytes>,
     },

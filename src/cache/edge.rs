@@ -7,7 +7,7 @@ use std::time::{Duration, Instant};
 use bytes::{Bytes, BytesMut};
 
 use crate::cache::body::Body;
-use crate::cache::entry::{CacheValue, Head, VersionRecord, PART_BYTES};
+use crate::cache::entry::{BodyHead, CacheValue, VersionRecord, PART_BYTES};
 use crate::cache::flight::Flights;
 use crate::cache::freshness::Freshness;
 use crate::cache::key::CacheKey;
@@ -202,7 +202,7 @@ impl EdgeCache {
         let tiers = &self.inner.tiers;
         let (entry, tier) = tiers.get(&head_key).await?;
         let head = match entry.value() {
-            CacheValue::Head(h)
+            CacheValue::BodyHead(h)
                 if h.object_key == object_key
                     && self.verdict(&h.object_key, h.stored_at_ms, now_ms()) != Verdict::Purged =>
             {
@@ -255,7 +255,7 @@ impl EdgeCache {
         tiers
             .insert(
                 head_key,
-                CacheValue::Head(Arc::new(Head {
+                CacheValue::BodyHead(Arc::new(BodyHead {
                     object_key: object_key.to_string(),
                     meta,
                     stored_at_ms: stamp_ms,

@@ -38,7 +38,7 @@ pub struct VersionRecord {
 
 /// The head of a body: its metadata and first piece.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Head {
+pub struct BodyHead {
     /// The object key (for a derived result, its source's).
     pub object_key: String,
     /// What a client is told of the body.
@@ -70,7 +70,7 @@ pub enum CacheValue {
     /// A version record (shared with the requests reading it).
     Version(Arc<VersionRecord>),
     /// The head of a body (shared with the requests serving it).
-    Head(Arc<Head>),
+    BodyHead(Arc<BodyHead>),
     /// A further piece of a body.
     Part(Bytes),
     /// The derived results made from an object.
@@ -86,7 +86,7 @@ impl CacheValue {
         ENTRY_OVERHEAD
             + match self {
                 CacheValue::Version(v) => v.object_key.len() + meta_len(&v.meta),
-                CacheValue::Head(h) => h.object_key.len() + meta_len(&h.meta) + h.first.len(),
+                CacheValue::BodyHead(h) => h.object_key.len() + meta_len(&h.meta) + h.first.len(),
                 CacheValue::Part(b) => b.len(),
                 CacheValue::Derivations(d) => d.len() * 36,
             }
@@ -228,7 +228,7 @@ impl CacheValue {
                 c.u64(v.validated_at_ms)?;
                 c.u64(v.stored_at_ms)?;
             }
-            CacheValue::Head(h) => {
+            CacheValue::BodyHead(h) => {
                 c.u8(2)?;
                 c.text(&h.object_key)?;
                 c.meta(&h.meta)?;
@@ -274,7 +274,7 @@ impl CacheValue {
                 let stored_at_ms = v.u64()?;
                 let parts = v.u32()?;
                 let first = v.body()?;
-                CacheValue::Head(Arc::new(Head {
+                CacheValue::BodyHead(Arc::new(BodyHead {
                     object_key,
                     meta,
                     stored_at_ms,
@@ -319,7 +319,9 @@ impl CacheValue {
         };
         let fields = match self {
             CacheValue::Version(v) => text(&v.object_key) + meta(&v.meta) + 16,
-            CacheValue::Head(h) => text(&h.object_key) + meta(&h.meta) + 8 + 4 + 4 + h.first.len(),
+            CacheValue::BodyHead(h) => {
+                text(&h.object_key) + meta(&h.meta) + 8 + 4 + 4 + h.first.len()
+            }
             CacheValue::Part(b) => 4 + b.len(),
             CacheValue::Derivations(d) => 4 + d.len() * 36,
         };
@@ -365,7 +367,7 @@ mod tests {
 
     #[test]
     fn entries_round_trip_and_damage_is_refused() {
-        let head = CacheValue::Head(Arc::new(Head {
+        let head = CacheValue::BodyHead(Arc::new(BodyHead {
             object_key: "demo/avatar/user/1/a.jpg".into(),
             meta: meta(),
             stored_at_ms: 42,

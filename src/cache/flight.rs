@@ -107,19 +107,6 @@ impl Flight {
         }
     }
 
-    /// Waits for the end of the fill.
-    pub async fn end(self: &Arc<Self>) -> Result<(), ApiError> {
-        let mut rx = self.changed.subscribe();
-        loop {
-            if let Some(e) = self.lock().end.clone() {
-                return e;
-            }
-            if rx.changed().await.is_err() {
-                return Err(ApiError::internal("the fill went away"));
-            }
-        }
-    }
-
     /// A reader of the body from its first byte.
     pub fn reader(self: &Arc<Self>) -> FlightReader {
         FlightReader {
@@ -199,11 +186,6 @@ impl Flights {
     pub fn len(&self) -> usize {
         self.map.lock().unwrap_or_else(|e| e.into_inner()).len()
     }
-
-    /// Whether none is in progress.
-    pub fn is_empty(&self) -> bool {
-        self.len() == 0
-    }
 }
 
 #[cfg(test)]
@@ -248,7 +230,7 @@ mod tests {
         f.finish(Ok(()));
         flights.done(&key(1));
         assert_eq!(reader.await.unwrap(), b"def");
-        assert!(flights.is_empty());
+        assert_eq!(flights.len(), 0);
         assert!(matches!(flights.join(key(1)), Joined::Leader(_)));
     }
 

@@ -18,6 +18,8 @@ pub enum KeyKind {
     Derived,
     /// The list of derived results made from an object (what a purge removes).
     Derivations,
+    /// A node's short-lived copy of what another node (the owner) answered a fill.
+    PeerCopy,
 }
 
 impl KeyKind {
@@ -27,6 +29,7 @@ impl KeyKind {
             KeyKind::Original => b"original",
             KeyKind::Derived => b"derived",
             KeyKind::Derivations => b"derivations",
+            KeyKind::PeerCopy => b"peer-copy",
         }
     }
 }
@@ -82,6 +85,15 @@ impl CacheKey {
     pub fn derivations(app: &str, key: &ObjectKey) -> CacheKey {
         CacheKey {
             digest: digest(KeyKind::Derivations, &[app, key.as_str()]),
+            part: 0,
+        }
+    }
+
+    /// A copy of an owner's answer to the fill `spec` (its wire form): a node that
+    /// does not own an object cannot know its version, so the fill names the copy.
+    pub fn peer_copy(spec: &str) -> CacheKey {
+        CacheKey {
+            digest: digest(KeyKind::PeerCopy, &[spec]),
             part: 0,
         }
     }

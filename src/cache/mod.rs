@@ -34,7 +34,7 @@ pub mod status;
 pub mod tiers;
 
 pub use body::{Body, Found};
-pub use derived::{SourceVersion, VersionState};
-pub use edge::{CloseReport, EdgeCache};
-pub use original::Original;
-pub use status::{CacheStatus, Kind, Tier};
+pub use derived::SourceVersion;
+pub use edge::EdgeCache;
+pub use original::OriginalBody;
+pub use status::CacheStatus;

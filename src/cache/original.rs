@@ -21,7 +21,7 @@ use crate::storage::keys::ObjectKey;
 use crate::storage::{GetOutcome, GetRequest, ObjectMeta, ObjectStore, StoreError};
 
 /// How an original is served.
-pub enum Original {
+pub enum OriginalBody {
     /// From the cache or a fill.
     Found(Found),
     /// Larger than `cache.max_object`: streamed from the store, uncached.
@@ -35,12 +35,12 @@ impl EdgeCache {
         store: &Arc<dyn ObjectStore>,
         app: &str,
         key: &ObjectKey,
-    ) -> Result<Original, ApiError> {
+    ) -> Result<OriginalBody, ApiError> {
         let now = now_ms();
         if let Some((v, recently_purged)) = self.cached_version(app, key, now).await {
             if v.meta.size > self.inner.max_object {
                 self.count(Kind::Original, Tier::None, CacheStatus::Bypass);
-                return Ok(Original::Bypass);
+                return Ok(OriginalBody::Bypass);
             }
             let head_key = CacheKey::original(app, key, &v.meta.etag);
             let age = self
@@ -61,7 +61,7 @@ impl EdgeCache {
                             Some((body, tier)) => {
                                 log::debug!("cache: serving {key} stale, the store fails: {e}");
                                 self.count(Kind::Original, tier, CacheStatus::Stale);
-                                return Ok(Original::Found(Found {
+                                return Ok(OriginalBody::Found(Found {
                                     body,
                                     status: CacheStatus::Stale,
                                 }));
@@ -74,7 +74,7 @@ impl EdgeCache {
             };
             if let Some((body, tier)) = self.cached_body(head_key, key.as_str()).await {
                 self.count(Kind::Original, tier, status);
-                return Ok(Original::Found(Found { body, status }));
+                return Ok(OriginalBody::Found(Found { body, status }));
             }
         }
         self.fill_original(store, app, key).await
@@ -138,7 +138,7 @@ impl EdgeCache {
         store: &Arc<dyn ObjectStore>,
         app: &str,
         key: &ObjectKey,
-    ) -> Result<Original, ApiError> {
+    ) -> Result<OriginalBody, ApiError> {
         let fkey = CacheKey::version(app, key);
         let flight = match self.inner.fills.join(fkey) {
             Joined::Follower(f) => f,
@@ -159,7 +159,7 @@ impl EdgeCache {
         match flight.head().await {
             FillHead::Body(meta) => {
                 self.count(Kind::Original, Tier::None, CacheStatus::Miss);
-                Ok(Original::Found(Found {
+                Ok(OriginalBody::Found(Found {
                     body: Body::Filling {
                         meta,
                         reader: flight.reader(),
@@ -169,7 +169,7 @@ impl EdgeCache {
             }
             FillHead::TooLarge(_) => {
                 self.count(Kind::Original, Tier::None, CacheStatus::Bypass);
-                Ok(Original::Bypass)
+                Ok(OriginalBody::Bypass)
             }
             FillHead::Failed(e) => Err(e),
         }
@@ -242,8 +242,8 @@ impl EdgeCache {
         key: &ObjectKey,
     ) -> Result<Option<Bytes>, ApiError> {
         match self.original(store, app, key).await? {
-            Original::Found(found) => found.body.collect().await.map(Some),
-            Original::Bypass => Ok(None),
+            OriginalBody::Found(found) => found.body.collect().await.map(Some),
+            OriginalBody::Bypass => Ok(None),
         }
     }
 }

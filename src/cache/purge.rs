@@ -128,7 +128,7 @@ impl EdgeCache {
             Some(p) => p,
             None => match self.inner.tiers.get(&head).await {
                 Some((entry, _)) => match entry.value() {
-                    CacheValue::Head(h) => h.parts,
+                    CacheValue::BodyHead(h) => h.parts,
                     _ => 1,
                 },
                 None => 1,

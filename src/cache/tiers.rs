@@ -62,9 +62,6 @@ pub fn block_size(disk: u64) -> usize {
     (wanted as usize).next_multiple_of(4096)
 }
 
-/// Smallest disk budget: enough blocks for foyer's flushing and reclaiming.
-pub const MIN_DISK_BYTES: u64 = 32 << 20;
-
 /// Both tiers and their one writer.
 pub struct Tiers {
     engine: Engine,
@@ -337,10 +334,10 @@ mod tests {
 
     #[test]
     fn blocks_hold_the_largest_entry_and_divide_the_budget() {
-        assert_eq!(block_size(MIN_DISK_BYTES), 2 << 20);
+        assert_eq!(block_size(32 << 20), 2 << 20, "the smallest disk tier");
         assert_eq!(block_size(1 << 30), 16 << 20);
         assert_eq!(block_size(100 << 20), (100 << 20) / 16);
-        for disk in [MIN_DISK_BYTES, 100 << 20, 1 << 30, 500 << 30] {
+        for disk in [32 << 20, 100 << 20, 1 << 30, 500 << 30] {
             let b = block_size(disk) as u64;
             assert!(b >= 2 * PART_BYTES as u64 && b % 4096 == 0 && disk / b >= 8);
         }

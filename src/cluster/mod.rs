@@ -20,6 +20,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use futures::StreamExt;
 
+use crate::cache::key::CacheKey;
 use crate::cache::{Body, CacheStatus, Found};
 use crate::clock::{now_ms, now_secs};
 use crate::config::{node_addr, ClusterConfig, Secret};
@@ -59,7 +60,7 @@ pub struct Cluster {
     secret: Secret,
     client: reqwest::Client,
     nonces: Nonces,
-    copies: moka::sync::Cache<String, LocalCopy>,
+    copies: moka::sync::Cache<CacheKey, LocalCopy>,
     /// When local copies were last purged (Unix ms): a copy asked for before it is
     /// never served, even one whose answer arrived after the purge.
     copies_purged_at: AtomicU64,
@@ -108,8 +109,8 @@ impl Cluster {
                 nonces: Nonces::default(),
                 copies: moka::sync::Cache::builder()
                     .max_capacity(LOCAL_COPIES_BYTES)
-                    .weigher(|k: &String, (_, b, _): &LocalCopy| {
-                        u32::try_from(k.len() + b.len() + 256).unwrap_or(u32::MAX)
+                    .weigher(|_: &CacheKey, (_, b, _): &LocalCopy| {
+                        u32::try_from(b.len() + 256).unwrap_or(u32::MAX)
                     })
                     .time_to_live(config.local_copy_ttl)
                     .build(),
@@ -197,7 +198,8 @@ impl Cluster {
 
     async fn ask(&self, peer: SocketAddr, spec: &FillSpec, resume: Option<Resume>) -> Asked {
         let encoded = spec.encode();
-        if let Some((meta, bytes, asked_at)) = self.copies.get(&encoded) {
+        let copy_key = CacheKey::peer_copy(&encoded);
+        if let Some((meta, bytes, asked_at)) = self.copies.get(&copy_key) {
             if !self.purged_since(asked_at) {
                 self.count("asked", "local_copy");
                 return Asked::Found(Found {
@@ -205,7 +207,7 @@ impl Cluster {
                     status: CacheStatus::Hit,
                 });
             }
-            self.copies.invalidate(&encoded);
+            self.copies.invalidate(&copy_key);
         }
         let asked_at = now_ms();
         let auth = peer_auth::sign(&self.secret, now_secs(), &encoded);
@@ -275,7 +277,7 @@ impl Cluster {
                 Some(bytes) => {
                     if !self.purged_since(asked_at) {
                         self.copies
-                            .insert(encoded, (meta.clone(), bytes.clone(), asked_at));
+                            .insert(copy_key, (meta.clone(), bytes.clone(), asked_at));
                     }
                     self.count("asked", "ok");
                     return Asked::Found(Found {

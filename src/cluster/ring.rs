@@ -201,6 +201,59 @@ impl Ring {
 mod tests {
     use super::*;
 
+    fn ring_of(me: usize) -> Ring {
+        let peers: Vec<String> = (0..3)
+            .map(|i| format!("http://127.0.0.1:{}", 7001 + i))
+            .collect();
+        let config = ClusterConfig {
+            self_url: peers[me].clone(),
+            peers,
+            ..ClusterConfig::default()
+        };
+        Ring::new(&config).expect("a ring").0
+    }
+
+    fn as_addr(ring: &Ring, owner: Owner) -> SocketAddr {
+        match owner {
+            Owner::Local => ring.me,
+            Owner::Peer(a) => a,
+        }
+    }
+
+    #[test]
+    fn every_node_agrees_on_the_owner_and_skips_a_failed_one() {
+        let rings: Vec<Ring> = (0..3).map(ring_of).collect();
+        let mut owned = std::collections::HashMap::new();
+        for i in 0..3_000 {
+            let key = format!("demo/chat/1/{i}/20261201/x.jpg");
+            let owners: Vec<SocketAddr> = rings.iter().map(|r| as_addr(r, r.owner(&key))).collect();
+            assert!(owners.windows(2).all(|w| w[0] == w[1]), "{key}: {owners:?}");
+            *owned.entry(owners[0]).or_insert(0) += 1;
+        }
+        // Ketama spreads keys within a few percent of a third each.
+        assert_eq!(owned.len(), 3);
+        assert!(
+            owned.values().all(|&n| (800..1200).contains(&n)),
+            "{owned:?}"
+        );
+        // A node that just failed a fill is skipped by the node that saw it: its keys
+        // move to the next node, the others stay.
+        let (r0, failed) = (&rings[0], rings[1].me);
+        r0.mark_failed(failed);
+        for i in 0..300 {
+            let key = format!("demo/chat/1/{i}/20261201/x.jpg");
+            let before = as_addr(&rings[2], rings[2].owner(&key));
+            let after = as_addr(r0, r0.owner(&key));
+            if before == failed {
+                assert_ne!(after, failed);
+            } else {
+                assert_eq!(after, before);
+            }
+        }
+        // A node is always live for itself.
+        assert_eq!(rings[1].live_nodes(), 3);
+    }
+
     #[test]
     fn peers_are_live_until_seen_failing() {
         // Never answered a check yet (not started): tried.

@@ -113,18 +113,13 @@ impl EagerQueue {
 
 /// The beginning of a body as it streams by, kept up to [`SNIFF_BYTES`].
 #[derive(Debug, Clone, Default)]
-pub struct Head(Vec<u8>);
+pub struct UploadHead(Vec<u8>);
 
-impl Head {
+impl UploadHead {
     /// Keeps what `chunk` adds to the first [`SNIFF_BYTES`].
     pub fn feed(&mut self, chunk: &[u8]) {
         let room = SNIFF_BYTES.saturating_sub(self.0.len());
         self.0.extend_from_slice(&chunk[..room.min(chunk.len())]);
-    }
-
-    /// Whether it holds [`SNIFF_BYTES`] already.
-    pub fn is_full(&self) -> bool {
-        self.0.len() >= SNIFF_BYTES
     }
 
     /// The bytes kept.
@@ -194,10 +189,9 @@ mod tests {
 
     #[test]
     fn head_keeps_the_first_bytes() {
-        let mut head = Head::default();
+        let mut head = UploadHead::default();
         head.feed(&[1; 10]);
         head.feed(&[2; 100]);
-        assert!(head.is_full());
         assert_eq!(head.bytes().len(), SNIFF_BYTES);
         assert_eq!(&head.bytes()[..11], &[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2]);
     }

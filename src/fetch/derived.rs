@@ -107,7 +107,7 @@ pub struct Plan {
     /// What to make.
     pub transform: Transform,
     /// The cache key.
-    pub head_key: CacheKey,
+    pub result_key: CacheKey,
 }
 
 impl Plan {
@@ -115,7 +115,7 @@ impl Plan {
     pub fn derived_key(&self) -> ObjectKey {
         ObjectKey::derived(
             &self.app_id,
-            &self.head_key.hex(),
+            &self.result_key.hex(),
             self.transform.extension(),
         )
     }
@@ -123,7 +123,7 @@ impl Plan {
     /// The result's strong ETag, known before it is made (`If-None-Match` needs no
     /// transform).
     pub fn etag(&self) -> String {
-        format!("\"d{}\"", &self.head_key.hex()[..32])
+        format!("\"d{}\"", &self.result_key.hex()[..32])
     }
 }
 
@@ -161,11 +161,11 @@ pub async fn plan(services: &Services, ask: &Ask<'_>) -> Result<Plan, ApiError> 
     if !matches!(transform, Transform::Processor { .. }) {
         check_source_size(source, media.max_source_bytes(&transform))?;
     }
-    let head_key = CacheKey::derived(app_id, source_key, &source.etag, &transform.canonical());
+    let result_key = CacheKey::derived(app_id, source_key, &source.etag, &transform.canonical());
     Ok(Plan {
         app_id: app_id.to_string(),
         source_key: source_key.clone(),
-        head_key,
+        result_key,
         version,
         transform,
     })
@@ -177,7 +177,7 @@ pub async fn obtain(services: &Arc<Services>, plan: &Plan) -> Result<Found, ApiE
     services
         .cache
         .derived(
-            plan.head_key,
+            plan.result_key,
             &plan.source_key,
             &plan.version,
             move || async move {
@@ -205,16 +205,16 @@ pub async fn obtain(services: &Arc<Services>, plan: &Plan) -> Result<Found, ApiE
 
 /// Makes sure the store holds the result's copy (`redirect` mode serves it).
 pub async fn ensure_copy(services: &Services, plan: &Plan, found: Found) -> Result<(), ApiError> {
-    if services.stored_copies.contains_key(&plan.head_key.digest) {
+    if services.stored_copies.contains_key(&plan.result_key.digest) {
         return Ok(());
     }
     let content_type = found.body.meta().content_type.clone();
     let bytes = found.body.collect().await?;
     services
-        .store()
+        .store
         .put(&plan.derived_key(), bytes, &content_type)
         .await?;
-    services.stored_copies.insert(plan.head_key.digest, ());
+    services.stored_copies.insert(plan.result_key.digest, ());
     Ok(())
 }
 
@@ -232,7 +232,7 @@ async fn make(services: &Arc<Services>, plan: &Plan) -> Result<Rendered, ApiErro
     match (&plan.transform, &app.thumbnail_processor) {
         (Transform::Processor { fit, .. }, Some(processor)) => {
             let started = Instant::now();
-            let source_url = services.store().presign_get(
+            let source_url = services.store.presign_get(
                 &plan.source_key,
                 processor.source_url_ttl,
                 &DownloadView::default(),
@@ -266,7 +266,9 @@ async fn make(services: &Arc<Services>, plan: &Plan) -> Result<Rendered, ApiErro
                 }
                 Some(bytes) => bytes,
                 // Above cache.max_object: read straight from the store, limited.
-                None => fetch_source_limited(services.store(), &plan.source_key, limit).await?,
+                None => {
+                    fetch_source_limited(services.store.as_ref(), &plan.source_key, limit).await?
+                }
             };
             media.render(transform, source).await
         }
@@ -281,7 +283,7 @@ async fn read_copy(services: &Services, plan: &Plan) -> Option<(Bytes, &'static 
     }
     let key = &plan.derived_key();
     let cap = services.config.media.max_output_bytes.as_u64();
-    let body = match services.store().get(key, GetRequest::default()).await {
+    let body = match services.store.get(key, GetRequest::default()).await {
         Ok(GetOutcome::Body(body)) => body,
         Ok(GetOutcome::NotModified(_)) | Err(crate::storage::StoreError::NotFound) => return None,
         Err(e) => {
@@ -320,7 +322,7 @@ async fn read_copy(services: &Services, plan: &Plan) -> Option<(Bytes, &'static 
         log::warn!("{key} does not match its length or ETag: not served, made again");
         return None;
     }
-    services.stored_copies.insert(plan.head_key.digest, ());
+    services.stored_copies.insert(plan.result_key.digest, ());
     Some((Bytes::from(buf), content_type))
 }
 
@@ -342,12 +344,12 @@ async fn write_copy(services: &Services, plan: &Plan, bytes: Bytes, content_type
         return;
     }
     match services
-        .store()
+        .store
         .put(&plan.derived_key(), bytes, content_type)
         .await
     {
         Ok(_) => {
-            services.stored_copies.insert(plan.head_key.digest, ());
+            services.stored_copies.insert(plan.result_key.digest, ());
         }
         Err(e) => log::warn!("writing {} back to the store: {e}", plan.derived_key()),
     }

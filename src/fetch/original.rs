@@ -6,7 +6,7 @@
 
 use pingora_proxy::Session;
 
-use crate::cache::{CacheStatus, Original};
+use crate::cache::{CacheStatus, OriginalBody};
 use crate::cluster::{Asked, Owner};
 use crate::error::ApiError;
 use crate::headers::RequestHeaders;
@@ -16,11 +16,11 @@ use crate::services::Services;
 use crate::storage::keys::ObjectKey;
 
 /// The original of `key`: its owner's answer in a cluster, else this node's.
-pub async fn original(services: &Services, key: &ObjectKey) -> Result<Original, ApiError> {
+pub async fn original(services: &Services, key: &ObjectKey) -> Result<OriginalBody, ApiError> {
     if let Some(cluster) = &services.cluster {
         if let Owner::Peer(peer) = cluster.owner(key) {
             match cluster.ask_original(peer, key, &services.store).await {
-                Asked::Found(found) => return Ok(Original::Found(found)),
+                Asked::Found(found) => return Ok(OriginalBody::Found(found)),
                 Asked::Refused(e) => return Err(e),
                 // The owner failed: this node serves it from the store (below).
                 Asked::Unavailable => {}
@@ -31,7 +31,7 @@ pub async fn original(services: &Services, key: &ObjectKey) -> Result<Original, 
 }
 
 /// The original of `key` from this node's cache (never another node's).
-pub async fn here(services: &Services, key: &ObjectKey) -> Result<Original, ApiError> {
+pub async fn here(services: &Services, key: &ObjectKey) -> Result<OriginalBody, ApiError> {
     services
         .cache
         .original(&services.store, key.app(), key)
@@ -50,11 +50,11 @@ pub async fn serve_original(
     let range = headers.range.as_deref();
     let inm = headers.if_none_match.as_deref();
     match original(services, key).await? {
-        Original::Found(found) => serve_found(session, found, range, inm, presentation).await,
-        Original::Bypass => {
+        OriginalBody::Found(found) => serve_found(session, found, range, inm, presentation).await,
+        OriginalBody::Bypass => {
             serve_object(
                 session,
-                services.store(),
+                services.store.as_ref(),
                 key,
                 range,
                 inm,

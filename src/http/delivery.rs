@@ -151,14 +151,12 @@ pub async fn serve_found(
         return Ok(304);
     }
     let size = meta.size;
-    let (status, first, last) = match req_range.and_then(ByteRange::parse_header) {
-        Some(range) => match range.resolve(size) {
-            Some((first, last)) => (StatusCode::PARTIAL_CONTENT, first, last),
-            None => return Err(ApiError::range_not_satisfiable(size).into()),
-        },
-        None => (StatusCode::OK, 0, size.saturating_sub(1)),
-    };
-    let length = if size == 0 { 0 } else { last - first + 1 };
+    let Span {
+        status,
+        first,
+        last,
+        length,
+    } = span_of(size, req_range)?;
     let mut resp = object_headers(status, meta, presentation, cache)?;
     if status == StatusCode::PARTIAL_CONTENT {
         resp.insert_header("Content-Range", format!("bytes {first}-{last}/{size}"))?;
@@ -183,10 +181,8 @@ pub async fn serve_found(
     let mut sent = 0u64;
     loop {
         let end = offset + piece.len() as u64; // exclusive
-        if end > first && offset <= last {
-            let from = first.saturating_sub(offset) as usize;
-            let to = ((last + 1).min(end) - offset) as usize;
-            let slice = piece.slice(from..to);
+        if let Some(within) = slice_within(offset, piece.len(), first, last) {
+            let slice = piece.slice(within);
             sent += slice.len() as u64;
             session.write_response_body(Some(slice), false).await?;
         }
@@ -207,6 +203,50 @@ pub async fn serve_found(
     }
     session.write_response_body(None, true).await?;
     Ok(status.as_u16())
+}
+
+/// What part of a body of `size` bytes an answer sends.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Span {
+    /// 200, or 206 for a satisfiable `Range`.
+    status: StatusCode,
+    /// First byte sent.
+    first: u64,
+    /// Last byte sent (inclusive; meaningless when `length` is 0).
+    last: u64,
+    /// Bytes sent.
+    length: u64,
+}
+
+/// The span a `Range` header asks of `size` bytes: the whole body without one (or
+/// with a malformed or multi-range one, answered whole), 416 beyond the body.
+fn span_of(size: u64, range: Option<&str>) -> Result<Span, ApiError> {
+    let (status, first, last) = match range.and_then(ByteRange::parse_header) {
+        Some(range) => match range.resolve(size) {
+            Some((first, last)) => (StatusCode::PARTIAL_CONTENT, first, last),
+            None => return Err(ApiError::range_not_satisfiable(size)),
+        },
+        None => (StatusCode::OK, 0, size.saturating_sub(1)),
+    };
+    let length = if size == 0 { 0 } else { last - first + 1 };
+    Ok(Span {
+        status,
+        first,
+        last,
+        length,
+    })
+}
+
+/// The part of a piece of `len` bytes at `offset` in the body that falls within
+/// `first..=last`, as a range of the piece.
+fn slice_within(offset: u64, len: usize, first: u64, last: u64) -> Option<std::ops::Range<usize>> {
+    let end = offset + len as u64; // exclusive
+    if end <= first || offset > last {
+        return None;
+    }
+    let from = first.saturating_sub(offset) as usize;
+    let to = ((last + 1).min(end) - offset) as usize;
+    Some(from..to)
 }
 
 async fn next_piece(body: &mut crate::cache::Body, index: &mut usize) -> Result<Bytes, Failure> {
@@ -291,4 +331,56 @@ async fn stream_body(
     }
     session.write_response_body(None, true).await?;
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn ranges_resolve_to_spans() {
+        let span = |range| {
+            span_of(1000, range)
+                .map(|s| (s.status.as_u16(), s.first, s.last, s.length))
+                .ok()
+        };
+        assert_eq!(span(None), Some((200, 0, 999, 1000)));
+        assert_eq!(span(Some("bytes=0-9")), Some((206, 0, 9, 10)));
+        assert_eq!(span(Some("bytes=990-")), Some((206, 990, 999, 10)));
+        assert_eq!(span(Some("bytes=-5")), Some((206, 995, 999, 5)));
+        assert_eq!(span(Some("bytes=500-99999")), Some((206, 500, 999, 500)));
+        // Malformed and multi-range requests are answered whole.
+        assert_eq!(span(Some("bytes=oops")), Some((200, 0, 999, 1000)));
+        assert_eq!(span(Some("bytes=0-1,5-6")), Some((200, 0, 999, 1000)));
+        let e = span_of(1000, Some("bytes=1000-")).unwrap_err();
+        assert_eq!(
+            (e.status().as_u16(), e.unsatisfiable_size()),
+            (416, Some(1000))
+        );
+        assert_eq!(span_of(0, None).unwrap().length, 0);
+    }
+
+    #[test]
+    fn pieces_are_sliced_to_the_span() {
+        // A body of three pieces of 4 bytes, bytes 3..=9 asked.
+        let slices: Vec<_> = [0u64, 4, 8]
+            .iter()
+            .map(|&offset| slice_within(offset, 4, 3, 9))
+            .collect();
+        assert_eq!(slices, vec![Some(3..4), Some(0..4), Some(0..2)]);
+        assert_eq!(slice_within(12, 4, 3, 9), None, "after the span");
+        assert_eq!(slice_within(0, 3, 3, 9), None, "before the span");
+        // Every byte of the span is sent once, whatever the piece size.
+        for piece in 1..=11usize {
+            let mut sent = Vec::new();
+            let mut offset = 0u64;
+            while offset < 20 {
+                if let Some(r) = slice_within(offset, piece, 5, 14) {
+                    sent.extend((r.start..r.end).map(|i| offset + i as u64));
+                }
+                offset += piece as u64;
+            }
+            assert_eq!(sent, (5..=14).collect::<Vec<u64>>(), "pieces of {piece}");
+        }
+    }
 }

@@ -1,8 +1,6 @@
 //! What a `/file` handler knows of an authenticated request ([`Call`]), and the
 //! conversation parameter the upload and forward routes share ([`ToType`]).
 
-use http::Method;
-
 use crate::error::ApiError;
 use crate::query::Query;
 
@@ -37,10 +35,6 @@ pub struct Call<'a> {
     pub app: &'a crate::config::AppConfig,
     /// Who is calling, after the acting-identity rules.
     pub actor: &'a crate::auth::Actor,
-    /// HEAD or GET.
-    pub method: &'a Method,
-    /// The decoded query.
-    pub query: &'a Query,
     /// The request headers a handler may read.
     pub headers: &'a crate::headers::RequestHeaders,
 }

@@ -172,7 +172,7 @@ pub async fn download(
             DownloadMode::Redirect => {
                 let ttl = call.app.redirect_ttl;
                 let url = services
-                    .store()
+                    .store
                     .presign_get(&object.key, ttl, &object.download_view())
                     .map_err(ApiError::from)?;
                 delivery::redirect(session, &url, ttl.as_secs() / 2, CacheStatus::Bypass).await
@@ -240,7 +240,7 @@ async fn serve_derived(
             ..DownloadView::default()
         };
         let url = services
-            .store()
+            .store
             .presign_get(&plan.derived_key(), ttl, &view)
             .map_err(ApiError::from)?;
         return delivery::redirect(session, &url, ttl.as_secs() / 2, status).await;

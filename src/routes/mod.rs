@@ -11,11 +11,38 @@ pub mod peer_fill;
 pub mod peer_purge;
 pub mod upload;
 
+use std::sync::Arc;
+
 use http::Method;
+use pingora_proxy::Session;
 
 use crate::error::ApiError;
+use crate::http::envelope::{health_body, write_json};
 use crate::query::Query;
 use crate::route_table::RouteId;
+use crate::services::Services;
+
+/// Answers a request of another cluster node (`/_cluster/healthz`, `/_cluster/fill`,
+/// `/_cluster/purge`) and returns its status; `None` for any other path, or without a
+/// cluster.
+pub async fn peer_request(
+    services: &Arc<Services>,
+    session: &mut Session,
+) -> pingora_core::Result<Option<u16>> {
+    let Some(cluster) = &services.cluster else {
+        return Ok(None);
+    };
+    let status = match session.req_header().uri.path() {
+        crate::cluster::HEALTH_PATH => {
+            write_json(session, http::StatusCode::OK, health_body()).await?;
+            200
+        }
+        crate::cluster::fill::FILL_PATH => peer_fill::answer(services, cluster, session).await?,
+        crate::cluster::purge::PURGE_PATH => peer_purge::answer(services, cluster, session).await?,
+        _ => return Ok(None),
+    };
+    Ok(Some(status))
+}
 
 /// A parsed `/file` request.
 #[derive(Debug, Clone)]

@@ -9,7 +9,7 @@ use std::time::Duration;
 use pingora_http::ResponseHeader;
 use pingora_proxy::Session;
 
-use crate::cache::{Found, Original};
+use crate::cache::{Found, OriginalBody};
 use crate::cluster::fill::{encode_meta, FillSpec, META_HEADER};
 use crate::cluster::peer_auth::SPEC_HEADER;
 use crate::cluster::Cluster;
@@ -68,8 +68,8 @@ async fn serve_here(
         .map_err(|_| ApiError::bad_param("key", "not an object key"))?;
     match spec {
         FillSpec::Original { .. } => match crate::fetch::original::here(services, &key).await? {
-            Original::Found(found) => Ok(found),
-            Original::Bypass => Err(ApiError::too_large(
+            OriginalBody::Found(found) => Ok(found),
+            OriginalBody::Bypass => Err(ApiError::too_large(
                 "above cache.max_object: read it from the store",
             )),
         },

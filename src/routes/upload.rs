@@ -14,7 +14,7 @@ use crate::clock::now_secs;
 use crate::config::UploadMethod;
 use crate::error::ApiError;
 use crate::file_type::{extension_for, FileType};
-use crate::query::Query;
+use crate::query::{encode_value, Query};
 use crate::routes::call::{Call, ToType};
 use crate::services::Services;
 use crate::storage::keys::{key_id, new_object_id, ObjectKey};
@@ -214,7 +214,7 @@ pub fn grant_upload(
         None if allowed.is_empty() => TypeRule::Any,
         None => TypeRule::OneOf(allowed.iter().map(|s| s.to_string()).collect()),
     };
-    let grant = services.store().upload_grant(&UploadRequest {
+    let grant = services.store.upload_grant(&UploadRequest {
         key: key.clone(),
         method: call.app.upload_method,
         content_type: content_type.clone(),
@@ -251,8 +251,8 @@ pub fn grant_upload(
             let token = sign.mint(secret)?;
             let url = format!(
                 "{base}/file/download/chat?app_id={}&file_sign={}",
-                encode(call.app_id),
-                encode(&token)
+                encode_value(call.app_id),
+                encode_value(&token)
             );
             (url, None, Some(token))
         }
@@ -260,8 +260,8 @@ pub fn grant_upload(
             let name = key.as_str()[call.app_id.len() + 1..].to_string();
             let url = format!(
                 "{base}/file/download/avatar?app_id={}&object_name={}",
-                encode(call.app_id),
-                encode(&name)
+                encode_value(call.app_id),
+                encode_value(&name)
             );
             (url, Some(name), None)
         }
@@ -279,11 +279,6 @@ pub fn grant_upload(
 
 fn allowed_list(file_type: FileType) -> String {
     file_type.allowed_content_types().join(", ")
-}
-
-/// Percent-encodes a query value.
-pub fn encode(value: &str) -> String {
-    form_urlencoded::byte_serialize(value.as_bytes()).collect()
 }
 
 /// Today's date (UTC) as `yyyymmdd`, the chat key's day folder.

@@ -13,7 +13,7 @@ use serde_json::Value;
 use crate::auth::claims::{TokenClaims, TokenKind};
 use crate::auth::file_sign::verify_file_sign;
 use crate::config::Secret;
-use crate::routes::upload::encode;
+use crate::query::encode_value;
 use crate::seed::plan::{Planned, Variant, FIRST_USER};
 
 /// Lifetime of the access tokens the seed mints for itself.
@@ -158,7 +158,7 @@ impl SeedClient {
         let url = format!(
             "{}/file/upload/avatar/user?app_id={}&file_name=preflight.jpg&content_type=image%2Fjpeg&size=1",
             self.base,
-            encode(&self.app)
+            encode_value(&self.app)
         );
         let resp = self
             .http
@@ -213,9 +213,9 @@ impl SeedClient {
         let content_type = planned.variant.content_type();
         let hints = format!(
             "app_id={}&file_name={}&content_type={}&size={size}",
-            encode(&self.app),
-            encode(&planned.name),
-            encode(content_type)
+            encode_value(&self.app),
+            encode_value(&planned.name),
+            encode_value(content_type)
         );
         let (route, query, token) = match (planned.variant, planned.conversation) {
             (Variant::GroupAvatar { .. }, _) => {

@@ -22,8 +22,8 @@ use std::path::Path;
 
 use crate::auth::sdk_sign;
 use crate::config::Secret;
+use crate::query::encode_value;
 use crate::query::Query;
-use crate::routes::upload::encode;
 use crate::seed::plan::{Kind, Rng};
 use crate::seed::state::{write_atomically, UploadedFile};
 
@@ -46,8 +46,6 @@ pub struct Target {
     pub url: String,
     /// Its share of all requests (the shares add up to 1).
     pub share: f64,
-    /// The kind of file it downloads.
-    pub kind: Kind,
 }
 
 /// How signed URLs are made.
@@ -68,14 +66,18 @@ impl Signer<'_> {
         let (path, mut query) = match (&file.object_name, &file.file_sign) {
             (Some(name), _) => (
                 "/file/download/avatar",
-                format!("app_id={}&object_name={}", encode(self.app), encode(name)),
+                format!(
+                    "app_id={}&object_name={}",
+                    encode_value(self.app),
+                    encode_value(name)
+                ),
             ),
             (None, sign) => (
                 "/file/download/chat",
                 format!(
                     "app_id={}&file_sign={}",
-                    encode(self.app),
-                    encode(sign.as_deref().unwrap_or(""))
+                    encode_value(self.app),
+                    encode_value(sign.as_deref().unwrap_or(""))
                 ),
             ),
         };
@@ -179,7 +181,6 @@ pub fn targets(files: &[UploadedFile], signer: &Signer<'_>) -> Vec<Target> {
                     out.push(Target {
                         url: signer.url(file, extra),
                         share: add,
-                        kind: file.kind,
                     });
                 }
             }

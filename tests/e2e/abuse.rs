@@ -7,7 +7,7 @@ use std::io::{Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
-use filegate::auth::claims::TokenKind;
+use filegate::claims::TokenKind;
 
 use crate::harness::*;
 use crate::storage_suite::{Backend, Env};

@@ -3,7 +3,7 @@
 
 use std::process::Command;
 
-use filegate::auth::claims::TokenKind;
+use filegate::claims::TokenKind;
 
 use crate::harness::*;
 

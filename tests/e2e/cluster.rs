@@ -6,7 +6,7 @@
 
 use std::time::{Duration, Instant};
 
-use filegate::auth::claims::TokenKind;
+use filegate::claims::TokenKind;
 use filegate::config::Secret;
 
 use crate::harness::*;
@@ -255,38 +255,37 @@ fn peer_requests_need_the_cluster_signature() {
         b"peer",
     );
     let key = g["oss_body_param"]["key"].as_str().unwrap().to_string();
-    let spec = filegate::cluster::fill::FillSpec::Original {
+    let spec = filegate::fill::FillSpec::Original {
         app: "demo".into(),
         key,
     }
     .encode();
     let fill = |auth: Option<String>| {
         let mut req = client()
-            .get(nodes[1].url(filegate::cluster::fill::FILL_PATH))
-            .header(filegate::cluster::peer_auth::SPEC_HEADER, &spec);
+            .get(nodes[1].url(filegate::fill::FILL_PATH))
+            .header(filegate::peer_auth::SPEC_HEADER, &spec);
         if let Some(a) = auth {
-            req = req.header(filegate::cluster::peer_auth::AUTH_HEADER, a);
+            req = req.header(filegate::peer_auth::AUTH_HEADER, a);
         }
         req.send().unwrap()
     };
-    let now = filegate::clock::now_secs();
+    let now = filegate::now_secs();
     // No signature, a forged one, one too old: refused.
     expect_envelope(fill(None), 401, 10003);
-    let forged =
-        filegate::cluster::peer_auth::sign(&Secret::new("attacker-secret-0123456789"), now, &spec);
+    let forged = filegate::peer_auth::sign(&Secret::new("attacker-secret-0123456789"), now, &spec);
     expect_envelope(fill(Some(forged)), 401, 10008);
-    let old = filegate::cluster::peer_auth::sign(&Secret::new(CLUSTER_SECRET), now - 600, &spec);
+    let old = filegate::peer_auth::sign(&Secret::new(CLUSTER_SECRET), now - 600, &spec);
     expect_envelope(fill(Some(old)), 401, 10008);
     // The cluster's own: answered, once; replayed: refused.
-    let good = filegate::cluster::peer_auth::sign(&Secret::new(CLUSTER_SECRET), now, &spec);
+    let good = filegate::peer_auth::sign(&Secret::new(CLUSTER_SECRET), now, &spec);
     let resp = fill(Some(good.clone()));
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.bytes().unwrap().as_ref(), b"peer");
     expect_envelope(fill(Some(good)), 401, 10008);
     // A client's own credentials do not make it a peer.
     let resp = client()
-        .get(nodes[1].url(filegate::cluster::fill::FILL_PATH))
-        .header(filegate::cluster::peer_auth::SPEC_HEADER, &spec)
+        .get(nodes[1].url(filegate::fill::FILL_PATH))
+        .header(filegate::peer_auth::SPEC_HEADER, &spec)
         .header("access-token", token("demo", 1, TokenKind::Admin))
         .send()
         .unwrap();

@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-use filegate::auth::claims::TokenKind;
+use filegate::claims::TokenKind;
 
 use crate::harness::*;
 

@@ -3,10 +3,10 @@
 //! every acting-identity rule, with the exact status and body code.
 
 use base64::Engine;
-use filegate::auth::claims::{TokenClaims, TokenKind};
-use filegate::auth::sdk_sign;
+use filegate::claims::{TokenClaims, TokenKind};
 use filegate::config::Secret;
 use filegate::query::Query;
+use filegate::sdk_sign;
 
 use crate::harness::*;
 
@@ -236,7 +236,7 @@ fn download_credentials_store_token_and_sdk_sign() {
             &Secret::new(secret),
         )
     };
-    let now = filegate::clock::now_secs();
+    let now = filegate::now_secs();
     let q = format!("object_name={name}&w=100");
     let s = sign_with(DEMO_SECRET, &q, now + 600);
     ok(get(&format!("{q}&app_id=demo&sdk_sign={s}"), &[]));
@@ -319,8 +319,7 @@ fn file_sign_forged_or_altered_is_refused() {
         parts[2]
     );
     expect_envelope(download(&altered), 401, 10008);
-    let forged =
-        filegate::auth::jwt::mint(&claims, &Secret::new("attacker-secret-0123456789")).unwrap();
+    let forged = filegate::jwt::mint(&claims, &Secret::new("attacker-secret-0123456789")).unwrap();
     expect_envelope(download(&forged), 401, 10008);
     // A file_sign of another app.
     let other = grant(

@@ -4,7 +4,7 @@
 
 use std::collections::BTreeSet;
 
-use filegate::auth::claims::TokenKind;
+use filegate::claims::TokenKind;
 use serde_json::Value;
 
 use crate::harness::*;

@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use filegate::auth::claims::TokenKind;
+use filegate::claims::TokenKind;
 use reqwest::blocking::Response;
 use serde_json::Value;
 

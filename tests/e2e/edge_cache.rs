@@ -8,7 +8,7 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Barrier};
 use std::time::Duration;
 
-use filegate::auth::claims::TokenKind;
+use filegate::claims::TokenKind;
 use reqwest::blocking::Response;
 
 use crate::harness::*;
@@ -228,7 +228,7 @@ fn no_credential_is_refused_even_when_cached(backend: Backend) {
             .send()
             .unwrap();
         expect_envelope(other, 401, 10008);
-        let mut c = filegate::auth::claims::TokenClaims::new("demo", 21, TokenKind::Store, 600);
+        let mut c = filegate::claims::TokenClaims::new("demo", 21, TokenKind::Store, 600);
         c.obj = Some("demo/avatar/user/22/".into());
         let scoped = c.mint(&filegate::config::Secret::new(DEMO_SECRET)).unwrap();
         let resp = client()

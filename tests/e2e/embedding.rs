@@ -4,7 +4,7 @@
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};
 
-use filegate::auth::claims::TokenKind;
+use filegate::claims::TokenKind;
 
 use crate::harness::*;
 

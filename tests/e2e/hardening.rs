@@ -4,7 +4,7 @@
 use std::io::Read;
 use std::time::Duration;
 
-use filegate::auth::claims::{TokenClaims, TokenKind};
+use filegate::claims::{TokenClaims, TokenKind};
 use filegate::config::Secret;
 use serde_json::Value;
 
@@ -378,13 +378,13 @@ fn an_upload_grant_writes_once(backend: Backend) {
 }
 
 fn mint_with(claims: serde_json::Value, secret: &str) -> String {
-    filegate::auth::jwt::mint(&claims, &Secret::new(secret)).unwrap()
+    filegate::jwt::mint(&claims, &Secret::new(secret)).unwrap()
 }
 
 #[test]
 fn a_token_not_yet_valid_is_refused() {
     let fg = Filegate::start();
-    let now = filegate::clock::now_secs();
+    let now = filegate::now_secs();
     let call = |t: &str| {
         client()
             .get(fg.url("/file/upload/avatar/user?app_id=demo"))
@@ -484,10 +484,9 @@ fn sdk_sign_lifetimes_are_bounded() {
     let path = "/file/download/avatar";
     let query = format!("object_name={name}");
     let q = filegate::query::Query::parse(&query);
-    let now = filegate::clock::now_secs();
+    let now = filegate::now_secs();
     let url_for = |expires: u64| {
-        let s =
-            filegate::auth::sdk_sign::sign(path, "demo", &q, expires, &Secret::new(DEMO_SECRET));
+        let s = filegate::sdk_sign::sign(path, "demo", &q, expires, &Secret::new(DEMO_SECRET));
         fg.url(&format!("{path}?{query}&app_id=demo&sdk_sign={s}"))
     };
     assert_eq!(

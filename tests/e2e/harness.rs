@@ -9,7 +9,7 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use filegate::auth::claims::{TokenClaims, TokenKind};
+use filegate::claims::{TokenClaims, TokenKind};
 use filegate::config::Secret;
 use reqwest::blocking::{multipart, Client, Response};
 use serde_json::Value;

@@ -4,7 +4,7 @@
 
 use std::io::Write;
 
-use filegate::auth::claims::TokenKind;
+use filegate::claims::TokenKind;
 use reqwest::blocking::multipart;
 use sha2::{Digest, Sha256};
 

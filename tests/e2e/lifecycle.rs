@@ -7,7 +7,7 @@ use std::io::Read;
 use std::process::{Command, Stdio};
 use std::time::Duration;
 
-use filegate::auth::claims::TokenKind;
+use filegate::claims::TokenKind;
 use sha2::{Digest, Sha256};
 
 use crate::harness::*;

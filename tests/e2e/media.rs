@@ -6,7 +6,7 @@
 use std::sync::{Arc, Barrier};
 use std::time::{Duration, Instant};
 
-use filegate::auth::claims::TokenKind;
+use filegate::claims::TokenKind;
 use reqwest::blocking::Response;
 
 use crate::fixtures::*;

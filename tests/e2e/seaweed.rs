@@ -8,9 +8,9 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant, SystemTime};
 
-use filegate::auth::claims::TokenKind;
+use filegate::claims::TokenKind;
 use filegate::config::Secret;
-use filegate::storage::sigv4::S3Signer;
+use filegate::sigv4::S3Signer;
 use reqwest::blocking::Client;
 use serde_json::Value;
 use sha2::{Digest, Sha256};

@@ -4,12 +4,12 @@
 
 use std::time::{Duration, SystemTime};
 
-use filegate::auth::claims::TokenKind;
+use filegate::claims::TokenKind;
 use filegate::config::{PostDialect, Secret, UploadMethod};
-use filegate::storage::keys::ObjectKey;
-use filegate::storage::post_policy::form_fields;
-use filegate::storage::sigv4::S3Signer;
-use filegate::storage::{TypeRule, UploadRequest};
+use filegate::keys::ObjectKey;
+use filegate::post_policy::form_fields;
+use filegate::sigv4::S3Signer;
+use filegate::{TypeRule, UploadRequest};
 use reqwest::blocking::multipart;
 use serde_json::Value;
 
@@ -630,7 +630,7 @@ fn bad_object_names_never_reach_storage(backend: Backend) {
         1.0,
         "only the grant touched the store"
     );
-    let forged = filegate::auth::jwt::mint(
+    let forged = filegate::jwt::mint(
         &serde_json::json!({"app": "demo", "key": "demo/chat/1/1/20260101/x.bin", "ft": 100, "tt": 1, "ti": 1, "fr": 7, "iat": 1}),
         &Secret::new("attacker-secret-0123456789"),
     )

@@ -7,10 +7,10 @@
 use std::time::{Duration, Instant};
 
 use filegate::config::MediaConfig;
-use filegate::media::limits::{Deadline, Limits};
-use filegate::media::thumbnail::render_thumbnail;
-use filegate::media::vips::{vips, Image};
-use filegate::media::{Fit, ImageFormat, Qualities};
+use filegate::render_thumbnail;
+use filegate::vips::{vips, Image};
+use filegate::{Deadline, Limits};
+use filegate::{Fit, ImageFormat, Qualities};
 
 use crate::fixtures::{path, pillow_picture, run};
 
