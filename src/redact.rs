@@ -10,7 +10,7 @@
 use std::borrow::Cow;
 
 /// Names whose values are credentials, lower case. Matching is case-insensitive.
-const CREDENTIAL_NAMES: [&str; 16] = [
+const CREDENTIAL_NAMES: [&str; 19] = [
     "access-token",
     "store_token",
     "sdk_sign",
@@ -27,6 +27,9 @@ const CREDENTIAL_NAMES: [&str; 16] = [
     "x-oss-credential",
     "awsaccesskeyid",
     "proxy-authorization",
+    "x-filegate-peer",
+    "access_key_id",
+    "secret_access_key",
 ];
 
 /// What replaces a value.
@@ -75,15 +78,18 @@ fn might_hold_credentials(text: &str) -> bool {
         let w = [lower(w[0]), lower(w[1]), lower(w[2])];
         matches!(
             &w,
-            b"tok" | b"sig" | b"pol" | b"aut" | b"cre" | b"key" | b"eyj"
+            b"tok" | b"sig" | b"pol" | b"aut" | b"cre" | b"key" | b"eyj" | b"pee"
         )
     })
 }
 
 /// When a credential name (not part of a longer name) starts at `i` and is followed by
-/// a separator, where its value starts.
+/// a separator, where its value starts. Names and separators are found literal and
+/// percent-encoded once or twice (`%26X-Amz-Signature%3D`, `%2526...%253D`): a
+/// presigned URL inside another URL (a processor's `{source_url}`) is still a
+/// credential.
 fn credential_value_at(bytes: &[u8], i: usize) -> Option<usize> {
-    if i > 0 && is_name_byte(bytes[i - 1]) {
+    if i > 0 && is_name_byte(bytes[i - 1]) && escape_ending_at(bytes, i).is_none() {
         return None;
     }
     let name = CREDENTIAL_NAMES.iter().find(|name| {
@@ -94,21 +100,33 @@ fn credential_value_at(bytes: &[u8], i: usize) -> Option<usize> {
     if j < bytes.len() && is_name_byte(bytes[j]) {
         return None;
     }
-    // Separators: `=`, `: `, `": "`, `=>`, with optional quotes and spaces.
-    let start = j;
-    while j < bytes.len() && matches!(bytes[j], b'"' | b'\'' | b' ' | b':' | b'=' | b'>') {
-        j += 1;
+    // Separators: `=`, `: `, `": "`, `=>`, with optional quotes and spaces, any of
+    // them percent-encoded.
+    let mut separated = false;
+    while j < bytes.len() {
+        let (byte, len) = match escape_at(bytes, j) {
+            Some(escaped) => escaped,
+            None => (bytes[j], 1),
+        };
+        if !matches!(byte, b'"' | b'\'' | b' ' | b':' | b'=' | b'>' | b'+') {
+            break;
+        }
+        separated |= matches!(byte, b'=' | b':');
+        j += len;
     }
-    let separator = &bytes[start..j];
-    (separator.contains(&b'=') || separator.contains(&b':')).then_some(j)
+    separated.then_some(j)
 }
 
-/// Where a value ends: at a delimiter of queries, headers or `Debug` output. An
-/// `Authorization` value runs on through its comma-separated parameters.
+/// Where a value ends: at a delimiter of queries, headers or `Debug` output, literal
+/// or percent-encoded. An `Authorization` value runs on through its comma-separated
+/// parameters.
 fn value_end(bytes: &[u8], start: usize) -> usize {
     let mut j = start;
     while j < bytes.len() && !matches!(bytes[j], b'&' | b'"' | b'\'' | b'\r' | b'\n' | b'}' | b']')
     {
+        if let Some((b'&' | b'"' | b'\'', _)) = escape_at(bytes, j) {
+            break;
+        }
         // A space ends a query value but not an `Authorization: AWS4-HMAC-SHA256 ...`
         // or `Bearer ...` value, which runs to the end of its quoted or header value.
         if bytes[j] == b' ' && !starts_scheme(&bytes[start..j]) {
@@ -120,6 +138,30 @@ fn value_end(bytes: &[u8], start: usize) -> usize {
         j += 1;
     }
     j
+}
+
+/// The byte a percent escape at `i` stands for (`%3D`, or `%253D` encoded twice) and
+/// the escape's length.
+fn escape_at(bytes: &[u8], i: usize) -> Option<(u8, usize)> {
+    let hex = |at: usize| -> Option<u8> {
+        let pair = bytes.get(at..at + 2)?;
+        u8::from_str_radix(std::str::from_utf8(pair).ok()?, 16).ok()
+    };
+    if bytes.get(i) != Some(&b'%') {
+        return None;
+    }
+    match hex(i + 1)? {
+        0x25 if bytes.get(i + 3).is_some_and(|b| b.is_ascii_hexdigit()) => Some((hex(i + 3)?, 5)),
+        byte => Some((byte, 3)),
+    }
+}
+
+/// The byte of a percent escape (once or twice encoded) that ends right before `i`.
+fn escape_ending_at(bytes: &[u8], i: usize) -> Option<u8> {
+    [5, 3].into_iter().find_map(|len| {
+        let at = i.checked_sub(len)?;
+        escape_at(bytes, at).and_then(|(byte, l)| (l == len).then_some(byte))
+    })
 }
 
 fn starts_scheme(value: &[u8]) -> bool {
@@ -177,6 +219,34 @@ mod tests {
             redact("?OSSAccessKeyId=k&Signature=s%3D&Expires=1"),
             "?OSSAccessKeyId=[redacted]&Signature=[redacted]&Expires=1"
         );
+    }
+
+    #[test]
+    fn encoded_credentials_are_redacted() {
+        // A presigned URL percent-encoded into a processor URL's path.
+        let once = "http://127.0.0.1:9/unsafe/300x0/http%3A%2F%2Fs%2Fb%2Fa.jpg%3FX-Amz-Algorithm%3DAWS4-HMAC-SHA256%26X-Amz-Credential%3DAK%252F2026%26X-Amz-Signature%3D00ff%26x-id%3DGetObject";
+        assert_eq!(
+            redact(once),
+            "http://127.0.0.1:9/unsafe/300x0/http%3A%2F%2Fs%2Fb%2Fa.jpg%3FX-Amz-Algorithm%3DAWS4-HMAC-SHA256%26X-Amz-Credential%3D[redacted]%26X-Amz-Signature%3D[redacted]%26x-id%3DGetObject"
+        );
+        let twice = "u=http%253A%252F%252Fs%252Fa%253FSignature%253Ds%252B1%2526Expires%253D9%2526OSSAccessKeyId%253Dk";
+        assert_eq!(
+            redact(twice),
+            "u=http%253A%252F%252Fs%252Fa%253FSignature%253D[redacted]%2526Expires%253D9%2526OSSAccessKeyId%253D[redacted]"
+        );
+        // A form body: `+` for spaces, `%3D` inside the value.
+        assert_eq!(
+            redact("a=1&authorization=AWS4-HMAC-SHA256+Credential%3DAK%2F1&b=2"),
+            "a=1&authorization=[redacted]&b=2"
+        );
+        assert_eq!(
+            redact("x-filegate-peer: 1700000000.n0nce.abcdef\r\n"),
+            "x-filegate-peer: [redacted]\r\n"
+        );
+        // Any escape before a name counts as a delimiter: erring on the side of
+        // redacting.
+        assert_eq!(redact("%41policy=1"), "%41policy=[redacted]");
+        assert_eq!(redact("100%25"), "100%25");
     }
 
     #[test]

@@ -31,7 +31,7 @@ use crate::storage::{
     ByteRange, ByteStream, GetOutcome, GetRequest, ObjectMeta, ObjectStore, StoreError,
 };
 use fill::{decode_meta, FillSpec, META_HEADER};
-use peer_auth::{Nonces, AUTH_HEADER, SPEC_HEADER};
+use peer_auth::{Nonces, Purpose, Refusal, Target, AUTH_HEADER, SPEC_HEADER};
 pub use ring::{HealthService, Owner, Ring, HEALTH_PATH};
 
 /// Bytes of short-lived copies a node keeps of what owners sent it.
@@ -55,6 +55,8 @@ type LocalCopy = (Arc<ObjectMeta>, Bytes, u64);
 pub struct Cluster {
     ring: Ring,
     self_url: String,
+    /// This node's address: what requests signed for it name.
+    me: SocketAddr,
     /// The other nodes: their `cluster.peers` URL and address.
     peers: Vec<(String, SocketAddr)>,
     secret: Secret,
@@ -90,17 +92,19 @@ impl Cluster {
             .pool_max_idle_per_host(64)
             .build()
             .map_err(|e| format!("cluster: cannot build the peer client: {e}"))?;
-        let me = node_addr(&config.self_url);
+        let me = node_addr(&config.self_url)
+            .ok_or_else(|| format!("cluster.self: `{}` is not a node URL", config.self_url))?;
         let peers = config
             .peers
             .iter()
             .filter_map(|url| node_addr(url).map(|addr| (url.clone(), addr)))
-            .filter(|(_, addr)| Some(*addr) != me)
+            .filter(|(_, addr)| *addr != me)
             .collect();
         Ok((
             Cluster {
                 ring,
                 self_url: config.self_url.clone(),
+                me,
                 peers,
                 copies_purged_at: AtomicU64::new(0),
                 purge_window_ms: u64::try_from(purge_window.as_millis()).unwrap_or(u64::MAX),
@@ -210,7 +214,11 @@ impl Cluster {
             self.copies.invalidate(&copy_key);
         }
         let asked_at = now_ms();
-        let auth = peer_auth::sign(&self.secret, now_secs(), &encoded);
+        let target = Target {
+            purpose: Purpose::Fill,
+            node: peer,
+        };
+        let auth = peer_auth::sign(&self.secret, target, now_secs(), &encoded);
         let request = self
             .client
             .get(format!("http://{peer}{}", fill::FILL_PATH))
@@ -225,7 +233,7 @@ impl Cluster {
         };
         let resp = match tokio::time::timeout(wait, request).await {
             Ok(Ok(resp)) => resp,
-            Ok(Err(e)) => return self.unavailable(peer, &format!("{e}")),
+            Ok(Err(e)) => return self.unavailable(peer, &e.without_url().to_string()),
             Err(_) => return self.unavailable(peer, "no answer in time"),
         };
         let status = resp.status().as_u16();
@@ -267,9 +275,11 @@ impl Cluster {
             .and_then(|v| v.to_str().ok())
             .and_then(CacheStatus::from_header)
             .unwrap_or(CacheStatus::Hit);
-        let stream = resp
-            .bytes_stream()
-            .map(|c| c.map_err(|e| StoreError::Failed(format!("the owner's body failed: {e}"))));
+        let stream = resp.bytes_stream().map(|c| {
+            c.map_err(|e| {
+                StoreError::Failed(format!("the owner's body failed: {}", e.without_url()))
+            })
+        });
         let stream: ByteStream = Box::pin(stream);
         if meta.size <= self.copy_max {
             // Small: read it whole, keep a short-lived copy.
@@ -306,9 +316,14 @@ impl Cluster {
         Asked::Unavailable
     }
 
-    /// The spec of a request from another node, once its signature checks out (a
-    /// 401 envelope otherwise; counted as refused).
-    pub fn verified_spec(&self, headers: &http::HeaderMap) -> Result<String, ApiError> {
+    /// The spec of a request from another node, once its signature checks out for
+    /// this node and `purpose` (a 401 envelope otherwise, a 503 when too many arrive
+    /// within the signature window; counted as refused).
+    pub fn verified_spec(
+        &self,
+        purpose: Purpose,
+        headers: &http::HeaderMap,
+    ) -> Result<String, ApiError> {
         let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
         let (Some(spec), Some(auth)) = (header(SPEC_HEADER), header(AUTH_HEADER)) else {
             self.count("answered", "refused");
@@ -316,10 +331,20 @@ impl Cluster {
                 "peer requests need the cluster's signature",
             ));
         };
-        if let Err(refusal) = peer_auth::verify(&self.secret, auth, spec, now_secs(), &self.nonces)
+        let target = Target {
+            purpose,
+            node: self.me,
+        };
+        if let Err(refusal) =
+            peer_auth::verify(&self.secret, target, auth, spec, now_secs(), &self.nonces)
         {
             self.count("answered", "refused");
-            return Err(ApiError::invalid_credential(refusal.message()));
+            return Err(match refusal {
+                Refusal::Busy => {
+                    ApiError::new(http::StatusCode::SERVICE_UNAVAILABLE, refusal.message())
+                }
+                _ => ApiError::invalid_credential(refusal.message()),
+            });
         }
         Ok(spec.to_string())
     }

@@ -11,7 +11,7 @@ use serde::{Deserialize, Serialize};
 use crate::cache::purge::PurgeTarget;
 use crate::clock::now_secs;
 use crate::cluster::fill::B64;
-use crate::cluster::peer_auth::{self, AUTH_HEADER, SPEC_HEADER};
+use crate::cluster::peer_auth::{self, Purpose, Target, AUTH_HEADER, SPEC_HEADER};
 use crate::cluster::Cluster;
 
 /// The path of purges between nodes.
@@ -88,7 +88,11 @@ impl Cluster {
         let asks = self.peers().iter().map(|(url, addr)| {
             let spec = spec.clone();
             async move {
-                let auth = peer_auth::sign(&self.secret, now_secs(), &spec);
+                let target = Target {
+                    purpose: Purpose::Purge,
+                    node: *addr,
+                };
+                let auth = peer_auth::sign(&self.secret, target, now_secs(), &spec);
                 let request = self
                     .client
                     .post(format!("http://{addr}{PURGE_PATH}"))

@@ -40,6 +40,56 @@ fn refused(what: &str) -> ApiError {
     ))
 }
 
+/// The request target as the store is sent it, in origin form (`/path?query`): the
+/// target itself when it is in origin form, the path and query of an absolute-form
+/// target (`http://host/path?query`; its scheme and authority are dropped, the store
+/// is always the configured one). Any other form (`*`, `host:port`, a bare name) and a
+/// path whose first segment is empty (`//bucket/key`, which stores read differently)
+/// are refused: what is checked is exactly what is forwarded.
+pub fn origin_form(raw_target: &[u8]) -> Result<&str, ApiError> {
+    let target = std::str::from_utf8(raw_target)
+        .map_err(|_| refused("a request target that is not UTF-8"))?;
+    let lower_starts = |prefix: &str| {
+        target
+            .get(..prefix.len())
+            .is_some_and(|p| p.eq_ignore_ascii_case(prefix))
+    };
+    let path_and_query = if target.starts_with('/') {
+        target
+    } else if let Some(scheme) = ["http://", "https://"]
+        .into_iter()
+        .find(|s| lower_starts(s))
+    {
+        let rest = &target[scheme.len()..];
+        match rest.find(['/', '?']) {
+            Some(i) if rest.as_bytes()[i] == b'/' => &rest[i..],
+            _ => return Err(refused("an absolute target without a path")),
+        }
+    } else {
+        return Err(refused(
+            "a request target in neither origin nor absolute form",
+        ));
+    };
+    if path_and_query.starts_with("//") {
+        return Err(refused("a path whose first segment is empty"));
+    }
+    Ok(path_and_query)
+}
+
+/// Checks a request target (raw, as received) against the bucket; the origin-form
+/// target to forward, and what it reaches.
+pub fn check_target<'t>(
+    method: &Method,
+    raw_target: &'t [u8],
+    bucket: &str,
+    path_style: bool,
+) -> Result<(&'t str, Reach), ApiError> {
+    let target = origin_form(raw_target)?;
+    let (path, query) = target.split_once('?').unwrap_or((target, ""));
+    let reach = check(method, path, query, bucket, path_style)?;
+    Ok((target, reach))
+}
+
 /// Checks a request outside `/file/` against the bucket. `path_style`: paths are
 /// `/<bucket>/<key>`; else (virtual-host style) `/<key>`.
 pub fn check(
@@ -62,7 +112,7 @@ pub fn check(
     } else {
         match path {
             "" | "/" => None,
-            p => Some(p.trim_start_matches('/')),
+            p => Some(p.strip_prefix('/').unwrap_or(p)),
         }
     };
     let names: Vec<String> = form_urlencoded::parse(raw_query.as_bytes())
@@ -152,5 +202,38 @@ mod tests {
             assert_eq!(e.status(), 403, "{m} {p}?{q}");
         }
         assert!(check(&Method::GET, "/", "list-type=2", "filegate", false).is_err());
+    }
+
+    #[test]
+    fn the_target_checked_is_the_target_forwarded() {
+        let key = "/filegate/demo/chat/1/2/20261201/a.bin";
+        for path_style in [true, false] {
+            let bucket_path = if path_style {
+                key
+            } else {
+                "/demo/chat/1/2/20261201/a.bin"
+            };
+            let ok = check_target(&Method::GET, bucket_path.as_bytes(), "filegate", path_style);
+            assert_eq!(ok.map(|(t, _)| t).ok(), Some(bucket_path), "{path_style}");
+            let absolute = format!("http://elsewhere.example{bucket_path}?X-Amz-Signature=1");
+            let (forwarded, _) =
+                check_target(&Method::GET, absolute.as_bytes(), "filegate", path_style).unwrap();
+            assert_eq!(forwarded, format!("{bucket_path}?X-Amz-Signature=1"));
+            for bad in [
+                format!("/{bucket_path}"),
+                "*".to_string(),
+                "foo:bar".to_string(),
+                "127.0.0.1:9000".to_string(),
+                "http://elsewhere.example".to_string(),
+                "http://elsewhere.example?list-type=2".to_string(),
+                format!("http://elsewhere.example/{bucket_path}"),
+            ] {
+                for m in [Method::GET, Method::POST, Method::OPTIONS, Method::PUT] {
+                    let e = check_target(&m, bad.as_bytes(), "filegate", path_style).unwrap_err();
+                    assert_eq!(e.status(), 403, "{m} {bad} path_style={path_style}");
+                }
+            }
+        }
+        assert!(check_target(&Method::GET, b"/filegate/\xff", "filegate", true).is_err());
     }
 }

@@ -10,6 +10,7 @@ use std::time::Duration;
 
 use http::{HeaderMap, HeaderName};
 use pingora_core::upstreams::peer::HttpPeer;
+use pingora_error::{Error, ErrorType};
 use pingora_http::{RequestHeader, ResponseHeader};
 
 use crate::config::{Secret, StoreConfig};
@@ -121,24 +122,33 @@ impl PassThrough {
         peer
     }
 
-    /// Rewrites `Host` and drops hop-by-hop headers of the request.
+    /// Sends the store the origin-form target [`Self::reach`] checked, rewrites
+    /// `Host`, drops hop-by-hop headers, and on an upload (PUT) every `x-amz-*`
+    /// header its presigned URL did not sign (`x-amz-copy-source` would turn a granted
+    /// upload into a copy of another object).
     pub fn rewrite_request(&self, req: &mut RequestHeader) -> pingora_core::Result<()> {
         for name in hop_by_hop_names(&req.headers) {
             req.remove_header(&name);
+        }
+        let target = bucket_scope::origin_form(req.raw_path())
+            .map(str::to_string)
+            .map_err(|e| Error::explain(ErrorType::InvalidHTTPHeader, e.message().to_string()))?;
+        req.set_raw_path(target.as_bytes())?;
+        if req.method == http::Method::PUT {
+            let query = target.split_once('?').map_or("", |(_, q)| q);
+            for name in unsigned_amz_headers(&req.headers, query) {
+                req.remove_header(&name);
+            }
         }
         req.insert_header("Host", &self.host)?;
         Ok(())
     }
 
-    /// What the request reaches in the bucket; a 403 for anything else.
+    /// What the request reaches in the bucket, judged on the raw target (the bytes
+    /// that are forwarded); a 403 for anything else.
     pub fn reach(&self, req: &RequestHeader) -> Result<Reach, ApiError> {
-        bucket_scope::check(
-            &req.method,
-            req.uri.path(),
-            req.uri.query().unwrap_or(""),
-            &self.bucket,
-            self.path_style,
-        )
+        bucket_scope::check_target(&req.method, req.raw_path(), &self.bucket, self.path_style)
+            .map(|(_, reach)| reach)
     }
 
     /// Whether the request is a GET or HEAD of an object with a presigned URL this
@@ -150,7 +160,7 @@ impl PassThrough {
         if req.method != http::Method::GET && req.method != http::Method::HEAD {
             return false;
         }
-        let Some(path_and_query) = req.uri.path_and_query().map(|p| p.as_str()) else {
+        let Ok(path_and_query) = bucket_scope::origin_form(req.raw_path()) else {
             return false;
         };
         let Ok(url) = request_url(&self.host, path_and_query) else {
@@ -204,6 +214,25 @@ fn host_of(authority: &str) -> &str {
     authority.rsplit_once(':').map_or(authority, |(h, _)| h)
 }
 
+/// The `x-amz-*` headers of a request that its presigned query (`X-Amz-SignedHeaders`)
+/// does not list. A request signed some other way (OSS, a header signature) signed
+/// none.
+fn unsigned_amz_headers(headers: &HeaderMap, query: &str) -> Vec<HeaderName> {
+    let signed: Vec<String> = form_urlencoded::parse(query.as_bytes())
+        .filter(|(k, _)| k.eq_ignore_ascii_case("x-amz-signedheaders"))
+        .flat_map(|(_, v)| {
+            v.split(';')
+                .map(|n| n.trim().to_ascii_lowercase())
+                .collect::<Vec<_>>()
+        })
+        .collect();
+    headers
+        .keys()
+        .filter(|k| k.as_str().starts_with("x-amz-") && !signed.iter().any(|s| s == k.as_str()))
+        .cloned()
+        .collect()
+}
+
 /// The hop-by-hop headers present: the fixed list and any named in `Connection`.
 fn hop_by_hop_names(headers: &HeaderMap) -> Vec<HeaderName> {
     let listed: Vec<String> = headers
@@ -222,7 +251,28 @@ fn hop_by_hop_names(headers: &HeaderMap) -> Vec<HeaderName> {
 
 #[cfg(test)]
 mod tests {
-    use super::host_of;
+    use super::{host_of, unsigned_amz_headers};
+
+    #[test]
+    fn a_put_keeps_only_the_amz_headers_it_signed() {
+        let mut headers = http::HeaderMap::new();
+        for (k, v) in [
+            ("x-amz-copy-source", "other/secret"),
+            ("x-amz-meta-a", "1"),
+            ("x-amz-acl", "public-read"),
+            ("content-type", "image/png"),
+        ] {
+            headers.insert(k, http::HeaderValue::from_static(v));
+        }
+        let mut dropped: Vec<String> =
+            unsigned_amz_headers(&headers, "X-Amz-SignedHeaders=host%3Bx-amz-meta-a&x=1")
+                .iter()
+                .map(|h| h.to_string())
+                .collect();
+        dropped.sort();
+        assert_eq!(dropped, ["x-amz-acl", "x-amz-copy-source"]);
+        assert_eq!(unsigned_amz_headers(&headers, "Signature=s").len(), 3);
+    }
 
     #[test]
     fn the_sni_is_the_endpoints_host() {

@@ -36,6 +36,15 @@ pub fn processor_url(template: &str, fit: Fit, source_url: &str, key: &ObjectKey
         .replace("{key}", key.as_str())
 }
 
+/// The processor's scheme, host and port: all an error may say of its URL, whose path
+/// and query carry the presigned source URL (a credential for `source_url_ttl`).
+fn origin_of(url: &str) -> String {
+    match reqwest::Url::parse(url) {
+        Ok(u) => u.origin().ascii_serialization(),
+        Err(_) => "the thumbnail processor".to_string(),
+    }
+}
+
 fn failed(message: &'static str) -> ApiError {
     ApiError::new(StatusCode::BAD_GATEWAY, message)
 }
@@ -55,7 +64,7 @@ pub async fn fetch_processed(
                 StatusCode::GATEWAY_TIMEOUT,
                 "the thumbnail processor timed out",
             )
-            .with_detail(url.split('?').next().unwrap_or("")))
+            .with_detail(origin_of(url)))
         })
 }
 
@@ -65,12 +74,17 @@ async fn fetch(
     limit: u64,
     timeout: Duration,
 ) -> Result<Rendered, ApiError> {
-    let resp = http
-        .get(url)
-        .timeout(timeout)
-        .send()
-        .await
-        .map_err(|e| failed("the thumbnail processor is unreachable").with_detail(e))?;
+    let resp = http.get(url).timeout(timeout).send().await.map_err(|e| {
+        let error = if e.is_timeout() {
+            ApiError::new(
+                StatusCode::GATEWAY_TIMEOUT,
+                "the thumbnail processor timed out",
+            )
+        } else {
+            failed("the thumbnail processor is unreachable")
+        };
+        error.with_detail(format!("{}: {}", origin_of(url), e.without_url()))
+    })?;
     let status = resp.status();
     if !status.is_success() {
         return Err(failed("the thumbnail processor refused the image")
@@ -82,8 +96,9 @@ async fn fetch(
     let mut body = Vec::new();
     let mut stream = resp.bytes_stream();
     while let Some(chunk) = stream.next().await {
-        let chunk = chunk
-            .map_err(|e| failed("the thumbnail processor's answer broke off").with_detail(e))?;
+        let chunk = chunk.map_err(|e| {
+            failed("the thumbnail processor's answer broke off").with_detail(e.without_url())
+        })?;
         if (body.len() + chunk.len()) as u64 > limit {
             return Err(failed("the thumbnail processor's answer is too large"));
         }
@@ -109,6 +124,13 @@ async fn fetch(
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn errors_name_only_the_processor_origin() {
+        let url = "http://127.0.0.1:9/x/http%3A%2F%2Fs%2Fa%3FX-Amz-Signature%3Dab?y=1";
+        assert_eq!(origin_of(url), "http://127.0.0.1:9");
+        assert_eq!(origin_of("not a url"), "the thumbnail processor");
+    }
 
     #[test]
     fn templates() {

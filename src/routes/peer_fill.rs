@@ -11,7 +11,7 @@ use pingora_proxy::Session;
 
 use crate::cache::{Found, OriginalBody};
 use crate::cluster::fill::{encode_meta, FillSpec, META_HEADER};
-use crate::cluster::peer_auth::SPEC_HEADER;
+use crate::cluster::peer_auth::{Purpose, SPEC_HEADER};
 use crate::cluster::Cluster;
 use crate::error::ApiError;
 use crate::fetch::derived::{obtain, plan, Ask};
@@ -26,7 +26,7 @@ pub async fn answer(
     session: &mut Session,
 ) -> pingora_core::Result<u16> {
     let found = async {
-        let spec = cluster.verified_spec(&session.req_header().headers)?;
+        let spec = cluster.verified_spec(Purpose::Fill, &session.req_header().headers)?;
         let spec = FillSpec::decode(&spec)
             .ok_or_else(|| ApiError::bad_param(SPEC_HEADER, "not a fill spec"))?;
         serve_here(services, &spec, cluster.peer_timeout()).await

@@ -7,6 +7,7 @@ use std::sync::Arc;
 use http::StatusCode;
 use pingora_proxy::Session;
 
+use crate::cluster::peer_auth::Purpose;
 use crate::cluster::purge::PurgeSpec;
 use crate::cluster::Cluster;
 use crate::error::ApiError;
@@ -23,7 +24,7 @@ pub async fn answer(
         if session.req_header().method != http::Method::POST {
             return Err(ApiError::method_not_allowed("POST"));
         }
-        let spec = cluster.verified_spec(&session.req_header().headers)?;
+        let spec = cluster.verified_spec(Purpose::Purge, &session.req_header().headers)?;
         let target = PurgeSpec::decode(&spec)
             .ok_or_else(|| ApiError::bad_param("x-filegate-fill", "not a purge spec"))?;
         let purged = services.purge_here(&target).await;

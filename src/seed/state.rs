@@ -158,7 +158,19 @@ pub fn write_atomically(path: &Path, bytes: &[u8]) -> Result<(), String> {
         .map(|n| format!(".{}.tmp", n.to_string_lossy()))
         .unwrap_or_else(|| ".tmp".to_string());
     tmp.set_file_name(name);
-    std::fs::write(&tmp, bytes).map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
+    // Owner-only (0600): seed.json, urls.txt and vegeta.txt hold signed URLs.
+    let write = || -> std::io::Result<()> {
+        use std::io::Write;
+        use std::os::unix::fs::OpenOptionsExt;
+        let _ = std::fs::remove_file(&tmp);
+        let mut file = std::fs::OpenOptions::new()
+            .write(true)
+            .create_new(true)
+            .mode(0o600)
+            .open(&tmp)?;
+        file.write_all(bytes)
+    };
+    write().map_err(|e| format!("cannot write {}: {e}", tmp.display()))?;
     std::fs::rename(&tmp, path).map_err(|e| {
         let _ = std::fs::remove_file(&tmp);
         format!("cannot write {}: {e}", path.display())

@@ -38,6 +38,8 @@ pub struct S3Store {
 }
 
 fn map_send_error(e: reqwest::Error) -> StoreError {
+    // The URL stays out of the text: the store's request URLs never reach a log.
+    let e = e.without_url();
     if let Some(why) = certificate_failure(&e) {
         StoreError::Untrusted(format!("{why} ({e})"))
     } else if e.is_timeout() {

@@ -64,6 +64,52 @@ pub fn start_nodes_with(store_yaml: &str, extra: &str, apps: &str) -> Vec<Filega
     nodes
 }
 
+/// Two nodes over one store, listing themselves and `third` (a peer the test plays),
+/// once each sees all three live.
+pub fn start_two_nodes_beside(store_yaml: &str, third: &str, apps: &str) -> Vec<Filegate> {
+    let ports: Vec<u16> = {
+        let held: Vec<_> = (0..2)
+            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
+            .collect();
+        held.iter()
+            .map(|l| l.local_addr().unwrap().port())
+            .collect()
+    };
+    let mut peers: Vec<String> = ports
+        .iter()
+        .map(|p| format!("http://127.0.0.1:{p}"))
+        .collect();
+    peers.push(third.to_string());
+    let nodes: Vec<Filegate> = ports
+        .iter()
+        .map(|&port| {
+            Filegate::start_with(Setup {
+                store: Some(store_yaml.to_string()),
+                port: Some(port),
+                apps: apps.to_string(),
+                env: vec![("RUST_LOG".into(), "trace".into())],
+                extra: format!(
+                    "cluster:\n  self: http://127.0.0.1:{port}\n  peers: [{}]\n  secret: {CLUSTER_SECRET}\n  health_interval: 500ms\n  peer_timeout: 1s\n",
+                    peers.join(", ")
+                ),
+                ..Setup::default()
+            })
+        })
+        .collect();
+    let deadline = Instant::now() + Duration::from_secs(10);
+    while nodes
+        .iter()
+        .any(|n| n.metric("filegate_cluster_nodes_live") < 3.0)
+    {
+        assert!(
+            Instant::now() < deadline,
+            "the nodes never all saw each other live"
+        );
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    nodes
+}
+
 pub fn summed(nodes: &[Filegate], series: &str) -> f64 {
     nodes.iter().map(|n| n.metric(series)).sum()
 }
@@ -260,24 +306,40 @@ fn peer_requests_need_the_cluster_signature() {
         key,
     }
     .encode();
-    let fill = |auth: Option<String>| {
+    let fill_at = |node: &Filegate, auth: Option<String>| {
         let mut req = client()
-            .get(nodes[1].url(filegate::fill::FILL_PATH))
+            .get(node.url(filegate::fill::FILL_PATH))
             .header(filegate::peer_auth::SPEC_HEADER, &spec);
         if let Some(a) = auth {
             req = req.header(filegate::peer_auth::AUTH_HEADER, a);
         }
         req.send().unwrap()
     };
+    let fill = |auth: Option<String>| fill_at(&nodes[1], auth);
+    let node_addr = |node: &Filegate| -> std::net::SocketAddr {
+        node.base.trim_start_matches("http://").parse().unwrap()
+    };
+    let for_node1 = filegate::peer_auth::Target {
+        purpose: filegate::peer_auth::Purpose::Fill,
+        node: node_addr(&nodes[1]),
+    };
     let now = filegate::now_secs();
     // No signature, a forged one, one too old: refused.
     expect_envelope(fill(None), 401, 10003);
-    let forged = filegate::peer_auth::sign(&Secret::new("attacker-secret-0123456789"), now, &spec);
+    let forged = filegate::peer_auth::sign(
+        &Secret::new("attacker-secret-0123456789"),
+        for_node1,
+        now,
+        &spec,
+    );
     expect_envelope(fill(Some(forged)), 401, 10008);
-    let old = filegate::peer_auth::sign(&Secret::new(CLUSTER_SECRET), now - 600, &spec);
+    let old = filegate::peer_auth::sign(&Secret::new(CLUSTER_SECRET), for_node1, now - 600, &spec);
     expect_envelope(fill(Some(old)), 401, 10008);
+    // Signed for node 1: refused by node 2 (a captured fill replays nowhere else), and
+    // as a purge.
+    let good = filegate::peer_auth::sign(&Secret::new(CLUSTER_SECRET), for_node1, now, &spec);
+    expect_envelope(fill_at(&nodes[2], Some(good.clone())), 401, 10008);
     // The cluster's own: answered, once; replayed: refused.
-    let good = filegate::peer_auth::sign(&Secret::new(CLUSTER_SECRET), now, &spec);
     let resp = fill(Some(good.clone()));
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.bytes().unwrap().as_ref(), b"peer");

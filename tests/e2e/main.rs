@@ -36,6 +36,7 @@ mod embedding;
 mod faults;
 mod fixtures;
 mod hardening;
+mod hardening3;
 mod harness;
 mod large_files;
 mod lifecycle;

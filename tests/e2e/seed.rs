@@ -104,6 +104,15 @@ fn seed_kit_replays_cleanly(backend: Backend) {
     );
 
     // seed.json: every kind, every variant of the opening round, all stored.
+    // The kit's files hold signed URLs: readable by their owner only.
+    for name in ["seed.json", "urls.txt", "vegeta.txt"] {
+        use std::os::unix::fs::PermissionsExt;
+        let mode = std::fs::metadata(kit.join(name))
+            .expect(name)
+            .permissions()
+            .mode();
+        assert_eq!(mode & 0o777, 0o600, "{name} has mode {:o}", mode & 0o777);
+    }
     let state = read_json(&kit.join("seed.json"));
     let files = state["files"].as_array().expect("files").clone();
     assert_eq!(files.len(), 18);
