@@ -150,6 +150,17 @@ impl ApiError {
         e
     }
 
+    /// 429 with `Retry-After`: over a rate limit (`by`: `ip` or `user`).
+    pub fn rate_limited(retry_after_secs: u32, by: &str) -> Self {
+        let message = match by {
+            "user" => "too many requests for this user: slow down",
+            _ => "too many requests from this address: slow down",
+        };
+        let mut e = ApiError::new(StatusCode::TOO_MANY_REQUESTS, message);
+        e.retry_after = Some(retry_after_secs);
+        e
+    }
+
     /// 500: a bug or an unexpected local failure; the detail is logged.
     pub fn internal(detail: impl fmt::Display) -> Self {
         ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal error").with_detail(detail)

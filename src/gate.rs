@@ -20,6 +20,7 @@ use crate::http::delivery::Failure;
 use crate::http::envelope::{success_body, write_error, write_json, write_small};
 use crate::metrics::Metrics;
 use crate::query::Query;
+use crate::rate_limit::UserKey;
 use crate::route_table::RouteId;
 use crate::routes::call::Call;
 use crate::routes::{self, Route};
@@ -174,6 +175,9 @@ impl FileGate {
 
         let id = RouteId::from_path(&path);
         ctx.route = id.as_ref().map_or("not_found", |id| id.name());
+        // Per address before anything is verified: a flood of bad tokens is cheap.
+        let limits = &self.services.rate_limits;
+        limits.check_ip(limits.client_ip(peer_ip(session), &req.headers), ctx.route)?;
         let id = id?;
         if method == Method::OPTIONS {
             return Ok(write_preflight(session).await?);
@@ -212,6 +216,9 @@ impl FileGate {
         let request_headers = RequestHeaders::from_map(headers);
 
         let route = Route::parse_params(id, &query)?;
+        if let Some(user) = self.limited_user(&app_id, app, &actor, &route) {
+            self.services.rate_limits.check_user(&user, ctx.route)?;
+        }
         let call = Call {
             app_id: &app_id,
             app,
@@ -231,6 +238,46 @@ impl FileGate {
                 routes::download::download(&self.services, session, &call, &params).await
             }
             Route::Demo => self.demo_page(session).await,
+        }
+    }
+
+    /// Who a per-user limit counts a request against: the token's `sub`, or for a
+    /// signed URL (no identity) the owner of the object it names (the avatar's user
+    /// or group, the chat file's uploader).
+    fn limited_user(
+        &self,
+        app_id: &str,
+        app: &AppConfig,
+        actor: &auth::Actor,
+        route: &Route,
+    ) -> Option<UserKey> {
+        if let Some(sub) = actor.principal.sub() {
+            return Some(UserKey::user(app_id, sub));
+        }
+        let Route::Download(params) = route else {
+            return None;
+        };
+        match &params.target {
+            routes::download::DownloadTarget::Avatar { object_name } => {
+                let mut parts = object_name.split('/');
+                match (parts.next(), parts.next(), parts.next()) {
+                    (Some("avatar"), Some("user"), Some(id)) => {
+                        Some(UserKey::user(app_id, id.parse().ok()?))
+                    }
+                    (Some("avatar"), Some("group"), Some(id)) => {
+                        Some(UserKey::group(app_id, id.parse().ok()?))
+                    }
+                    _ => None,
+                }
+            }
+            routes::download::DownloadTarget::Chat { file_sign } => {
+                let sign = self
+                    .services
+                    .file_signs
+                    .verify(file_sign, app_id, &app.secrets)
+                    .ok()?;
+                Some(UserKey::user(app_id, sign.fr))
+            }
         }
     }
 
@@ -316,6 +363,14 @@ async fn write_preflight(session: &mut Session) -> pingora_core::Result<u16> {
 }
 
 /// 414 for an over-long query, 431 for over-large headers (SPEC §7).
+/// The address of the socket's peer (`None` for a Unix socket).
+pub(crate) fn peer_ip(session: &Session) -> Option<std::net::IpAddr> {
+    session
+        .client_addr()
+        .and_then(|a| a.as_inet())
+        .map(|a| a.ip())
+}
+
 fn check_request_size(req: &RequestHeader, config: &Config) -> Result<(), ApiError> {
     let query_len = req.uri.query().map_or(0, str::len) as u64;
     if query_len > config.limits.max_query_bytes.as_u64() {

@@ -10,7 +10,7 @@
 //! | --- | --- | --- |
 //! | leaves | [`error`], [`query`], `redact`, `access_log`, [`file_type`], `representation`, `headers`, [`route_table`], `clock`, `demo` | values every layer shares: the error model, the query, the one type table, the route table, download parameters |
 //! | config | [`config`] | the file format, defaults, validation (one file a section) |
-//! | engines | `storage`, `auth`, `media`, `cache`, `cluster`, `metrics`, `eager::queue` | the store, credentials, transforms, the edge cache, the cluster client (ring, signatures, fills, purges), metrics |
+//! | engines | `storage`, `auth`, `media`, `cache`, `cluster`, `metrics`, `rate_limit`, `eager::queue` | the store, credentials, transforms, the edge cache, the cluster client (ring, signatures, fills, purges), metrics, rate limits |
 //! | http | `http` | the envelope and the one error writer, delivery (ranges, 304, 302), the one disposition policy |
 //! | services | `services` | what every handler shares |
 //! | fetch | `fetch` | the pipeline of originals and derived results: owner or local, plan, obtain, write back |
@@ -52,6 +52,7 @@ pub(crate) mod media;
 pub(crate) mod metrics;
 pub(crate) mod proxy;
 pub mod query;
+pub(crate) mod rate_limit;
 pub(crate) mod redact;
 pub(crate) mod representation;
 pub mod route_table;

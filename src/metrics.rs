@@ -84,6 +84,8 @@ pub struct Metrics {
     /// `filegate_access_log_dropped_total`: access log lines dropped because the
     /// writer fell too far behind (a stuck stdout).
     pub access_log_dropped: IntCounter,
+    /// `filegate_rate_limited_total{by,route}`: requests answered 429 (SPEC §12).
+    pub rate_limited_total: IntCounterVec,
     /// foyer's metrics facade over this registry (made once: mixtrics refuses to
     /// register a name twice).
     foyer: mixtrics::registry::prometheus_0_13::PrometheusMetricsRegistry,
@@ -232,7 +234,16 @@ impl Metrics {
             "Access log lines dropped because the writer fell behind (stdout not read).",
         )
         .expect("static metric definition");
+        let rate_limited_total = IntCounterVec::new(
+            Opts::new(
+                "filegate_rate_limited_total",
+                "Requests answered 429 for being over a rate limit, by limit (ip, user) and route.",
+            ),
+            &["by", "route"],
+        )
+        .expect("static metric definition");
         let collectors: Vec<Box<dyn prometheus::core::Collector>> = vec![
+            Box::new(rate_limited_total.clone()),
             Box::new(cache_dropped.clone()),
             Box::new(access_log_dropped.clone()),
             Box::new(cluster_requests.clone()),
@@ -283,6 +294,12 @@ impl Metrics {
         }
         for (_, route) in crate::route_table::RouteId::ALL {
             requests_total.with_label_values(&[route.name(), "200"]);
+            for by in ["ip", "user"] {
+                rate_limited_total.with_label_values(&[by, route.name()]);
+            }
+        }
+        for route in ["not_found", "store", "passthrough"] {
+            rate_limited_total.with_label_values(&["ip", route]);
         }
         for (role, results) in [
             ("asked", &["ok", "local_copy", "fallback", "refused"][..]),
@@ -329,6 +346,7 @@ impl Metrics {
             eager_queue_depth,
             cache_dropped,
             access_log_dropped,
+            rate_limited_total,
             foyer,
         }
     }

@@ -80,6 +80,20 @@ impl ProxyHttp for FileGateProxy {
             host.gate.record_answer("cluster", status);
             return Ok(true);
         }
+        // Every request by client address but the nodes' own (`/_cluster/`, answered
+        // above, or refused as outside the bucket without a cluster).
+        let limits = &services.rate_limits;
+        let exempt = session.req_header().uri.path().starts_with("/_cluster/");
+        let route = match self.front {
+            StoreFront::Embedded(_) => "store",
+            StoreFront::Upstream(_) => "passthrough",
+        };
+        let client = limits.client_ip(crate::gate::peer_ip(session), &session.req_header().headers);
+        if let Err(refusal) = limits.check_ip(client.filter(|_| !exempt), route) {
+            let status = write_error(session, &refusal, false).await?;
+            host.gate.record_answer(route, status);
+            return Ok(true);
+        }
         match self.front.take(services, session, self.eager_on()).await? {
             Outside::Answered { route, status } => {
                 host.gate.record_answer(route, status);

@@ -13,6 +13,7 @@ use crate::config::Config;
 use crate::eager::queue::EagerQueue;
 use crate::media::Media;
 use crate::metrics::Metrics;
+use crate::rate_limit::RateLimits;
 use crate::storage::ObjectStore;
 
 /// Derived copies known to be in the store (`redirect` mode serves them from there).
@@ -40,6 +41,8 @@ pub struct Services {
     /// [`crate::eager::worker::EagerWorker`] to make them; without it they are dropped,
     /// counted, once the queue is full).
     pub eager: EagerQueue,
+    /// Request rates per client address and per user.
+    pub rate_limits: RateLimits,
 }
 
 impl Services {
@@ -49,7 +52,9 @@ impl Services {
         store: Arc<dyn ObjectStore>,
         metrics: Arc<Metrics>,
     ) -> Result<Self, String> {
+        let rate_policy = config.limits.rate_policy().map_err(|e| e.to_string())?;
         Ok(Services {
+            rate_limits: RateLimits::new(rate_policy, metrics.clone()),
             media: Media::new(&config.media, metrics.clone()),
             cache: EdgeCache::open(&config.cache, metrics.clone())?,
             eager: EagerQueue::new(config.media.eager_queue, metrics.clone()),

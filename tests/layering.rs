@@ -48,6 +48,7 @@ const LAYERS: &[(&str, &[&str])] = &[
             "cache",
             "cluster",
             "metrics",
+            "rate_limit",
             "eager::queue",
         ],
     ),

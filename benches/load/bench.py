@@ -107,6 +107,7 @@ TARGETS = {
     "amr": ("ratio <= 0.33", lambda r: r <= 0.33),
     "rss": ("peak <= budget + 100 MiB", lambda p: p["peak_mib"] <= p["budget_mib"] + 100),
     "tls_hit": ("ratio >= 1.0", lambda r: r >= 1.0),
+    "limits_hit": ("ratio >= 0.97", lambda r: r >= 0.97),
     "tls_handshakes": ("ratio >= 0.8", lambda r: r >= 0.8),
 }
 
@@ -766,6 +767,31 @@ def hit_rows(b):
                                      "peer": r["nginx proxy_cache"]}
 
 
+def limits_row(b):
+    """The chat-route cache hit (row 1) with generous rate limits on (per address and
+    per user: every request counted, none refused) vs the same filegate with them off
+    (the default); the two interleaved run by run."""
+    on = Filegate(b.started, b.args.binary, b.work, "filegate-limits", f"{CACHE_BUDGET_MIB} MiB",
+                  True, extra="limits:\n  rate:\n    per_ip: 100000000/s\n"
+                              "    per_user: 100000000/s\n")
+    systems = {}
+    for name, fg in (("limits off", b.fg), ("limits on", on)):
+        sign = upload(fg.base, fg.token, "/file/upload/chat?file_type=102&to_id=1",
+                      b.fixture("photo1600.jpg"), "photo1600.jpg", "image/jpeg")["file_sign"]
+        systems[name] = (fg.chat_url(sign, THUMB_200, token_in_query=False), fg.headers)
+    warm(systems.values())
+    print("row: cache hit of a 200x200 thumbnail, rate limits on vs off (requests/s)", flush=True)
+    r = interleaved(b.runs, {
+        name: throughput(url, b.seconds, b.conns, headers=headers,
+                         check=hit_check(url, headers))
+        for name, (url, headers) in systems.items()
+    })
+    refused = on.metric_sum("filegate_rate_limited_total{")
+    if refused:
+        r["limits on"].setdefault("errors", []).append(f"{refused:.0f} requests refused (429)")
+    b.results["limits_hit"] = {"filegate": r["limits on"], "peer": r["limits off"]}
+
+
 def s3_original_row(b):
     """Row 3: a ~100 KB JPEG original, uploaded as an avatar through the S3 filegate's
     POST grant (the form in the S3 dialect, posted to s3s-fs), served from its cache
@@ -1091,6 +1117,7 @@ ROWS = {
     # Imported here: cluster_row imports this module's helpers.
     "cluster": lambda b: __import__("cluster_row").rows(b),
     "tls": lambda b: tls_rows(b),
+    "limits": lambda b: limits_row(b),
 }
 
 
@@ -1132,6 +1159,7 @@ def main():
         nginx, nginx_tls = start_nginx(started, work, fixtures, (cert, key))
         thumbor = start_thumbor(started, work, fixtures)
         b = Bench(args, work, fixtures, fg, fg_s3, s3, nginx, thumbor, nginx_tls)
+        b.started = started
         print(f"bench: wrk -t2 -c{b.conns}, {b.seconds}s a run, {b.runs} runs a figure,"
               " systems interleaved run by run; access logs on", flush=True)
         b.photos = {
@@ -1190,6 +1218,10 @@ def report(results, args, work):
         row("cache hit 200x200 thumbnail, /file/download/avatar, token in query",
             r["cache_hit_avatar"]["filegate"], r["cache_hit_avatar"]["peer"], "nginx proxy_cache",
             "req/s", "cache_hit_avatar")
+    if "limits_hit" in r:
+        row("cache hit 200x200 thumbnail, /file/download/chat, generous rate limits on",
+            r["limits_hit"]["filegate"], r["limits_hit"]["peer"], "filegate, limits off",
+            "req/s", "limits_hit")
     if "s3_original_hit" in r:
         s3 = r["s3_original_hit"]
         row(f"cache hit {s3['bytes'] / 1000:.0f} KB original from S3 (s3s-fs), token in headers",

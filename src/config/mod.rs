@@ -13,6 +13,7 @@ mod env;
 mod error;
 mod media;
 pub mod pem;
+mod rate;
 mod server;
 mod store;
 mod tls;
@@ -34,6 +35,7 @@ pub use eager::{EagerEntry, ParamValue, MAX_EAGER_ENTRIES};
 pub use env::{Environment, ProcessEnv};
 pub use error::ConfigError;
 pub use media::MediaConfig;
+pub use rate::{rate_policy, Rate, RateLimits, RatePolicy, RateSetting};
 pub use server::{RequestLimits, ServerSection};
 pub use store::{PostDialect, StoreConfig, StoreKind};
 pub use tls::TlsConfig;
@@ -229,6 +231,7 @@ impl Config {
         if self.limits.keepalive_timeout.as_secs() == 0 {
             return Err(ConfigError::new("limits.keepalive_timeout", "at least 1s"));
         }
+        self.limits.rate_policy()?;
         self.media.validate()?;
         for (id, app) in &self.apps {
             eager::validate_eager(&format!("apps.{id}"), &app.eager, &self.media)?;

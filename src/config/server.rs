@@ -5,6 +5,8 @@ use std::time::Duration;
 use bytesize::ByteSize;
 use serde::Deserialize;
 
+use super::rate::RateLimits;
+
 /// Process-level settings handed to pingora.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(default, deny_unknown_fields)]
@@ -53,6 +55,10 @@ pub struct RequestLimits {
     /// How long an idle keep-alive connection waits for its next request.
     #[serde(with = "humantime_serde")]
     pub keepalive_timeout: Duration,
+    /// Request rates per client address and per user (SPEC §12); off by default.
+    pub rate: RateLimits,
+    /// CIDRs whose `X-Forwarded-For` is believed (a load balancer in front).
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for RequestLimits {
@@ -62,6 +68,15 @@ impl Default for RequestLimits {
             max_query_bytes: ByteSize::kib(8),
             header_timeout: Duration::from_secs(10),
             keepalive_timeout: Duration::from_secs(60),
+            rate: RateLimits::default(),
+            trusted_proxies: Vec::new(),
         }
+    }
+}
+
+impl RequestLimits {
+    /// The checked rate limits and trusted proxies.
+    pub fn rate_policy(&self) -> Result<super::rate::RatePolicy, super::error::ConfigError> {
+        super::rate::rate_policy(&self.rate, &self.trusted_proxies)
     }
 }
