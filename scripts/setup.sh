@@ -133,6 +133,16 @@ if ! "$tools/bin/k6" version >/dev/null 2>&1; then
   exit 1
 fi
 
+# The reference ThumbHash (npm `thumbhash`, by its author), run by node in the info
+# tests to decode filegate's placeholders. Pinned; made again when the pin changes.
+thumbhash_pin="thumbhash@0.1.1"
+if [ "$(cat "$tools/node/.pins" 2>/dev/null)" != "$thumbhash_pin" ]; then
+  echo "setup: installing npm $thumbhash_pin into $tools/node"
+  mkdir -p "$tools/node"
+  npm install --silent --no-audit --no-fund --prefix "$tools/node" "$thumbhash_pin" >/dev/null
+  echo "$thumbhash_pin" >"$tools/node/.pins"
+fi
+
 # cargo-fuzz: builds and runs the libFuzzer targets in fuzz/ (`make fuzz`, and the
 # short smoke in `make test`). The stable toolchain takes its -Z flags with
 # RUSTC_BOOTSTRAP=1 (scripts/fuzz.sh sets it); no nightly toolchain is needed.

@@ -21,7 +21,7 @@ pub enum FileType {
 }
 
 /// The broad kind of a file, which decides limits and transforms.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
 pub enum Family {
     /// Images: avatars and pictures.
     Image,

@@ -11,7 +11,7 @@ pub const STORE_OPS: [&str; 5] = ["head", "get", "put", "presign_get", "upload_g
 /// `result` labels of `filegate_store_operations_total`.
 pub const STORE_RESULTS: [&str; 6] = ["ok", "not_found", "exists", "range", "timeout", "error"];
 /// `kind` labels of `filegate_transforms_total`.
-pub const TRANSFORM_KINDS: [&str; 4] = ["thumbnail", "cover", "mp3", "processor"];
+pub const TRANSFORM_KINDS: [&str; 5] = ["thumbnail", "cover", "mp3", "processor", "info"];
 /// `result` labels of `filegate_transforms_total`.
 pub const TRANSFORM_RESULTS: [&str; 4] = ["ok", "busy", "rejected", "failed"];
 

@@ -52,6 +52,11 @@ pub enum Wanted {
     },
     /// AMR voice transcoded to MP3.
     Mp3,
+    /// `info=1`: what the file is (SPEC §11), read as a file of `family`.
+    Info {
+        /// The file's family.
+        family: Family,
+    },
 }
 
 /// The representation parameters of a download, validated.
@@ -67,6 +72,8 @@ pub struct Representation {
     pub strategy: ThumbnailStrategy,
     /// `format=mp3`, or `source=miniprogram` (which implies it for voice).
     pub want_mp3: bool,
+    /// `info=1`: the file's info instead of its bytes.
+    pub info: bool,
 }
 
 fn dimension(query: &Query, name: &str) -> Result<Option<f64>, ApiError> {
@@ -109,7 +116,13 @@ impl Representation {
                 ))
             }
         };
+        let info = match query.parsed::<i32>("info", "0 or 1")? {
+            None | Some(0) => false,
+            Some(1) => true,
+            Some(_) => return Err(ApiError::bad_param("info", "must be 0 or 1")),
+        };
         Ok(Representation {
+            info,
             image_type,
             w: dimension(query, "w")?,
             h: dimension(query, "h")?,
@@ -127,6 +140,9 @@ impl Representation {
     /// applies to AMR voice only (MP3 voice is served as is), thumbnails apply to
     /// images.
     pub fn wanted_of(&self, family: Family) -> Result<Wanted, ApiError> {
+        if self.info {
+            return Ok(Wanted::Info { family });
+        }
         if self.want_mp3 && family == Family::VoiceAmr {
             return Ok(Wanted::Mp3);
         }
@@ -165,6 +181,7 @@ mod tests {
             ("thumbnail_strategy=3", "thumbnail_strategy"),
             ("format=ogg", "format"),
             ("source=app", "source"),
+            ("info=2", "info"),
         ] {
             let e = Representation::parse(&Query::parse(query)).unwrap_err();
             assert!(e.message().starts_with(&format!("{name}:")), "{query}");
@@ -180,5 +197,13 @@ mod tests {
         };
         assert_eq!(r.wanted_of(Family::Image).unwrap(), thumb);
         assert_eq!(r.wanted(FileType::Avatar).unwrap(), thumb);
+    }
+
+    #[test]
+    fn info_applies_to_every_family() {
+        let r = Representation::parse(&Query::parse("info=1&image_type=2")).unwrap();
+        for family in [Family::Image, Family::Video, Family::VoiceAmr, Family::File] {
+            assert_eq!(r.wanted_of(family).unwrap(), Wanted::Info { family });
+        }
     }
 }

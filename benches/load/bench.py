@@ -108,6 +108,8 @@ TARGETS = {
     "rss": ("peak <= budget + 100 MiB", lambda p: p["peak_mib"] <= p["budget_mib"] + 100),
     "tls_hit": ("ratio >= 1.0", lambda r: r >= 1.0),
     "limits_hit": ("ratio >= 0.97", lambda r: r >= 0.97),
+    "info_cold": ("(no target)", lambda r: True),
+    "info_hit": ("(no target)", lambda r: True),
     "tls_handshakes": ("ratio >= 0.8", lambda r: r >= 0.8),
 }
 
@@ -212,6 +214,9 @@ def make_fixtures(fixtures, work):
         ("avatar100k.jpg", lambda p: photo(p, 960, 720)),
         ("blob.bin", lambda p: open(p, "wb").write(os.urandom(1_600_000))),
         ("voice60.amr", lambda p: voice(p, 60)),
+        ("clip720.mp4", lambda p: run(["ffmpeg", "-v", "error", "-y", "-f", "lavfi", "-i",
+                                       "testsrc=size=1280x720:rate=30", "-t", "10",
+                                       "-c:v", "libx264", "-pix_fmt", "yuv420p", p])),
     ]
     for name, make in made:
         path = os.path.join(fixtures, name)
@@ -792,6 +797,65 @@ def limits_row(b):
     b.results["limits_hit"] = {"filegate": r["limits on"], "peer": r["limits off"]}
 
 
+def info_rows(b):
+    """`info=1` (SPEC §11): cold, per kind (each sample a fresh upload, so nothing is
+    cached: the header read, and for pictures and videos the ThumbHash's small decode)
+    against the tool a client-side service would run as a process (vipsheader for the
+    photo, ffprobe for the video and the voice); and the hit rate of an info beside the
+    thumbnail hit of row 1."""
+    fg = b.fg
+    kinds = [
+        ("photo 1600x1200 JPEG", "photo1600.jpg", 102, "image/jpeg",
+         ["vipsheader", "-a"]),
+        ("video 10 s 720p MP4", "clip720.mp4", 103, "video/mp4",
+         ["ffprobe", "-v", "error", "-show_streams", "-show_format"]),
+        ("voice 60 s AMR", "voice60.amr", 101, "audio/amr",
+         ["ffprobe", "-v", "error", "-show_streams", "-show_format"]),
+    ]
+    samples = 3 if b.args.smoke else 7
+    b.results["info_cold"] = []
+    print("rows: info=1, cold (ms) vs the header tool as a process", flush=True)
+    for label, name, file_type, ctype, tool in kinds:
+        path = b.fixture(name)
+        urls = []
+        for _ in range(samples):
+            sign = upload(fg.base, fg.token, f"/file/upload/chat?file_type={file_type}&to_id=1",
+                          path, name, ctype)["file_sign"]
+            urls.append(fg.chat_url(sign, "&info=1", token_in_query=False))
+        errors = []
+
+        def cold(r, urls=urls, errors=errors):
+            started = time.perf_counter()
+            status, headers, body = fetch(urls[r], fg.headers)
+            ms = (time.perf_counter() - started) * 1000.0
+            data = json.loads(body).get("data") or {} if status == 200 else {}
+            if status != 200 or headers.get("X-Cache-Status") != "MISS" or not data.get("mime"):
+                errors.append(f"info answered {status} {headers.get('X-Cache-Status')} {body[:80]!r}")
+            return ms, []
+
+        r = interleaved(samples, {
+            "filegate info=1": cold,
+            " ".join(tool[:1]): latency_of(lambda tool=tool, path=path: run(tool + [path])),
+        })
+        r["filegate info=1"]["errors"] = sorted(set(errors))
+        b.results["info_cold"].append({"kind": label, "filegate": r["filegate info=1"],
+                                       "peer": r[" ".join(tool[:1])], "tool": tool[0]})
+    sign = upload(fg.base, fg.token, "/file/upload/chat?file_type=102&to_id=1",
+                  b.fixture("photo1600.jpg"), "photo1600.jpg", "image/jpeg")["file_sign"]
+    systems = {
+        "info=1 hit": (fg.chat_url(sign, "&info=1", token_in_query=False), fg.headers),
+        "thumbnail hit": (fg.chat_url(sign, THUMB_200, token_in_query=False), fg.headers),
+    }
+    warm(systems.values())
+    print("row: cache hit of info=1 vs of a 200x200 thumbnail (requests/s)", flush=True)
+    r = interleaved(b.runs, {
+        name: throughput(url, b.seconds, b.conns, headers=headers,
+                         check=hit_check(url, headers))
+        for name, (url, headers) in systems.items()
+    })
+    b.results["info_hit"] = {"filegate": r["info=1 hit"], "peer": r["thumbnail hit"]}
+
+
 def s3_original_row(b):
     """Row 3: a ~100 KB JPEG original, uploaded as an avatar through the S3 filegate's
     POST grant (the form in the S3 dialect, posted to s3s-fs), served from its cache
@@ -1118,6 +1182,7 @@ ROWS = {
     "cluster": lambda b: __import__("cluster_row").rows(b),
     "tls": lambda b: tls_rows(b),
     "limits": lambda b: limits_row(b),
+    "info": lambda b: info_rows(b),
 }
 
 
@@ -1218,6 +1283,12 @@ def report(results, args, work):
         row("cache hit 200x200 thumbnail, /file/download/avatar, token in query",
             r["cache_hit_avatar"]["filegate"], r["cache_hit_avatar"]["peer"], "nginx proxy_cache",
             "req/s", "cache_hit_avatar")
+    for cold in r.get("info_cold", []):
+        row(f"info=1 cold, {cold['kind']} (latency)", cold["filegate"], cold["peer"],
+            f"{cold['tool']} as a process", "ms", "info_cold")
+    if "info_hit" in r:
+        row("info=1 cache hit, /file/download/chat, token in headers", r["info_hit"]["filegate"],
+            r["info_hit"]["peer"], "filegate, 200x200 thumbnail hit", "req/s", "info_hit")
     if "limits_hit" in r:
         row("cache hit 200x200 thumbnail, /file/download/chat, generous rate limits on",
             r["limits_hit"]["filegate"], r["limits_hit"]["peer"], "filegate, limits off",

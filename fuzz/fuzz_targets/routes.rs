@@ -72,7 +72,7 @@ fuzz_target!(|input: Input| {
     }
     match Route::parse(&method, path, &q) {
         Ok(Route::Download(p)) => {
-            for d in [p.w, p.h].into_iter().flatten() {
+            for d in [p.repr.w, p.repr.h].into_iter().flatten() {
                 assert!(d.is_finite() && d > 0.0, "dimension {d}");
             }
             match &p.target {

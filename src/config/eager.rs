@@ -55,6 +55,8 @@ pub struct EagerEntry {
     pub format: Option<ParamValue>,
     /// `source` (`miniprogram` implies mp3: not for images).
     pub source: Option<ParamValue>,
+    /// `info` (1: the upload's info, SPEC §11).
+    pub info: Option<ParamValue>,
     /// The `Accept` header the clients send, when it picks the format (e.g.
     /// `image/webp`); absent: the source's own format, as for a client that names none.
     pub accept: Option<String>,
@@ -70,6 +72,7 @@ impl EagerEntry {
             ("thumbnail_strategy", &self.thumbnail_strategy),
             ("format", &self.format),
             ("source", &self.source),
+            ("info", &self.info),
         ];
         fields
             .into_iter()
@@ -113,10 +116,10 @@ pub(super) fn validate_eager(
         let repr = entry
             .representation()
             .map_err(|e| ConfigError::new(format!("{key}.eager[{i}]"), e.message().to_string()))?;
-        if repr.image_type == ImageType::Original {
+        if repr.image_type == ImageType::Original && !repr.info {
             return Err(ConfigError::new(
                 at("image_type"),
-                "an eager result is a thumbnail or a cover: image_type 2 or 3 (the original needs no making)",
+                "an eager result is a thumbnail, a cover (image_type 2 or 3) or info: 1 (the original needs no making)",
             ));
         }
         if repr.want_mp3 {

@@ -177,7 +177,9 @@ async fn derive(
         .ok_or_else(|| ApiError::overloaded(1))?;
     let found = derived::obtain(services, &plan).await?;
     let status = found.status;
-    if app.download_mode == DownloadMode::Redirect {
+    // Info is answered inline, never redirected to a copy.
+    let inline = matches!(ask.wanted, crate::representation::Wanted::Info { .. });
+    if app.download_mode == DownloadMode::Redirect && !inline {
         derived::ensure_copy(services, &plan, found).await?;
     }
     Ok(status)

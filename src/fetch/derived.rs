@@ -22,7 +22,8 @@ use crate::cluster::fill::FillSpec;
 use crate::cluster::{Asked, Owner};
 use crate::config::{AppConfig, DownloadMode};
 use crate::error::ApiError;
-use crate::file_type::known_mime;
+use crate::file_type::{known_mime, Family};
+use crate::media::info::plain_info;
 use crate::media::processor::{fetch_processed, processor_url};
 use crate::media::source::{check_source_size, fetch_source_limited};
 use crate::media::{Rendered, Transform};
@@ -64,7 +65,9 @@ pub enum Located {
 /// could not answer, or redirect mode, which names this node's `_derived/` copy) this
 /// node's plan.
 pub async fn locate(services: &Services, ask: &Ask<'_>) -> Result<Located, ApiError> {
-    if ask.app.download_mode == DownloadMode::Serve {
+    // Info is answered inline in both modes, so the owner makes it in both.
+    let inline = matches!(ask.wanted, Wanted::Info { .. });
+    if ask.app.download_mode == DownloadMode::Serve || inline {
         if let Some(found) = from_owner(services, ask).await? {
             return Ok(Located::Owner(found));
         }
@@ -156,9 +159,18 @@ pub async fn plan(services: &Services, ask: &Ask<'_>) -> Result<Plan, ApiError> 
             fit: media.fit(w, h),
         },
         Wanted::Mp3 => Transform::Mp3,
+        Wanted::Info { family } => Transform::Info { family },
         Wanted::Original => return Err(ApiError::internal("planning a transform of an original")),
     };
-    if !matches!(transform, Transform::Processor { .. }) {
+    // A processor reads the source itself; a plain file's info reads none of it.
+    let reads_source = !matches!(
+        transform,
+        Transform::Processor { .. }
+            | Transform::Info {
+                family: Family::File
+            }
+    );
+    if reads_source {
         check_source_size(source, media.max_source_bytes(&transform))?;
     }
     let result_key = CacheKey::derived(app_id, source_key, &source.etag, &transform.canonical());
@@ -251,27 +263,38 @@ async fn make(services: &Arc<Services>, plan: &Plan) -> Result<Rendered, ApiErro
         (Transform::Processor { .. }, None) => Err(ApiError::internal(
             "a processor transform for an app without a processor",
         )),
+        (Transform::Info { family }, _) => {
+            let meta = &plan.version.meta;
+            if *family == Family::File {
+                return plain_info(&meta.content_type, meta.size).rendered();
+            }
+            let source = source_bytes(services, plan).await?;
+            media
+                .read_info(*family, source, meta.content_type.clone())
+                .await
+        }
         (transform, _) => {
-            let limit = media.max_source_bytes(transform);
-            let cached = services
-                .cache
-                .original_bytes(&services.store, &plan.app_id, &plan.source_key)
-                .await?;
-            let source = match cached {
-                Some(bytes) if bytes.len() as u64 > limit => {
-                    return Err(crate::media::limits::too_large(format!(
-                        "the source is {} bytes; transforms take at most {limit}",
-                        bytes.len()
-                    )))
-                }
-                Some(bytes) => bytes,
-                // Above cache.max_object: read straight from the store, limited.
-                None => {
-                    fetch_source_limited(services.store.as_ref(), &plan.source_key, limit).await?
-                }
-            };
+            let source = source_bytes(services, plan).await?;
             media.render(transform, source).await
         }
+    }
+}
+
+/// The whole source of `plan`, through the cache (above `cache.max_object` straight
+/// from the store), within the transform's size limit.
+async fn source_bytes(services: &Services, plan: &Plan) -> Result<Bytes, ApiError> {
+    let limit = services.media.max_source_bytes(&plan.transform);
+    let cached = services
+        .cache
+        .original_bytes(&services.store, &plan.app_id, &plan.source_key)
+        .await?;
+    match cached {
+        Some(bytes) if bytes.len() as u64 > limit => Err(crate::media::limits::too_large(format!(
+            "the source is {} bytes; transforms take at most {limit}",
+            bytes.len()
+        ))),
+        Some(bytes) => Ok(bytes),
+        None => fetch_source_limited(services.store.as_ref(), &plan.source_key, limit).await,
     }
 }
 

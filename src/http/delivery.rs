@@ -133,6 +133,23 @@ pub async fn serve_object(
 /// semantics as [`serve_object`]: `If-None-Match` (304), HEAD, one `Range` (206/416),
 /// the body streamed piece by piece. A fill that fails midway cuts the connection,
 /// so the client sees a short body against its `Content-Length`, never a whole one.
+/// An `info=1` result (its stored JSON) as the success envelope's `data`, with
+/// `X-Cache-Status`; private to the caller, like the download it describes.
+pub async fn serve_info(session: &mut Session, found: Found) -> Result<u16, Failure> {
+    let cache = found.status;
+    let data = found.body.collect().await?;
+    let mut body = Vec::with_capacity(data.len() + 40);
+    body.extend_from_slice(br#"{"code":200,"data":"#);
+    body.extend_from_slice(&data);
+    body.extend_from_slice(br#","message":null}"#);
+    let mut resp = ResponseHeader::build_no_case(StatusCode::OK, Some(5))?;
+    resp.insert_header("Content-Type", "application/json; charset=utf-8")?;
+    resp.insert_header("X-Cache-Status", cache.as_str())?;
+    resp.insert_header("Cache-Control", "private, max-age=3600")?;
+    crate::http::envelope::write_small(session, resp, bytes::Bytes::from(body)).await?;
+    Ok(200)
+}
+
 pub async fn serve_found(
     session: &mut Session,
     found: Found,

@@ -129,7 +129,7 @@ fn first_frame(
 
 /// Quarter turns clockwise that make the picture upright, from the display matrix
 /// phones write for portrait recordings.
-fn display_quarter_turns(stream: &ffmpeg::format::stream::Stream<'_>) -> u8 {
+pub(crate) fn display_quarter_turns(stream: &ffmpeg::format::stream::Stream<'_>) -> u8 {
     for side in stream.side_data() {
         if side.kind() != codec::packet::side_data::Type::DisplayMatrix {
             continue;

@@ -9,10 +9,11 @@ use bytes::Bytes;
 
 use crate::config::MediaConfig;
 use crate::error::ApiError;
+use crate::file_type::Family;
 use crate::media::limits::Limits;
 use crate::media::pool::{IdleTurn, Pool};
 use crate::media::transform::{Fit, ImageFormat, Qualities, Rendered, Transform};
-use crate::media::{cover, thumbnail, vips, voice};
+use crate::media::{cover, info, thumbnail, vips, voice};
 use crate::metrics::Metrics;
 
 /// The media engine: limits, the pool, and the metrics of transforms.
@@ -120,7 +121,10 @@ impl Media {
     /// Largest source a transform reads.
     pub fn max_source_bytes(&self, transform: &Transform) -> u64 {
         match transform {
-            Transform::Cover { .. } => self.config.max_video_bytes.as_u64(),
+            Transform::Cover { .. }
+            | Transform::Info {
+                family: Family::Video,
+            } => self.config.max_video_bytes.as_u64(),
             _ => self.config.max_source_bytes.as_u64(),
         }
     }
@@ -147,12 +151,47 @@ impl Media {
                     cover::render_cover(source, fit, offset, qualities, &limits, deadline)
                 }
                 Transform::Mp3 => voice::render_mp3(source, &limits, deadline),
-                Transform::Processor { .. } => Err(ApiError::internal(
-                    "a processor transform was sent to the local pool",
+                Transform::Processor { .. } | Transform::Info { .. } => Err(ApiError::internal(
+                    "a processor or info transform was sent to render",
                 )),
             })
             .await;
         self.observe(kind, started, &result);
+        result
+    }
+
+    /// Reads the info of `source` (a file of `family`, stored as `stored_type`) in
+    /// the pool, counting it as an `info` transform.
+    pub async fn read_info(
+        &self,
+        family: Family,
+        source: Bytes,
+        stored_type: String,
+    ) -> Result<Rendered, ApiError> {
+        let started = Instant::now();
+        let limits = self.limits;
+        let qualities = Qualities {
+            jpeg: self.config.jpeg_quality,
+            webp: self.config.webp_quality,
+            avif: self.config.avif_quality,
+        };
+        let offset = self.config.cover_offset;
+        let result = self
+            .pool
+            .run(move |deadline| {
+                info::read_info(
+                    source,
+                    family,
+                    &stored_type,
+                    offset,
+                    qualities,
+                    &limits,
+                    deadline,
+                )
+                .and_then(|i| i.rendered())
+            })
+            .await;
+        self.observe("info", started, &result);
         result
     }
 

@@ -1,6 +1,6 @@
 //! Media transforms: thumbnails ([`thumbnail`], libvips), video covers ([`cover`],
-//! FFmpeg), AMR→MP3 ([`voice`], FFmpeg), and third-party processors
-//! ([`processor`]). [`limits`] holds the checks every transform makes, [`pool`] the
+//! FFmpeg), AMR→MP3 ([`voice`], FFmpeg), media info and placeholders ([`info`]), and
+//! third-party processors ([`processor`]). [`limits`] holds the checks every transform makes, [`pool`] the
 //! bounded CPU pool they run in, [`sniff`] format detection by magic bytes,
 //! [`source`] the size-limited source read (the plan → cache → make sequence a
 //! download runs is [`crate::fetch::derived`]).
@@ -12,6 +12,7 @@ pub mod av;
 pub mod colour;
 pub mod cover;
 pub mod engine;
+pub mod info;
 pub mod jpeg;
 pub mod limits;
 pub mod pixels;

@@ -2,7 +2,7 @@
 //! of the cache key), the box it fits in, the output format, the qualities, and what
 //! it gives back.
 
-use crate::file_type::{essence, extension_of};
+use crate::file_type::{essence, extension_of, Family};
 
 /// An image output format.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
@@ -58,6 +58,9 @@ pub struct Fit {
     pub h: Option<u32>,
 }
 
+/// The content type of a stored `info=1` result: the JSON of the envelope's `data`.
+pub const INFO_TYPE: &str = "application/json";
+
 /// Encoder qualities.
 #[derive(Debug, Clone, Copy)]
 pub struct Qualities {
@@ -96,6 +99,12 @@ pub enum Transform {
     },
     /// AMR → MP3.
     Mp3,
+    /// `info=1`: dimensions, duration, ThumbHash... as JSON (SPEC §11), read as a
+    /// file of `family` is.
+    Info {
+        /// What the file was uploaded as.
+        family: Family,
+    },
     /// A thumbnail made by the app's third-party processor.
     Processor {
         /// The box.
@@ -117,6 +126,7 @@ impl Transform {
             Transform::Cover { .. } => "cover",
             Transform::Mp3 => "mp3",
             Transform::Processor { .. } => "processor",
+            Transform::Info { .. } => "info",
         }
     }
 
@@ -136,6 +146,7 @@ impl Transform {
             Transform::Processor { fit, template } => {
                 format!("proc:v1:{}x{}:{template}", side(fit.w), side(fit.h))
             }
+            Transform::Info { family } => format!("info:v1:{family:?}"),
         }
     }
 
@@ -146,6 +157,7 @@ impl Transform {
             Transform::Cover { .. } => "jpg",
             Transform::Mp3 => "mp3",
             Transform::Processor { .. } => "img",
+            Transform::Info { .. } => "json",
         }
     }
 
@@ -156,6 +168,7 @@ impl Transform {
             Transform::Cover { .. } => Some("image/jpeg"),
             Transform::Mp3 => Some("audio/mpeg"),
             Transform::Processor { .. } => None,
+            Transform::Info { .. } => Some(INFO_TYPE),
         }
     }
 }

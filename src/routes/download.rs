@@ -17,7 +17,7 @@ use crate::file_type::{extension_of, FileType};
 use crate::http::delivery::{self, Failure};
 use crate::http::presentation::{store_view, Presentation};
 use crate::query::Query;
-use crate::representation::{ImageType, Representation, ThumbnailStrategy, Wanted};
+use crate::representation::{Representation, Wanted};
 use crate::routes::call::Call;
 use crate::services::Services;
 use crate::storage::keys::ObjectKey;
@@ -38,45 +38,28 @@ pub enum DownloadTarget {
     },
 }
 
-/// Parameters of the download routes.
+/// Parameters of the download routes: the object, and the representation asked
+/// for (parsed once, by [`Representation::parse`], for downloads and eager entries
+/// alike).
 #[derive(Debug, Clone)]
 pub struct DownloadParams {
     /// The object.
     pub target: DownloadTarget,
-    /// `image_type`.
-    pub image_type: ImageType,
-    /// `w`, validated finite and positive.
-    pub w: Option<f64>,
-    /// `h`, validated finite and positive.
-    pub h: Option<f64>,
-    /// `thumbnail_strategy`.
-    pub strategy: ThumbnailStrategy,
-    /// `format=mp3`, or `source=miniprogram` (which implies it for voice).
-    pub want_mp3: bool,
+    /// The representation asked for.
+    pub repr: Representation,
 }
 
 impl DownloadParams {
     fn parse(target: DownloadTarget, query: &Query) -> Result<Self, ApiError> {
-        let r = Representation::parse(query)?;
         Ok(DownloadParams {
             target,
-            image_type: r.image_type,
-            w: r.w,
-            h: r.h,
-            strategy: r.strategy,
-            want_mp3: r.want_mp3,
+            repr: Representation::parse(query)?,
         })
     }
 
     /// The representation asked for, apart from the object.
     pub fn representation(&self) -> Representation {
-        Representation {
-            image_type: self.image_type,
-            w: self.w,
-            h: self.h,
-            strategy: self.strategy,
-            want_mp3: self.want_mp3,
-        }
+        self.repr
     }
 
     /// `/file/download/avatar`.
@@ -184,7 +167,7 @@ pub async fn download(
         app: call.app,
         key: &object.key,
         wanted,
-        strategy: params.strategy,
+        strategy: params.repr.strategy,
         accept: call.headers.accept.as_deref(),
         background: false,
     };
@@ -204,6 +187,14 @@ async fn serve_derived(
 ) -> Result<u16, Failure> {
     let range = call.headers.range.as_deref();
     let inm = call.headers.if_none_match.as_deref();
+    if let Wanted::Info { .. } = ask.wanted {
+        // Answered inline in both download modes: the envelope, not a file.
+        let found = match derived::locate(services, ask).await? {
+            Located::Owner(found) => found,
+            Located::Here(plan) => derived::obtain(services, &plan).await?,
+        };
+        return delivery::serve_info(session, found).await;
+    }
     let plan = match derived::locate(services, ask).await? {
         Located::Owner(found) => {
             let presentation = result_presentation(presentation, &found.body.meta().content_type);
@@ -270,8 +261,11 @@ mod tests {
         }
         let q = Query::parse("object_name=a&w=200.5&image_type=2");
         let p = DownloadParams::parse_avatar(&q).unwrap();
-        assert_eq!(p.w, Some(200.5));
-        assert_eq!(p.image_type, ImageType::Thumbnail);
+        assert_eq!(p.repr.w, Some(200.5));
+        assert_eq!(
+            p.repr.image_type,
+            crate::representation::ImageType::Thumbnail
+        );
     }
 
     #[test]

@@ -269,3 +269,98 @@ fn demo_page_over_https_uploads_a_picture() {
         1
     );
 }
+
+/// The demo page draws the info's placeholder (the displayed aspect, the average
+/// colour) before the picture loads: a screenshot taken while the picture is held
+/// back shows the colour at the placeholder's place, then the picture replaces it.
+#[test]
+fn demo_page_draws_the_placeholder_before_the_picture() {
+    let fg = Filegate::start();
+    let driver = Driver::start();
+    driver.go(&format!("{}/file/demo", fg.base));
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("red.jpg");
+    let picture = crate::fixtures::pillow_picture(
+        "placeholder-red.jpg",
+        240,
+        120,
+        "im = Image.new('RGB', (w, h), (200, 40, 30))\nim.save(p, quality=92)",
+    );
+    std::fs::write(&image, &picture).unwrap();
+    driver.script(
+        "window.holdPicture = true; document.getElementById('token').value = arguments[0]",
+        vec![json!(token("demo", 32, TokenKind::User))],
+    );
+    driver.type_into("#file", image.to_str().unwrap());
+    driver.script("document.getElementById('upload').click()", vec![]);
+    let status = |driver: &Driver| {
+        driver
+            .script(
+                "return document.getElementById('status').textContent",
+                vec![],
+            )
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    };
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !status(&driver).starts_with("placeholder") {
+        assert!(
+            Instant::now() < deadline && !status(&driver).starts_with("error"),
+            "no placeholder: {}",
+            status(&driver)
+        );
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    // 240x120 shown at 240x120: the right aspect; no picture element yet.
+    assert!(
+        status(&driver).starts_with("placeholder 240x120 #"),
+        "{}",
+        status(&driver)
+    );
+    assert_eq!(
+        driver.script("return document.getElementById('downloaded')", vec![]),
+        Value::Null
+    );
+    let rect = driver.script(
+        "const el = document.getElementById('placeholder'); el.scrollIntoView({block: 'center'}); const r = el.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2, window.devicePixelRatio]",
+        vec![],
+    );
+    let shot = driver.call(
+        reqwest::Method::GET,
+        &driver.session_path("/screenshot"),
+        None,
+    );
+    use base64::Engine;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot.as_str().expect("screenshot"))
+        .unwrap();
+    let file = dir.path().join("shot.png");
+    std::fs::write(&file, &png).unwrap();
+    let (x, y, scale) = (
+        rect[0].as_f64().unwrap(),
+        rect[1].as_f64().unwrap(),
+        rect[2].as_f64().unwrap_or(1.0),
+    );
+    let script = format!(
+        "from PIL import Image\nim = Image.open({:?}).convert('RGB')\nprint(*im.getpixel(({}, {})))\n",
+        file,
+        (x * scale) as i64,
+        (y * scale) as i64
+    );
+    let out = crate::fixtures::run(crate::fixtures::venv_bin("python"), &["-c", &script]);
+    let px: Vec<i64> = out.split_whitespace().map(|v| v.parse().unwrap()).collect();
+    for (got, want) in px.iter().zip([200, 40, 30]) {
+        assert!(
+            (got - want).abs() <= 16,
+            "the placeholder shows {px:?}, not the picture's colour"
+        );
+    }
+    driver.script("window.releasePicture()", vec![]);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while !status(&driver).starts_with("shown") {
+        assert!(Instant::now() < deadline, "{}", status(&driver));
+        std::thread::sleep(Duration::from_millis(100));
+    }
+    assert_eq!(status(&driver), "shown 240x120");
+}

@@ -179,6 +179,23 @@ fn made_once_everywhere(nodes: &[Filegate]) {
         1.0,
         "one source read from the store"
     );
+    // Its info (SPEC §11) likewise: read once in the cluster, the same on every node.
+    let info_made = r#"filegate_transforms_total{kind="info",result="ok"}"#;
+    let before = summed(nodes, info_made);
+    let infos: Vec<serde_json::Value> = nodes
+        .iter()
+        .map(|n| expect_envelope(get(n, &format!("{path}&info=1")), 200, 200)["data"].clone())
+        .collect();
+    assert!(infos.iter().all(|v| v == &infos[0]), "{infos:?}");
+    assert_eq!(
+        (infos[0]["width"].as_u64(), infos[0]["height"].as_u64()),
+        (Some(800), Some(600))
+    );
+    assert_eq!(
+        summed(nodes, info_made) - before,
+        1.0,
+        "info read once in the cluster"
+    );
     // The original, read through every node twice: one store GET.
     let big = pseudo_random(700_000, 7);
     let t = user_token("demo");

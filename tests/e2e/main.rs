@@ -41,6 +41,7 @@ mod harness;
 mod large_files;
 mod lifecycle;
 mod media;
+mod media_info;
 mod rate_limits;
 mod seaweed;
 mod seed;
