@@ -67,7 +67,6 @@ impl MediaInfo {
     }
 }
 
-
 /// The info of a file that is not media (or whose family reads no header): its type
 /// as stored and its size.
 pub fn plain_info(stored_type: &str, size: u64) -> MediaInfo {
