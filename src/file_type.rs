@@ -68,6 +68,22 @@ pub const MEDIA_TYPES: &[MediaType] = &[
         extension: "gif",
         family: Family::Image,
     },
+    // Phones' photos (SPEC §11): iPhones save HEIC, many Android cameras HEIF.
+    MediaType {
+        mime: "image/heic",
+        extension: "heic",
+        family: Family::Image,
+    },
+    MediaType {
+        mime: "image/heif",
+        extension: "heif",
+        family: Family::Image,
+    },
+    MediaType {
+        mime: "image/avif",
+        extension: "avif",
+        family: Family::Image,
+    },
     MediaType {
         mime: "audio/amr",
         extension: "amr",
@@ -97,12 +113,6 @@ pub const MEDIA_TYPES: &[MediaType] = &[
         mime: "video/3gpp",
         extension: "3gp",
         family: Family::Video,
-    },
-    // Made by filegate (thumbnails), not accepted as uploads.
-    MediaType {
-        mime: "image/avif",
-        extension: "avif",
-        family: Family::File,
     },
 ];
 
@@ -260,13 +270,18 @@ mod tests {
             FileType::File(100).default_content_type(),
             "application/octet-stream"
         );
-        assert!(
-            !FileType::Picture(102).allows_content_type("image/avif"),
-            "made, not taken"
-        );
+        assert!(FileType::Picture(102).allows_content_type("image/HEIC"));
         assert_eq!(
             FileType::Avatar.allowed_content_types(),
-            vec!["image/jpeg", "image/png", "image/webp", "image/gif"]
+            vec![
+                "image/jpeg",
+                "image/png",
+                "image/webp",
+                "image/gif",
+                "image/heic",
+                "image/heif",
+                "image/avif"
+            ]
         );
         assert!(renders_safely_inline("image/AVIF"));
         assert!(renders_safely_inline("audio/ogg"));

@@ -171,7 +171,10 @@ fn image_info(
     } else {
         (width, height)
     };
-    info.mime = mime_of(found).into();
+    info.mime = match found {
+        Sniffed::IsoBmff { .. } => heif_mime(source).into(),
+        other => mime_of(other).into(),
+    };
     info.width = u32::try_from(w).ok();
     info.height = u32::try_from(h).ok();
     info.orientation = Some(orientation);
@@ -312,6 +315,15 @@ fn duration_ms(source: Bytes, demuxer: &str) -> Result<u64, ApiError> {
         u64::try_from(d * 1000 * i64::from(tb.numerator()) / i64::from(tb.denominator()))
             .unwrap_or(0),
     )
+}
+
+/// The type of a HEIF file by its major brand: AVIF, HEIC (HEVC) or another HEIF.
+fn heif_mime(bytes: &[u8]) -> &'static str {
+    match bytes.get(8..12) {
+        Some(b"avif" | b"avis") => "image/avif",
+        Some(b"heic" | b"heix" | b"heim" | b"heis") => "image/heic",
+        _ => "image/heif",
+    }
 }
 
 /// An ID3 tag or an MPEG audio frame sync at the start.

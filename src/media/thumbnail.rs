@@ -1,7 +1,7 @@
 //! Thumbnails: the format checked by its magic bytes, pixels and frames checked from
 //! libvips' reading of the header, then a JPEG takes the direct path
 //! ([`crate::media::jpeg::thumbnail`]: libjpeg's scaled decode, a small resize, an
-//! encode with libjpeg, nothing of libvips' pipeline) and PNG, WebP and GIF libvips'
+//! encode with libjpeg, nothing of libvips' pipeline) and PNG, WebP, GIF, HEIF and AVIF libvips'
 //! shrink-on-load thumbnail. Either way: never decode whole then resize, EXIF
 //! orientation applied, sRGB, metadata stripped, no embedded profile. Runs whole on one
 //! pool worker: libvips images are not `Send`.
@@ -84,12 +84,16 @@ fn side(v: Option<u32>) -> i32 {
 /// 415 for formats no thumbnail is made of, 422 for bytes that are no image at all.
 pub fn check_image_format(found: Sniffed) -> Result<(), ApiError> {
     match found {
-        Sniffed::Jpeg | Sniffed::Png | Sniffed::Webp | Sniffed::Gif => Ok(()),
+        Sniffed::Jpeg
+        | Sniffed::Png
+        | Sniffed::Webp
+        | Sniffed::Gif
+        | Sniffed::IsoBmff { image: true } => Ok(()),
         Sniffed::Unknown => Err(undecodable(
-            "the file is not an image in a known format (JPEG, PNG, WebP, GIF)",
+            "the file is not an image in a known format (JPEG, PNG, WebP, GIF, HEIF, AVIF)",
         )),
         other => Err(unsupported(format!(
-            "thumbnails are made of JPEG, PNG, WebP and GIF images, not {}",
+            "thumbnails are made of JPEG, PNG, WebP, GIF, HEIF and AVIF images, not {}",
             other.name()
         ))),
     }

@@ -26,6 +26,8 @@ const ALLOWED_LOADERS: &[&str] = &[
     "VipsForeignLoadPng",
     "VipsForeignLoadWebp",
     "VipsForeignLoadNsgif",
+    // HEIF and AVIF through libheif (libde265 for HEVC, dav1d/aom for AV1).
+    "VipsForeignLoadHeif",
 ];
 
 /// The running libvips and its abilities.

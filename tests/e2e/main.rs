@@ -38,6 +38,7 @@ mod fixtures;
 mod hardening;
 mod hardening3;
 mod harness;
+mod heif;
 mod large_files;
 mod lifecycle;
 mod media;
