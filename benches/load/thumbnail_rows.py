@@ -301,7 +301,9 @@ def report_lines(r, lines, verdict):
         for peer in ("thumbor", "nginx image_filter"):
             if peer not in c:
                 continue
-            ratio = fg["median"] / c[peer]["median"]
+            # A peer that finished no request within a (smoke) run has no ratio; the
+            # verdict then says no, it does not crash the report.
+            ratio = fg["median"] / c[peer]["median"] if c[peer]["median"] else float("nan")
             target_key = {"1600": "cold_1600_vs_thumbor", "4000": "cold_4000_vs_thumbor"}.get(key)
             if peer == "nginx image_filter":
                 target_key = "cold_vs_image_filter"
@@ -310,7 +312,7 @@ def report_lines(r, lines, verdict):
             lines.append(f"| cold thumbnails, {label} | {fmt(fg)} | {peer} | {fmt(c[peer])} |"
                          f" {ratio:.2f}x | {target} | {met} |")
         fl = c["floor"]
-        ratio = fl["rps"] / fg["median"]
+        ratio = fl["rps"] / fg["median"] if fg["median"] else float("nan")
         target, met = verdict("cold_floor", ratio, errors) if key == "1600" else ("-", "-")
         lines.append(f"| cold thumbnails, {label}: the decode floor | {fmt(fg)} | scaled decode"
                      f" alone ({fl['pillow_ms']:.2f} ms a decode; filegate in process"
@@ -323,7 +325,7 @@ def report_lines(r, lines, verdict):
             m = f[name]
             lines.append(f"| cold thumbnails 1600x1200, {name} output ({', '.join(m['types'])},"
                          f" {m['bytes']:,.0f} B) | {fmt(m)} | JPEG output | {fmt(jpeg)}"
-                         f" ({jpeg['bytes']:,.0f} B) | {m['median'] / jpeg['median']:.2f}x | - |"
+                         f" ({jpeg['bytes']:,.0f} B) | {(m['median'] / jpeg['median'] if jpeg['median'] else float('nan')):.2f}x | - |"
                          f" {'(errors!)' if m['errors'] else '-'} |")
     if "eager" in r:
         e = r["eager"]
