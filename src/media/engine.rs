@@ -129,16 +129,21 @@ impl Media {
         }
     }
 
+    /// The encoders' qualities of `media.*_quality`.
+    fn qualities(&self) -> Qualities {
+        Qualities {
+            jpeg: self.config.jpeg_quality,
+            webp: self.config.webp_quality,
+            avif: self.config.avif_quality,
+        }
+    }
+
     /// Runs a local transform in the pool, counting it in the metrics.
     pub async fn render(&self, transform: &Transform, source: Bytes) -> Result<Rendered, ApiError> {
         let kind = transform.kind();
         let started = Instant::now();
         let limits = self.limits;
-        let qualities = Qualities {
-            jpeg: self.config.jpeg_quality,
-            webp: self.config.webp_quality,
-            avif: self.config.avif_quality,
-        };
+        let qualities = self.qualities();
         let offset = self.config.cover_offset;
         let job = transform.clone();
         let result = self
@@ -170,11 +175,7 @@ impl Media {
     ) -> Result<Rendered, ApiError> {
         let started = Instant::now();
         let limits = self.limits;
-        let qualities = Qualities {
-            jpeg: self.config.jpeg_quality,
-            webp: self.config.webp_quality,
-            avif: self.config.avif_quality,
-        };
+        let qualities = self.qualities();
         let offset = self.config.cover_offset;
         let result = self
             .pool

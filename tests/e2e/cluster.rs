@@ -21,8 +21,22 @@ fn start_nodes(store_yaml: &str, extra: &str) -> Vec<Filegate> {
 }
 
 pub fn start_nodes_with(store_yaml: &str, extra: &str, apps: &str) -> Vec<Filegate> {
+    start_nodes_among(store_yaml, extra, apps, 3, &[], &[])
+}
+
+/// `count` nodes over one store, listing themselves and `others` (peers the test
+/// plays), with `env`; once each sees every listed node live (its health checks saw
+/// the later ones come up).
+fn start_nodes_among(
+    store_yaml: &str,
+    extra: &str,
+    apps: &str,
+    count: usize,
+    others: &[&str],
+    env: &[(&str, &str)],
+) -> Vec<Filegate> {
     let ports: Vec<u16> = {
-        let held: Vec<_> = (0..3)
+        let held: Vec<_> = (0..count)
             .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
             .collect();
         held.iter()
@@ -32,6 +46,7 @@ pub fn start_nodes_with(store_yaml: &str, extra: &str, apps: &str) -> Vec<Filega
     let peers: Vec<String> = ports
         .iter()
         .map(|p| format!("http://127.0.0.1:{p}"))
+        .chain(others.iter().map(|o| o.to_string()))
         .collect();
     let nodes: Vec<Filegate> = ports
         .iter()
@@ -40,6 +55,10 @@ pub fn start_nodes_with(store_yaml: &str, extra: &str, apps: &str) -> Vec<Filega
                 store: Some(store_yaml.to_string()),
                 port: Some(port),
                 apps: apps.to_string(),
+                env: env
+                    .iter()
+                    .map(|(k, v)| (k.to_string(), v.to_string()))
+                    .collect(),
                 extra: format!(
                     "{extra}cluster:\n  self: http://127.0.0.1:{port}\n  peers: [{}]\n  secret: {CLUSTER_SECRET}\n  health_interval: 500ms\n  peer_timeout: 1s\n",
                     peers.join(", ")
@@ -48,12 +67,11 @@ pub fn start_nodes_with(store_yaml: &str, extra: &str, apps: &str) -> Vec<Filega
             })
         })
         .collect();
-    // Nodes started one after another: wait until each sees all three live (its
-    // health checks saw the later ones come up).
+    let live = peers.len() as f64;
     let deadline = Instant::now() + Duration::from_secs(10);
     while nodes
         .iter()
-        .any(|n| n.metric("filegate_cluster_nodes_live") < 3.0)
+        .any(|n| n.metric("filegate_cluster_nodes_live") < live)
     {
         assert!(
             Instant::now() < deadline,
@@ -65,49 +83,9 @@ pub fn start_nodes_with(store_yaml: &str, extra: &str, apps: &str) -> Vec<Filega
 }
 
 /// Two nodes over one store, listing themselves and `third` (a peer the test plays),
-/// once each sees all three live.
+/// logging at trace level.
 pub fn start_two_nodes_beside(store_yaml: &str, third: &str, apps: &str) -> Vec<Filegate> {
-    let ports: Vec<u16> = {
-        let held: Vec<_> = (0..2)
-            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-            .collect();
-        held.iter()
-            .map(|l| l.local_addr().unwrap().port())
-            .collect()
-    };
-    let mut peers: Vec<String> = ports
-        .iter()
-        .map(|p| format!("http://127.0.0.1:{p}"))
-        .collect();
-    peers.push(third.to_string());
-    let nodes: Vec<Filegate> = ports
-        .iter()
-        .map(|&port| {
-            Filegate::start_with(Setup {
-                store: Some(store_yaml.to_string()),
-                port: Some(port),
-                apps: apps.to_string(),
-                env: vec![("RUST_LOG".into(), "trace".into())],
-                extra: format!(
-                    "cluster:\n  self: http://127.0.0.1:{port}\n  peers: [{}]\n  secret: {CLUSTER_SECRET}\n  health_interval: 500ms\n  peer_timeout: 1s\n",
-                    peers.join(", ")
-                ),
-                ..Setup::default()
-            })
-        })
-        .collect();
-    let deadline = Instant::now() + Duration::from_secs(10);
-    while nodes
-        .iter()
-        .any(|n| n.metric("filegate_cluster_nodes_live") < 3.0)
-    {
-        assert!(
-            Instant::now() < deadline,
-            "the nodes never all saw each other live"
-        );
-        std::thread::sleep(Duration::from_millis(50));
-    }
-    nodes
+    start_nodes_among(store_yaml, "", apps, 2, &[third], &[("RUST_LOG", "trace")])
 }
 
 pub fn summed(nodes: &[Filegate], series: &str) -> f64 {
