@@ -37,6 +37,8 @@ Rows:
      TLS on keep-alive connections (wrk, HTTP/1.1), filegate's TLS listener vs nginx
      `ssl` proxy_cache; and new TLS handshakes per second (h2load --h1, one request per
      connection: `Connection: close`, so every request is a fresh full handshake).
+  12. `baseline` (not run by default; needs `--baseline BIN`): the chat hit and a cold
+     thumbnail row of this build against an earlier filegate binary (baseline_row.py).
 
 Every request must succeed: a wrk run with non-2xx answers or socket errors, a hit row
 whose check request is not a 200 with X-Cache-Status: HIT (nginx too), an offload
@@ -112,6 +114,7 @@ TARGETS = {
     "info_cold": ("(no target)", lambda r: True),
     "info_hit": ("(no target)", lambda r: True),
     "tls_handshakes": ("ratio >= 0.8", lambda r: r >= 0.8),
+    "baseline": ("within noise (0.9-1.1)", lambda r: 0.9 <= r <= 1.1),
 }
 
 # Trusts the run's test CA for the checks of the TLS rows (set once the CA exists).
@@ -1189,6 +1192,8 @@ ROWS = {
     "tls": lambda b: tls_rows(b),
     "limits": lambda b: limits_row(b),
     "info": lambda b: info_rows(b),
+    # Imported here: baseline_row imports this module's helpers. Needs --baseline.
+    "baseline": lambda b: __import__("baseline_row").rows(b),
 }
 
 
@@ -1200,8 +1205,10 @@ def main():
     ap.add_argument("--connections", type=int, default=16)
     ap.add_argument("--smoke", action="store_true", help="a few seconds a row; figures mean nothing")
     ap.add_argument("--out", default=os.path.join(ROOT, "bench-out"))
-    ap.add_argument("--rows", default=",".join(ROWS),
-                    help=f"rows to run, comma-separated (default all: {','.join(ROWS)})")
+    ap.add_argument("--rows", default=",".join(r for r in ROWS if r != "baseline"),
+                    help="rows to run, comma-separated (default all but baseline:"
+                         f" {','.join(ROWS)})")
+    ap.add_argument("--baseline", help="an earlier filegate binary for the baseline rows")
     args = ap.parse_args()
     wanted = [r.strip() for r in args.rows.split(",") if r.strip()]
     unknown = [r for r in wanted if r not in ROWS]
@@ -1258,7 +1265,9 @@ def report(results, args, work):
         pass
     lines.append(f"machine: {platform.node()}, {os.cpu_count()} cores, {cpu}")
     lines.append(f"command: python3 benches/load/bench.py --seconds {args.seconds} --runs {args.runs}"
-                 f" --connections {args.connections}{' --smoke' if args.smoke else ''}")
+                 f" --connections {args.connections} --rows {args.rows}"
+                 f"{f' --baseline {args.baseline}' if args.baseline else ''}"
+                 f"{' --smoke' if args.smoke else ''}")
     lines.append(f"load: wrk -t2 -c{args.connections} on the same machine; each figure the median"
                  f" of {args.runs} run(s), spread min-max; access logs on (filegate: stdout to"
                  " a file, 64 KiB / 100 ms buffer; nginx: access_log combined buffer=64k"
@@ -1318,6 +1327,8 @@ def report(results, args, work):
             "ffmpeg CLI, its defaults", "ms", "amr")
     if "cluster_mix" in r or "cluster_hop" in r:
         __import__("cluster_row").report_lines(r, lines)
+    if "baseline_hit" in r or "baseline_cold" in r:
+        __import__("baseline_row").report_lines(r, row)
     if "tls_hit" in r:
         row("cache hit 200x200 thumbnail over TLS (keep-alive, HTTP/1.1), token in headers",
             r["tls_hit"]["filegate"], r["tls_hit"]["peer"], "nginx ssl + proxy_cache", "req/s",

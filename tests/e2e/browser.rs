@@ -270,21 +270,26 @@ fn demo_page_over_https_uploads_a_picture() {
     );
 }
 
-/// The demo page draws the info's placeholder (the displayed aspect, the average
-/// colour) before the picture loads: a screenshot taken while the picture is held
-/// back shows the colour at the placeholder's place, then the picture replaces it.
+/// The demo page draws the info's ThumbHash placeholder (at the displayed aspect, on the
+/// average colour) before the picture loads: the page's own decoder gives the pixels the
+/// reference implementation (npm `thumbhash` under node) gives, and a screenshot taken
+/// while the picture is held back shows the picture's two halves (red left, blue right:
+/// a flat average colour would be purple on both) at the placeholder's place; then the
+/// picture replaces it.
 #[test]
 fn demo_page_draws_the_placeholder_before_the_picture() {
     let fg = Filegate::start();
     let driver = Driver::start();
     driver.go(&format!("{}/file/demo", fg.base));
     let dir = tempfile::tempdir().unwrap();
-    let image = dir.path().join("red.jpg");
+    let image = dir.path().join("halves.jpg");
     let picture = crate::fixtures::pillow_picture(
-        "placeholder-red.jpg",
+        "placeholder-halves.jpg",
         240,
         120,
-        "im = Image.new('RGB', (w, h), (200, 40, 30))\nim.save(p, quality=92)",
+        "im = Image.new('RGB', (w, h), (30, 40, 200))\n\
+         im.paste((200, 40, 30), (0, 0, w // 2, h))\n\
+         im.save(p, quality=92)",
     );
     std::fs::write(&image, &picture).unwrap();
     driver.script(
@@ -322,8 +327,40 @@ fn demo_page_draws_the_placeholder_before_the_picture() {
         driver.script("return document.getElementById('downloaded')", vec![]),
         Value::Null
     );
+
+    // The page's decoder against the reference, pixel for pixel (rounding aside).
+    let hash = driver.script("return window.lastInfo.thumbhash", vec![]);
+    let hash = hash.as_str().expect("the info has a thumbhash");
+    let page = driver.script(
+        "const t = decodeThumbHash(arguments[0]); return [t.w, t.h, Array.from(t.rgba)]",
+        vec![json!(hash)],
+    );
+    let (w, h, rgba) = crate::fixtures::reference_thumbhash_rgba(hash);
+    assert_eq!(
+        (page[0].as_u64(), page[1].as_u64()),
+        (Some(u64::from(w)), Some(u64::from(h))),
+        "decoded size"
+    );
+    let mine: Vec<i64> = page[2]
+        .as_array()
+        .expect("pixels")
+        .iter()
+        .map(|v| v.as_i64().unwrap())
+        .collect();
+    assert_eq!(mine.len(), rgba.len());
+    let worst = mine
+        .iter()
+        .zip(&rgba)
+        .map(|(a, b)| (a - i64::from(*b)).abs())
+        .max()
+        .unwrap_or(0);
+    assert!(
+        worst <= 1,
+        "the page's ThumbHash differs from the reference by {worst}"
+    );
+
     let rect = driver.script(
-        "const el = document.getElementById('placeholder'); el.scrollIntoView({block: 'center'}); const r = el.getBoundingClientRect(); return [r.x + r.width / 2, r.y + r.height / 2, window.devicePixelRatio]",
+        "const el = document.getElementById('placeholder'); el.scrollIntoView({block: 'center'}); const r = el.getBoundingClientRect(); return [r.x, r.y, r.width, r.height, window.devicePixelRatio]",
         vec![],
     );
     let shot = driver.call(
@@ -337,25 +374,30 @@ fn demo_page_draws_the_placeholder_before_the_picture() {
         .unwrap();
     let file = dir.path().join("shot.png");
     std::fs::write(&file, &png).unwrap();
-    let (x, y, scale) = (
-        rect[0].as_f64().unwrap(),
-        rect[1].as_f64().unwrap(),
-        rect[2].as_f64().unwrap_or(1.0),
-    );
+    let at = |i: usize| rect[i].as_f64().unwrap();
+    let scale = rect[4].as_f64().unwrap_or(1.0);
+    let point = |fx: f64| {
+        (
+            ((at(0) + at(2) * fx) * scale) as i64,
+            ((at(1) + at(3) / 2.0) * scale) as i64,
+        )
+    };
+    let (left, right) = (point(0.2), point(0.8));
     let script = format!(
-        "from PIL import Image\nim = Image.open({:?}).convert('RGB')\nprint(*im.getpixel(({}, {})))\n",
-        file,
-        (x * scale) as i64,
-        (y * scale) as i64
+        "from PIL import Image\nim = Image.open({file:?}).convert('RGB')\n\
+         print(*im.getpixel({left:?}), *im.getpixel({right:?}))\n"
     );
     let out = crate::fixtures::run(crate::fixtures::venv_bin("python"), &["-c", &script]);
     let px: Vec<i64> = out.split_whitespace().map(|v| v.parse().unwrap()).collect();
-    for (got, want) in px.iter().zip([200, 40, 30]) {
-        assert!(
-            (got - want).abs() <= 16,
-            "the placeholder shows {px:?}, not the picture's colour"
-        );
-    }
+    let (l, r) = (&px[..3], &px[3..]);
+    assert!(
+        l[0] > 120 && l[0] > l[2] + 60,
+        "the placeholder's left is {l:?}, not the picture's red half (right {r:?})"
+    );
+    assert!(
+        r[2] > 120 && r[2] > r[0] + 60,
+        "the placeholder's right is {r:?}, not the picture's blue half (left {l:?})"
+    );
     driver.script("window.releasePicture()", vec![]);
     let deadline = Instant::now() + Duration::from_secs(30);
     while !status(&driver).starts_with("shown") {

@@ -257,3 +257,25 @@ pub fn pillow_picture(name: &str, w: u32, h: u32, save: &str) -> Vec<u8> {
         run(venv_bin("python"), &["-c", &script]);
     })
 }
+
+/// A ThumbHash decoded by the reference implementation (npm `thumbhash` under node,
+/// installed by `setup.sh test`): (width, height, RGBA pixels).
+pub fn reference_thumbhash_rgba(b64: &str) -> (u32, u32, Vec<u8>) {
+    let module = crate::harness::tools_dir().join("node/node_modules/thumbhash/thumbhash.js");
+    let script = format!(
+        "import * as th from {module:?};\n\
+         const img = th.thumbHashToRGBA(Uint8Array.from(Buffer.from({b64:?}, 'base64')));\n\
+         console.log(JSON.stringify([img.w, img.h, Array.from(img.rgba)]));\n",
+        module = module.to_string_lossy()
+    );
+    let out = run("node", &["--input-type=module", "-e", &script]);
+    let v: serde_json::Value = serde_json::from_str(out.trim()).expect("node output");
+    let n = |i: usize| v[i].as_u64().expect("a size") as u32;
+    let rgba = v[2]
+        .as_array()
+        .expect("pixels")
+        .iter()
+        .map(|p| p.as_u64().expect("a byte") as u8)
+        .collect();
+    (n(0), n(1), rgba)
+}
