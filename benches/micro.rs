@@ -225,7 +225,7 @@ fn cache_hit(c: &mut Criterion) {
         .expect("put");
     let read = || async {
         match cache
-            .original(&store, "demo", &key)
+            .original(&store, "demo", &key, filegate::OriginalView::default())
             .await
             .expect("original")
         {

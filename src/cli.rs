@@ -8,7 +8,7 @@ use clap::{Parser, Subcommand};
 use crate::auth::claims::{TokenClaims, TokenKind};
 use crate::auth::sdk_sign;
 use crate::clock::now_secs;
-use crate::config::{Config, ConfigError, ProcessEnv};
+use crate::config::{Config, ConfigError, DownloadMode, ProcessEnv};
 use crate::query::Query;
 use crate::seed::plan::Kind;
 use crate::seed::{self, SeedOptions};
@@ -182,6 +182,9 @@ pub fn run(cli: Cli) -> i32 {
                 for (id, app) in &config.apps {
                     if app.has_demo_secret() {
                         eprintln!("warning: apps.{id}.secrets holds the demo secret (loopback only); replace it before production");
+                    }
+                    if app.strip_location && app.download_mode == DownloadMode::Redirect {
+                        eprintln!("warning: apps.{id}: strip_location does not apply in redirect mode (the store serves its bytes unchanged, GPS included); use download_mode: serve");
                     }
                 }
                 println!(

@@ -92,7 +92,7 @@ pub use storage::range::parse_content_range;
 pub use storage::{keys, post_policy, sigv4, ByteRange, TypeRule, UploadRequest};
 
 // Transforms and the cache, for the micro benchmarks.
-pub use cache::{EdgeCache, OriginalBody};
+pub use cache::{EdgeCache, OriginalBody, OriginalView};
 pub use media::limits::{Deadline, Limits};
 pub use media::thumbnail::render_thumbnail;
 pub use media::vips;

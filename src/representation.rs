@@ -31,6 +31,22 @@ pub enum ThumbnailStrategy {
     Local,
 }
 
+/// `format=` of an image original (SPEC §11 renditions).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum RenditionFormat {
+    /// `jpg` (or `jpeg`).
+    Jpeg,
+    /// `png`.
+    Png,
+    /// `webp`.
+    Webp,
+    /// `avif`.
+    Avif,
+    /// `auto`: by the client's `Accept` (the original when it accepts its type, else
+    /// WebP when accepted, else JPEG).
+    Auto,
+}
+
 /// What a download asks for, once the object's file type is known.
 #[derive(Debug, Clone, Copy, PartialEq, serde::Serialize, serde::Deserialize)]
 pub enum Wanted {
@@ -52,6 +68,12 @@ pub enum Wanted {
     },
     /// AMR voice transcoded to MP3.
     Mp3,
+    /// The whole picture in another format, oriented, sRGB, at most
+    /// `media.max_display` on its long side.
+    Rendition {
+        /// `format`.
+        format: RenditionFormat,
+    },
     /// `info=1`: what the file is (SPEC §11), read as a file of `family`.
     Info {
         /// The file's family.
@@ -74,6 +96,8 @@ pub struct Representation {
     pub want_mp3: bool,
     /// `info=1`: the file's info instead of its bytes.
     pub info: bool,
+    /// `format=jpg|png|webp|avif|auto`: a rendition of an image original.
+    pub rendition: Option<RenditionFormat>,
 }
 
 fn dimension(query: &Query, name: &str) -> Result<Option<f64>, ApiError> {
@@ -101,10 +125,20 @@ impl Representation {
             Some(2) => ThumbnailStrategy::Local,
             Some(_) => return Err(ApiError::bad_param("thumbnail_strategy", "must be 1 or 2")),
         };
-        let format_mp3 = match query.get("format")? {
-            None | Some("") | Some("amr") => false,
-            Some("mp3") => true,
-            Some(_) => return Err(ApiError::bad_param("format", "must be amr or mp3")),
+        let (format_mp3, rendition) = match query.get("format")? {
+            None | Some("") | Some("amr") => (false, None),
+            Some("mp3") => (true, None),
+            Some("jpg" | "jpeg") => (false, Some(RenditionFormat::Jpeg)),
+            Some("png") => (false, Some(RenditionFormat::Png)),
+            Some("webp") => (false, Some(RenditionFormat::Webp)),
+            Some("avif") => (false, Some(RenditionFormat::Avif)),
+            Some("auto") => (false, Some(RenditionFormat::Auto)),
+            Some(_) => {
+                return Err(ApiError::bad_param(
+                    "format",
+                    "must be amr, mp3, jpg, png, webp, avif or auto",
+                ))
+            }
         };
         let miniprogram = match query.get("source")? {
             None | Some("") => false,
@@ -123,6 +157,7 @@ impl Representation {
         };
         Ok(Representation {
             info,
+            rendition,
             image_type,
             w: dimension(query, "w")?,
             h: dimension(query, "h")?,
@@ -147,14 +182,20 @@ impl Representation {
             return Ok(Wanted::Mp3);
         }
         let (w, h) = (self.w, self.h);
-        match (self.image_type, family) {
-            (ImageType::Original, _) => Ok(Wanted::Original),
-            (ImageType::Thumbnail | ImageType::Cover, Family::Image) => {
+        match (self.image_type, family, self.rendition) {
+            (ImageType::Original, Family::Image, Some(format)) => {
+                Ok(Wanted::Rendition { format })
+            }
+            (ImageType::Original, _, Some(_)) => Err(unsupported(
+                "format=jpg, png, webp, avif and auto apply to images",
+            )),
+            (ImageType::Original, _, None) => Ok(Wanted::Original),
+            (ImageType::Thumbnail | ImageType::Cover, Family::Image, _) => {
                 Ok(Wanted::Thumbnail { w, h })
             }
-            (ImageType::Cover, Family::Video) => Ok(Wanted::VideoCover { w, h }),
-            (ImageType::Thumbnail, _) => Err(unsupported("a thumbnail needs an image")),
-            (ImageType::Cover, _) => Err(unsupported("a cover needs a video or an image")),
+            (ImageType::Cover, Family::Video, _) => Ok(Wanted::VideoCover { w, h }),
+            (ImageType::Thumbnail, _, _) => Err(unsupported("a thumbnail needs an image")),
+            (ImageType::Cover, _, _) => Err(unsupported("a cover needs a video or an image")),
         }
     }
 }
@@ -180,6 +221,7 @@ mod tests {
             ("h=NaN", "h"),
             ("thumbnail_strategy=3", "thumbnail_strategy"),
             ("format=ogg", "format"),
+            ("format=gif", "format"),
             ("source=app", "source"),
             ("info=2", "info"),
         ] {
@@ -197,6 +239,24 @@ mod tests {
         };
         assert_eq!(r.wanted_of(Family::Image).unwrap(), thumb);
         assert_eq!(r.wanted(FileType::Avatar).unwrap(), thumb);
+    }
+
+    #[test]
+    fn renditions_apply_to_image_originals() {
+        let r = Representation::parse(&Query::parse("format=jpg")).unwrap();
+        assert_eq!(
+            r.wanted_of(Family::Image).unwrap(),
+            Wanted::Rendition {
+                format: RenditionFormat::Jpeg
+            }
+        );
+        assert_eq!(r.wanted_of(Family::Video).unwrap_err().status(), 415);
+        // A thumbnail keeps its own format rules.
+        let r = Representation::parse(&Query::parse("format=auto&image_type=2")).unwrap();
+        assert!(matches!(
+            r.wanted_of(Family::Image).unwrap(),
+            Wanted::Thumbnail { .. }
+        ));
     }
 
     #[test]

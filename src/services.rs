@@ -7,7 +7,7 @@ use std::sync::Arc;
 
 use crate::auth::verified::VerifiedFileSigns;
 use crate::cache::purge::PurgeTarget;
-use crate::cache::EdgeCache;
+use crate::cache::{EdgeCache, OriginalView};
 use crate::cluster::Cluster;
 use crate::config::Config;
 use crate::eager::queue::EagerQueue;
@@ -46,6 +46,13 @@ pub struct Services {
 }
 
 impl Services {
+    /// How `app` serves its originals (an unknown app: as stored).
+    pub fn original_view(&self, app: &str) -> OriginalView {
+        OriginalView {
+            strip_location: self.config.apps.get(app).is_some_and(|a| a.strip_location),
+        }
+    }
+
     /// Builds the services over a store (opening the cache's tiers).
     pub fn new(
         config: Arc<Config>,

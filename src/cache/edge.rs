@@ -188,7 +188,9 @@ impl EdgeCache {
     pub(super) fn forget(&self, app: &str, key: &ObjectKey, etag: Option<&str>) {
         self.inner.tiers.remove(&CacheKey::version(app, key));
         if let Some(etag) = etag {
-            self.inner.tiers.remove(&CacheKey::original(app, key, etag));
+            for head in CacheKey::originals(app, key, etag) {
+                self.inner.tiers.remove(&head);
+            }
         }
     }
 

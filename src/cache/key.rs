@@ -64,12 +64,19 @@ impl CacheKey {
         }
     }
 
-    /// The head of an original's body at version `etag`.
-    pub fn original(app: &str, key: &ObjectKey, etag: &str) -> CacheKey {
+    /// The head of an original's body at version `etag`, as served with or without
+    /// its location metadata (`stripped`): a config change never serves the other.
+    pub fn original(app: &str, key: &ObjectKey, etag: &str, stripped: bool) -> CacheKey {
+        let view = if stripped { "no-location" } else { "as-stored" };
         CacheKey {
-            digest: digest(KeyKind::Original, &[app, key.as_str(), etag]),
+            digest: digest(KeyKind::Original, &[app, key.as_str(), etag, view]),
             part: 0,
         }
+    }
+
+    /// The heads of both views of an original at `etag` (what a purge removes).
+    pub fn originals(app: &str, key: &ObjectKey, etag: &str) -> [CacheKey; 2] {
+        [false, true].map(|stripped| CacheKey::original(app, key, etag, stripped))
     }
 
     /// The head of a derived result: source `key` at `etag`, made by the transform
@@ -162,12 +169,13 @@ mod tests {
     fn kinds_and_inputs_never_collide() {
         let k = ObjectKey::parse("demo/avatar/user/1/a.jpg").unwrap();
         let v = CacheKey::version("demo", &k);
-        let o = CacheKey::original("demo", &k, "\"e\"");
+        let o = CacheKey::original("demo", &k, "\"e\"", false);
+        assert_ne!(o, CacheKey::original("demo", &k, "\"e\"", true));
         let d = CacheKey::derived("demo", &k, "\"e\"", "thumb:200x200:jpeg");
         assert_ne!(v, o);
         assert_ne!(o, d);
         assert_ne!(v, CacheKey::derivations("demo", &k));
-        assert_ne!(o, CacheKey::original("demo", &k, "\"f\""));
+        assert_ne!(o, CacheKey::original("demo", &k, "\"f\"", false));
         assert_ne!(
             d,
             CacheKey::derived("demo", &k, "\"e\"", "thumb:100x100:jpeg")

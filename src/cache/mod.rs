@@ -36,5 +36,5 @@ pub mod tiers;
 pub use body::{Body, Found};
 pub use derived::SourceVersion;
 pub use edge::EdgeCache;
-pub use original::OriginalBody;
+pub use original::{OriginalBody, OriginalView};
 pub use status::CacheStatus;

@@ -2,6 +2,11 @@
 //! again (`REVALIDATED`) or, while it fails, a stale one (`STALE`); else one store GET
 //! however many ask (`MISS`), or, above `cache.max_object`, streamed through
 //! (`BYPASS`). Revalidation is one `HEAD` shared by concurrent callers.
+//!
+//! What is cached is the original as served ([`OriginalView`], SPEC §11): with the
+//! type its bytes are (sniffed once, in the fill, and kept in the body's metadata), and
+//! for an app with `strip_location`, its GPS metadata blanked in place; `ETag`,
+//! `Content-Length` and `Range` then describe those bytes.
 
 use std::sync::Arc;
 
@@ -17,8 +22,34 @@ use crate::cache::key::CacheKey;
 use crate::cache::status::{CacheStatus, Kind, Tier};
 use crate::clock::now_ms;
 use crate::error::ApiError;
+use crate::media::location::{strip_location, Stripped};
+use crate::media::sniff::{sniff, true_type, Sniffed};
 use crate::storage::keys::ObjectKey;
 use crate::storage::{GetOutcome, GetRequest, ObjectMeta, ObjectStore, StoreError};
+
+/// How the originals of an app are served (SPEC §11).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct OriginalView {
+    /// GPS metadata removed from JPEG, PNG, WebP and HEIF (`apps.<id>.strip_location`).
+    pub strip_location: bool,
+}
+
+/// Bytes enough to sniff a type (ISO-BMFF's brand is at 8..12).
+const SNIFF_BYTES: usize = 64;
+
+/// The ETag of an original whose location was blanked: derived from the store's (the
+/// same version and the same edit always give the same bytes), and never equal to it.
+fn stripped_etag(store_etag: &str) -> String {
+    format!("\"{}-nogps\"", store_etag.trim_matches('"'))
+}
+
+/// Whether location metadata can be in a file of this format.
+fn may_carry_location(found: Sniffed) -> bool {
+    matches!(
+        found,
+        Sniffed::Jpeg | Sniffed::Png | Sniffed::Webp | Sniffed::IsoBmff { image: true }
+    )
+}
 
 /// How an original is served.
 pub enum OriginalBody {
@@ -35,6 +66,7 @@ impl EdgeCache {
         store: &Arc<dyn ObjectStore>,
         app: &str,
         key: &ObjectKey,
+        view: OriginalView,
     ) -> Result<OriginalBody, ApiError> {
         let now = now_ms();
         if let Some((v, recently_purged)) = self.cached_version(app, key, now).await {
@@ -42,7 +74,7 @@ impl EdgeCache {
                 self.count(Kind::Original, Tier::None, CacheStatus::Bypass);
                 return Ok(OriginalBody::Bypass);
             }
-            let head_key = CacheKey::original(app, key, &v.meta.etag);
+            let head_key = CacheKey::original(app, key, &v.meta.etag, view.strip_location);
             let age = self
                 .inner
                 .freshness
@@ -51,7 +83,7 @@ impl EdgeCache {
                 Age::Fresh => CacheStatus::Hit,
                 Age::Stale | Age::Expired => match self.revalidate(store, app, key, &v).await {
                     Ok(meta) if meta.etag == v.meta.etag => CacheStatus::Revalidated,
-                    Ok(_) => return self.fill_original(store, app, key).await,
+                    Ok(_) => return self.fill_original(store, app, key, view).await,
                     Err(e) if e.status() == http::StatusCode::NOT_FOUND => {
                         self.forget(app, key, Some(&v.meta.etag));
                         return Err(e);
@@ -77,7 +109,7 @@ impl EdgeCache {
                 return Ok(OriginalBody::Found(Found { body, status }));
             }
         }
-        self.fill_original(store, app, key).await
+        self.fill_original(store, app, key, view).await
     }
 
     /// One `HEAD` of `key`, shared by concurrent callers; the version record is
@@ -138,8 +170,11 @@ impl EdgeCache {
         store: &Arc<dyn ObjectStore>,
         app: &str,
         key: &ObjectKey,
+        view: OriginalView,
     ) -> Result<OriginalBody, ApiError> {
-        let fkey = CacheKey::version(app, key);
+        // One fill per object and view (two apps never share a key, so in practice
+        // one per object).
+        let fkey = CacheKey::original(app, key, "", view.strip_location);
         let flight = match self.inner.fills.join(fkey) {
             Joined::Follower(f) => f,
             Joined::Leader(f) => {
@@ -147,7 +182,9 @@ impl EdgeCache {
                     (self.clone(), store.clone(), app.to_string(), key.clone());
                 let fill = f.clone();
                 tokio::spawn(async move {
-                    let result = cache.run_original_fill(&store, &app, &key, &fill).await;
+                    let result = cache
+                        .run_original_fill(&store, &app, &key, view, &fill)
+                        .await;
                     // Forgotten once it is stored (or failed): a close waits for it, and
                     // a request after a failure fetches again.
                     cache.inner.fills.done(&fkey);
@@ -183,6 +220,7 @@ impl EdgeCache {
         store: &Arc<dyn ObjectStore>,
         app: &str,
         key: &ObjectKey,
+        view: OriginalView,
         flight: &Arc<Flight>,
     ) -> Result<(), ApiError> {
         self.inner.metrics.origin_fetches.inc();
@@ -205,27 +243,63 @@ impl EdgeCache {
             flight.begin(FillHead::TooLarge(Arc::new(meta)));
             return Ok(());
         }
-        flight.begin(FillHead::Body(Arc::new(meta.clone())));
         let mut stream = body.stream;
         let mut received = 0u64;
-        while let Some(chunk) = stream.next().await {
-            let chunk = chunk?;
+        // The first bytes say what the object is.
+        let mut early = Vec::new();
+        let mut head = Vec::with_capacity(SNIFF_BYTES);
+        while head.len() < SNIFF_BYTES {
+            let Some(chunk) = next_piece(&mut stream).await? else { break };
             received += chunk.len() as u64;
-            if received > meta.size {
-                break;
-            }
-            flight.push(chunk);
+            let room = SNIFF_BYTES - head.len();
+            head.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            early.push(chunk);
         }
-        if received != meta.size {
-            return Err(ApiError::store_failed(format!(
-                "the store sent {received} of {} bytes",
-                meta.size
-            )));
+        let mut served = meta.clone();
+        if let Some(t) = true_type(&head) {
+            served.content_type = t.to_string();
+        }
+        if view.strip_location && may_carry_location(sniff(&head)) {
+            // Location can sit anywhere (a WebP's EXIF chunk follows the pixels, a
+            // HEIF's Exif item is wherever `iloc` says): the whole body first.
+            let mut whole = Vec::with_capacity(usize::try_from(meta.size).unwrap_or(0));
+            for chunk in early.drain(..) {
+                whole.extend_from_slice(&chunk);
+            }
+            while received <= meta.size {
+                let Some(chunk) = next_piece(&mut stream).await? else { break };
+                received += chunk.len() as u64;
+                whole.extend_from_slice(&chunk);
+            }
+            check_received(received, meta.size)?;
+            let whole = match strip_location(&whole) {
+                Stripped::Edited(edited) if edited.len() == whole.len() => {
+                    served.etag = stripped_etag(&meta.etag);
+                    edited
+                }
+                _ => whole,
+            };
+            flight.begin(FillHead::Body(Arc::new(served.clone())));
+            flight.push(Bytes::from(whole));
+        } else {
+            flight.begin(FillHead::Body(Arc::new(served.clone())));
+            for chunk in early {
+                flight.push(chunk);
+            }
+            while received <= meta.size {
+                let Some(chunk) = next_piece(&mut stream).await? else { break };
+                received += chunk.len() as u64;
+                if received > meta.size {
+                    break;
+                }
+                flight.push(chunk);
+            }
+            check_received(received, meta.size)?;
         }
         self.store_body(
-            CacheKey::original(app, key, &meta.etag),
+            CacheKey::original(app, key, &meta.etag, view.strip_location),
             key.as_str(),
-            meta,
+            served,
             &flight.chunks(),
             asked_at,
         )
@@ -240,10 +314,31 @@ impl EdgeCache {
         store: &Arc<dyn ObjectStore>,
         app: &str,
         key: &ObjectKey,
+        view: OriginalView,
     ) -> Result<Option<Bytes>, ApiError> {
-        match self.original(store, app, key).await? {
+        match self.original(store, app, key, view).await? {
             OriginalBody::Found(found) => found.body.collect().await.map(Some),
             OriginalBody::Bypass => Ok(None),
         }
+    }
+}
+
+/// A store that sent more or fewer bytes than it announced sent a broken body.
+fn check_received(received: u64, announced: u64) -> Result<(), ApiError> {
+    if received == announced {
+        Ok(())
+    } else {
+        Err(ApiError::store_failed(format!(
+            "the store sent {received} of {announced} bytes"
+        )))
+    }
+}
+
+/// The next piece of a store's body.
+async fn next_piece(stream: &mut crate::storage::ByteStream) -> Result<Option<Bytes>, ApiError> {
+    match stream.next().await {
+        Some(Ok(chunk)) => Ok(Some(chunk)),
+        Some(Err(e)) => Err(ApiError::from(e)),
+        None => Ok(None),
     }
 }

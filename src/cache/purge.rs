@@ -107,8 +107,9 @@ impl EdgeCache {
         keys.insert(version);
         if let Some((entry, _)) = tiers.get(&version).await {
             if let CacheValue::Version(v) = entry.value() {
-                let head = CacheKey::original(app, object, &v.meta.etag);
-                self.with_pieces(head, None, keys).await;
+                for head in CacheKey::originals(app, object, &v.meta.etag) {
+                    self.with_pieces(head, None, keys).await;
+                }
             }
         }
         let list = CacheKey::derivations(app, object);

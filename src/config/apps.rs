@@ -77,6 +77,9 @@ pub struct AppConfig {
     /// Results made as soon as an upload of an image completes, each given as the
     /// download parameters that will ask for it (default: none).
     pub eager: Vec<EagerEntry>,
+    /// Served originals of JPEG, PNG, WebP and HEIF carry no GPS metadata (SPEC §11):
+    /// it is blanked in place, every other byte kept. Default true.
+    pub strip_location: bool,
 }
 
 impl Default for AppConfig {
@@ -92,6 +95,7 @@ impl Default for AppConfig {
             max_upload: UploadSizeLimits::default(),
             thumbnail_processor: None,
             eager: Vec::new(),
+            strip_location: true,
         }
     }
 }

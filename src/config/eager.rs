@@ -9,7 +9,7 @@ use serde::Deserialize;
 use super::error::ConfigError;
 use super::media::MediaConfig;
 use crate::query::Query;
-use crate::representation::{ImageType, Representation};
+use crate::representation::{ImageType, RenditionFormat, Representation};
 
 /// Most eager entries per app: each upload of the app costs that many transforms.
 pub const MAX_EAGER_ENTRIES: usize = 16;
@@ -116,10 +116,16 @@ pub(super) fn validate_eager(
         let repr = entry
             .representation()
             .map_err(|e| ConfigError::new(format!("{key}.eager[{i}]"), e.message().to_string()))?;
-        if repr.image_type == ImageType::Original && !repr.info {
+        if repr.rendition == Some(RenditionFormat::Auto) {
+            return Err(ConfigError::new(
+                at("format"),
+                "format: auto depends on each client's Accept; name jpg, png, webp or avif",
+            ));
+        }
+        if repr.image_type == ImageType::Original && !repr.info && repr.rendition.is_none() {
             return Err(ConfigError::new(
                 at("image_type"),
-                "an eager result is a thumbnail, a cover (image_type 2 or 3) or info: 1 (the original needs no making)",
+                "an eager result is a thumbnail, a cover (image_type 2 or 3), a rendition (format: jpg, png, webp or avif) or info: 1 (the original needs no making)",
             ));
         }
         if repr.want_mp3 {

@@ -22,6 +22,9 @@ pub struct MediaConfig {
     pub default_size: u32,
     /// Largest `w` / `h`; larger values are clamped to it.
     pub max_size: u32,
+    /// Longest side of a rendition (`format=jpg|png|webp|avif|auto`, SPEC §11); a
+    /// larger picture is shrunk to it, a smaller one is never enlarged.
+    pub max_display: u32,
     /// Largest image or voice source read for a transform.
     pub max_source_bytes: ByteSize,
     /// Largest video source read for a cover (held in memory while it is made).
@@ -63,6 +66,7 @@ impl Default for MediaConfig {
             retry_after: Duration::from_secs(2),
             default_size: 200,
             max_size: 2048,
+            max_display: 4096,
             max_source_bytes: ByteSize::mib(32),
             max_video_bytes: ByteSize::mib(128),
             max_pixels: 50_000_000,
@@ -110,6 +114,9 @@ impl MediaConfig {
         }
         if !(1..=10_000).contains(&self.max_size) {
             return Err(ConfigError::new("media.max_size", "between 1 and 10000"));
+        }
+        if !(16..=16_384).contains(&self.max_display) {
+            return Err(ConfigError::new("media.max_display", "between 16 and 16384"));
         }
         if self.default_size == 0 || self.default_size > self.max_size {
             return Err(ConfigError::new(

@@ -159,6 +159,17 @@ pub async fn plan(services: &Services, ask: &Ask<'_>) -> Result<Plan, ApiError> 
             fit: media.fit(w, h),
         },
         Wanted::Mp3 => Transform::Mp3,
+        Wanted::Rendition { format } => match media.rendition_format(format, accept, "")? {
+            Some(format) => Transform::Rendition {
+                max: media.config().max_display,
+                format,
+            },
+            None => {
+                return Err(ApiError::internal(
+                    "format=auto is resolved against the original before planning",
+                ))
+            }
+        },
         Wanted::Info { family } => Transform::Info { family },
         Wanted::Original => return Err(ApiError::internal("planning a transform of an original")),
     };
@@ -286,7 +297,12 @@ async fn source_bytes(services: &Services, plan: &Plan) -> Result<Bytes, ApiErro
     let limit = services.media.max_source_bytes(&plan.transform);
     let cached = services
         .cache
-        .original_bytes(&services.store, &plan.app_id, &plan.source_key)
+        .original_bytes(
+            &services.store,
+            &plan.app_id,
+            &plan.source_key,
+            services.original_view(&plan.app_id),
+        )
         .await?;
     match cached {
         Some(bytes) if bytes.len() as u64 > limit => Err(crate::media::limits::too_large(format!(

@@ -32,9 +32,10 @@ pub async fn original(services: &Services, key: &ObjectKey) -> Result<OriginalBo
 
 /// The original of `key` from this node's cache (never another node's).
 pub async fn here(services: &Services, key: &ObjectKey) -> Result<OriginalBody, ApiError> {
+    let view = services.original_view(key.app());
     services
         .cache
-        .original(&services.store, key.app(), key)
+        .original(&services.store, key.app(), key, view)
         .await
 }
 

@@ -15,6 +15,7 @@ use crate::media::pool::{IdleTurn, Pool};
 use crate::media::transform::{Fit, ImageFormat, Qualities, Rendered, Transform};
 use crate::media::{cover, info, thumbnail, vips, voice};
 use crate::metrics::Metrics;
+use crate::representation::RenditionFormat;
 
 /// The media engine: limits, the pool, and the metrics of transforms.
 pub struct Media {
@@ -86,20 +87,7 @@ impl Media {
     /// The thumbnail format for a client's `Accept`: AVIF, then WebP, when asked for
     /// by name and available; else the source's own family.
     pub fn negotiate(&self, accept: Option<&str>, source_content_type: &str) -> ImageFormat {
-        let accepts = |wanted: &str| {
-            accept.is_some_and(|a| {
-                a.split(',').any(|item| {
-                    let mut parts = item.split(';');
-                    let kind = parts.next().unwrap_or("").trim();
-                    let q = parts
-                        .filter_map(|p| p.trim().strip_prefix("q="))
-                        .filter_map(|q| q.trim().parse::<f32>().ok())
-                        .next()
-                        .unwrap_or(1.0);
-                    kind.eq_ignore_ascii_case(wanted) && q > 0.0
-                })
-            })
-        };
+        let accepts = |wanted: &str| accepts(accept, wanted);
         if self.config.avif
             && accepts("image/avif")
             && vips::vips().is_ok_and(|v| v.can_encode_avif())
@@ -110,6 +98,45 @@ impl Media {
             return ImageFormat::Webp;
         }
         ImageFormat::of_content_type(source_content_type)
+    }
+
+    /// The format of a rendition: `auto` by `Accept` (SPEC §11: `None`, the original
+    /// itself, when the client names its type or it is JPEG, PNG or GIF, which every
+    /// client shows; else WebP when accepted; else JPEG); a named one as named. 415
+    /// for AVIF when this build cannot encode it.
+    pub fn rendition_format(
+        &self,
+        format: RenditionFormat,
+        accept: Option<&str>,
+        original_type: &str,
+    ) -> Result<Option<ImageFormat>, ApiError> {
+        let chosen = match format {
+            RenditionFormat::Jpeg => ImageFormat::Jpeg,
+            RenditionFormat::Png => ImageFormat::Png,
+            RenditionFormat::Webp => ImageFormat::Webp,
+            RenditionFormat::Avif => {
+                if !(self.config.avif && vips::vips().is_ok_and(|v| v.can_encode_avif())) {
+                    return Err(ApiError::new(
+                        http::StatusCode::UNSUPPORTED_MEDIA_TYPE,
+                        "format: this node does not encode AVIF (media.avif, or no AV1 encoder)",
+                    ));
+                }
+                ImageFormat::Avif
+            }
+            RenditionFormat::Auto => {
+                let essence = crate::file_type::essence(original_type);
+                let everywhere = matches!(essence.as_str(), "image/jpeg" | "image/png" | "image/gif");
+                if everywhere || accepts(accept, &essence) {
+                    return Ok(None);
+                }
+                if accepts(accept, "image/webp") {
+                    ImageFormat::Webp
+                } else {
+                    ImageFormat::Jpeg
+                }
+            }
+        };
+        Ok(Some(chosen))
     }
 
     /// A turn for one background job (eager derivation): granted once the pool is idle,
@@ -154,6 +181,13 @@ impl Media {
                 }
                 Transform::Cover { fit } => {
                     cover::render_cover(source, fit, offset, qualities, &limits, deadline)
+                }
+                Transform::Rendition { max, format } => {
+                    let fit = Fit {
+                        w: Some(max),
+                        h: Some(max),
+                    };
+                    thumbnail::render_thumbnail(&source, fit, format, qualities, &limits, deadline)
                 }
                 Transform::Mp3 => voice::render_mp3(source, &limits, deadline),
                 Transform::Processor { .. } | Transform::Info { .. } => Err(ApiError::internal(
@@ -217,6 +251,22 @@ impl Media {
     }
 }
 
+/// Whether `accept` names `wanted` (case-insensitive) with a quality above 0.
+fn accepts(accept: Option<&str>, wanted: &str) -> bool {
+    accept.is_some_and(|a| {
+        a.split(',').any(|item| {
+            let mut parts = item.split(';');
+            let kind = parts.next().unwrap_or("").trim();
+            let q = parts
+                .filter_map(|p| p.trim().strip_prefix("q="))
+                .filter_map(|q| q.trim().parse::<f32>().ok())
+                .next()
+                .unwrap_or(1.0);
+            kind.eq_ignore_ascii_case(wanted) && q > 0.0
+        })
+    })
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -269,3 +319,4 @@ mod tests {
         );
     }
 }
+

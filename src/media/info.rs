@@ -16,7 +16,7 @@ use crate::file_type::Family;
 use crate::media::av::open_input;
 use crate::media::cover::{display_quarter_turns, render_cover};
 use crate::media::limits::{undecodable, Deadline, Limits};
-use crate::media::sniff::{sniff, Sniffed};
+use crate::media::sniff::{heif_mime, sniff, Sniffed};
 use crate::media::transform::{Fit, Qualities, Rendered, INFO_TYPE};
 use crate::media::vips::{vips, Image};
 
@@ -96,6 +96,7 @@ pub fn read_info(
     match (family, found) {
         (_, Sniffed::Jpeg | Sniffed::Png | Sniffed::Webp | Sniffed::Gif)
         | (Family::Image, Sniffed::IsoBmff { image: true }) => {
+            let source = crate::media::thumbnail::readable(&source, found);
             image_info(&source, found, &mut info, limits, deadline)?;
         }
         (Family::Video | Family::Image, Sniffed::IsoBmff { image: false } | Sniffed::Matroska) => {
@@ -315,15 +316,6 @@ fn duration_ms(source: Bytes, demuxer: &str) -> Result<u64, ApiError> {
         u64::try_from(d * 1000 * i64::from(tb.numerator()) / i64::from(tb.denominator()))
             .unwrap_or(0),
     )
-}
-
-/// The type of a HEIF file by its major brand: AVIF, HEIC (HEVC) or another HEIF.
-fn heif_mime(bytes: &[u8]) -> &'static str {
-    match bytes.get(8..12) {
-        Some(b"avif" | b"avis") => "image/avif",
-        Some(b"heic" | b"heix" | b"heim" | b"heis") => "image/heic",
-        _ => "image/heif",
-    }
 }
 
 /// An ID3 tag or an MPEG audio frame sync at the start.

@@ -1,6 +1,8 @@
 //! Media transforms: thumbnails ([`thumbnail`], libvips), video covers ([`cover`],
 //! FFmpeg), AMR→MP3 ([`voice`], FFmpeg), media info and placeholders ([`info`]), and
-//! third-party processors ([`processor`]). [`limits`] holds the checks every transform makes, [`pool`] the
+//! third-party processors ([`processor`]), GPS removal from served originals
+//! ([`location`]), HEIF property order repair before libheif ([`heif_order`]).
+//! [`limits`] holds the checks every transform makes, [`pool`] the
 //! bounded CPU pool they run in, [`sniff`] format detection by magic bytes,
 //! [`source`] the size-limited source read (the plan → cache → make sequence a
 //! download runs is [`crate::fetch::derived`]).
@@ -12,9 +14,11 @@ pub mod av;
 pub mod colour;
 pub mod cover;
 pub mod engine;
+pub mod heif_order;
 pub mod info;
 pub mod jpeg;
 pub mod limits;
+pub mod location;
 pub mod pixels;
 pub mod pool;
 pub mod processor;

@@ -108,9 +108,53 @@ pub fn sniff(bytes: &[u8]) -> Sniffed {
     Sniffed::Unknown
 }
 
+/// The content type `bytes` really are, when their first bytes say so positively
+/// (SPEC §11 "true types"): images, AMR, MP3 with an ID3 tag, and ISO-BMFF files by
+/// their brand. `None`: nothing recognised, and the uploader's claim stands (the
+/// presentation policy still decides what may render inline).
+pub fn true_type(bytes: &[u8]) -> Option<&'static str> {
+    Some(match sniff(bytes) {
+        Sniffed::Jpeg => "image/jpeg",
+        Sniffed::Png => "image/png",
+        Sniffed::Webp => "image/webp",
+        Sniffed::Gif => "image/gif",
+        Sniffed::IsoBmff { image: true } => heif_mime(bytes),
+        Sniffed::IsoBmff { image: false } => match bytes.get(8..12) {
+            Some(b"qt  ") => "video/quicktime",
+            Some(brand) if brand.starts_with(b"3g") => "video/3gpp",
+            _ => "video/mp4",
+        },
+        Sniffed::AmrNb => "audio/amr",
+        Sniffed::OtherKnown("MP3") => "audio/mpeg",
+        _ => return None,
+    })
+}
+
+/// The type of a HEIF file by its major brand: AVIF, HEIC (HEVC) or another HEIF.
+pub fn heif_mime(bytes: &[u8]) -> &'static str {
+    match bytes.get(8..12) {
+        Some(b"avif" | b"avis") => "image/avif",
+        Some(b"heic" | b"heix" | b"heim" | b"heis") => "image/heic",
+        _ => "image/heif",
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn true_types_by_magic_and_brand() {
+        assert_eq!(true_type(b"\xFF\xD8\xFF\xE1"), Some("image/jpeg"));
+        assert_eq!(true_type(b"\0\0\0\x18ftypheic\0\0\0\0"), Some("image/heic"));
+        assert_eq!(true_type(b"\0\0\0\x18ftypmif1\0\0\0\0"), Some("image/heif"));
+        assert_eq!(true_type(b"\0\0\0\x18ftypavif\0\0\0\0"), Some("image/avif"));
+        assert_eq!(true_type(b"\0\0\0\x18ftypqt  \0\0\0\0"), Some("video/quicktime"));
+        assert_eq!(true_type(b"\0\0\0\x18ftyp3gp4\0\0\0\0"), Some("video/3gpp"));
+        assert_eq!(true_type(b"#!AMR\n"), Some("audio/amr"));
+        assert_eq!(true_type(b"<html>"), None);
+        assert_eq!(true_type(b"plain text"), None);
+    }
 
     #[test]
     fn magic_numbers() {

@@ -7,6 +7,7 @@
 //! pool worker: libvips images are not `Send`.
 
 use crate::error::ApiError;
+use crate::media::heif_order::normalise_property_order;
 use crate::media::jpeg;
 use crate::media::jpeg::thumbnail::{self as jpeg_thumbnail, Source as JpegSource};
 use crate::media::limits::{undecodable, unsupported, Deadline, Limits};
@@ -26,6 +27,8 @@ pub fn render_thumbnail(
 ) -> Result<Rendered, ApiError> {
     let format_found = sniff(source);
     check_image_format(format_found)?;
+    let repaired = readable(source, format_found);
+    let source = &repaired[..];
     vips()?;
     let header = Image::header(source)
         .map_err(|e| undecodable("the image cannot be decoded").with_detail(e))?;
@@ -64,6 +67,15 @@ pub fn render_thumbnail(
         bytes,
         content_type: format.content_type(),
     })
+}
+
+/// A HEIF file with its property order repaired for libheif
+/// ([`crate::media::heif_order`]); any other file as it is.
+pub fn readable(source: &[u8], found: Sniffed) -> std::borrow::Cow<'_, [u8]> {
+    match found {
+        Sniffed::IsoBmff { image: true } => normalise_property_order(source),
+        _ => std::borrow::Cow::Borrowed(source),
+    }
 }
 
 /// Small upright pixels to `format`: JPEG by libjpeg directly, the others by libvips.

@@ -99,6 +99,15 @@ pub enum Transform {
     },
     /// AMR → MP3.
     Mp3,
+    /// The whole picture in `format`, at most `max` on its long side (a rendition,
+    /// SPEC §11): a thumbnail's pipeline with a box of `max` × `max`, which never
+    /// enlarges.
+    Rendition {
+        /// `media.max_display` (a new limit is a new result).
+        max: u32,
+        /// The output format.
+        format: ImageFormat,
+    },
     /// `info=1`: dimensions, duration, ThumbHash... as JSON (SPEC §11), read as a
     /// file of `family` is.
     Info {
@@ -125,6 +134,7 @@ impl Transform {
             Transform::Thumbnail { .. } => "thumbnail",
             Transform::Cover { .. } => "cover",
             Transform::Mp3 => "mp3",
+            Transform::Rendition { .. } => "rendition",
             Transform::Processor { .. } => "processor",
             Transform::Info { .. } => "info",
         }
@@ -143,6 +153,9 @@ impl Transform {
             }
             Transform::Cover { fit } => format!("cover:v1:{}x{}", side(fit.w), side(fit.h)),
             Transform::Mp3 => "mp3:v1:16k-mono-32k".to_string(),
+            Transform::Rendition { max, format } => {
+                format!("render:v1:{max}:{}", format.extension())
+            }
             Transform::Processor { fit, template } => {
                 format!("proc:v1:{}x{}:{template}", side(fit.w), side(fit.h))
             }
@@ -153,7 +166,9 @@ impl Transform {
     /// The extension of the stored copy and of the offered file name.
     pub fn extension(&self) -> &'static str {
         match self {
-            Transform::Thumbnail { format, .. } => format.extension(),
+            Transform::Thumbnail { format, .. } | Transform::Rendition { format, .. } => {
+                format.extension()
+            }
             Transform::Cover { .. } => "jpg",
             Transform::Mp3 => "mp3",
             Transform::Processor { .. } => "img",
@@ -164,7 +179,9 @@ impl Transform {
     /// The content type, when known before the result is made.
     pub fn content_type(&self) -> Option<&'static str> {
         match self {
-            Transform::Thumbnail { format, .. } => Some(format.content_type()),
+            Transform::Thumbnail { format, .. } | Transform::Rendition { format, .. } => {
+                Some(format.content_type())
+            }
             Transform::Cover { .. } => Some("image/jpeg"),
             Transform::Mp3 => Some("audio/mpeg"),
             Transform::Processor { .. } => None,

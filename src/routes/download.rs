@@ -12,12 +12,14 @@ use crate::cache::CacheStatus;
 use crate::config::DownloadMode;
 use crate::error::ApiError;
 use crate::fetch::derived::{self, Ask, Located};
-use crate::fetch::original::serve_original;
+use crate::cache::OriginalBody;
+use crate::fetch::original::{original, serve_original};
 use crate::file_type::{extension_of, FileType};
 use crate::http::delivery::{self, Failure};
 use crate::http::presentation::{store_view, Presentation};
 use crate::query::Query;
-use crate::representation::{Representation, Wanted};
+use crate::media::ImageFormat;
+use crate::representation::{RenditionFormat, Representation, Wanted};
 use crate::routes::call::Call;
 use crate::services::Services;
 use crate::storage::keys::ObjectKey;
@@ -145,8 +147,15 @@ pub async fn download(
     params: &DownloadParams,
 ) -> Result<u16, Failure> {
     let object = resolve_object(services, call, &params.target)?;
-    let wanted = wanted(params, object.file_type)?;
+    let mut wanted = wanted(params, object.file_type)?;
     let presentation = Presentation::download(object.name.clone(), &object.key);
+    if wanted == (Wanted::Rendition { format: RenditionFormat::Auto }) {
+        match auto_rendition(services, session, call, &object, &presentation).await? {
+            AutoRendition::Served(status) => return Ok(status),
+            AutoRendition::Original => wanted = Wanted::Original,
+            AutoRendition::Make(format) => wanted = Wanted::Rendition { format },
+        }
+    }
     if wanted == Wanted::Original {
         return match call.app.download_mode {
             DownloadMode::Serve => {
@@ -172,6 +181,72 @@ pub async fn download(
         background: false,
     };
     serve_derived(services, session, call, &ask, &presentation).await
+}
+
+/// What `format=auto` comes to.
+enum AutoRendition {
+    /// The original was accepted, and served.
+    Served(u16),
+    /// The original is accepted (redirect mode: the store serves it).
+    Original,
+    /// A rendition in this format.
+    Make(RenditionFormat),
+}
+
+/// Resolves `format=auto` against the original's true type (SPEC §11): served as it
+/// is when the client's `Accept` allows it, else a WebP or JPEG rendition. In serve
+/// mode the type is the cached original's (sniffed); in redirect mode the store's.
+async fn auto_rendition(
+    services: &Arc<Services>,
+    session: &mut Session,
+    call: &Call<'_>,
+    object: &ResolvedObject,
+    presentation: &Presentation,
+) -> Result<AutoRendition, Failure> {
+    let accept = call.headers.accept.as_deref();
+    let pick = |original_type: &str| {
+        services
+            .media
+            .rendition_format(RenditionFormat::Auto, accept, original_type)
+    };
+    if call.app.download_mode == DownloadMode::Redirect {
+        let version = services
+            .cache
+            .source_version(&services.store, call.app_id, &object.key)
+            .await?;
+        return Ok(match pick(&version.meta.content_type)? {
+            None => AutoRendition::Original,
+            Some(format) => AutoRendition::Make(rendition_of(format)),
+        });
+    }
+    match original(services, &object.key).await? {
+        OriginalBody::Found(found) => match pick(&found.body.meta().content_type)? {
+            None => {
+                let (range, inm) = (
+                    call.headers.range.as_deref(),
+                    call.headers.if_none_match.as_deref(),
+                );
+                let status = delivery::serve_found(session, found, range, inm, presentation).await?;
+                Ok(AutoRendition::Served(status))
+            }
+            Some(format) => Ok(AutoRendition::Make(rendition_of(format))),
+        },
+        // Too large to cache, so to sniff: a rendition (413 above the source limit).
+        OriginalBody::Bypass => Ok(AutoRendition::Make(match pick("")? {
+            Some(format) => rendition_of(format),
+            None => RenditionFormat::Jpeg,
+        })),
+    }
+}
+
+/// The named rendition format of an output format.
+fn rendition_of(format: ImageFormat) -> RenditionFormat {
+    match format {
+        ImageFormat::Png => RenditionFormat::Png,
+        ImageFormat::Webp => RenditionFormat::Webp,
+        ImageFormat::Avif => RenditionFormat::Avif,
+        ImageFormat::Jpeg | ImageFormat::Gif => RenditionFormat::Jpeg,
+    }
 }
 
 /// A thumbnail, cover or MP3: from the owner node, or planned here from the source's
