@@ -45,6 +45,8 @@ if [ "$depth" -ge 2 ]; then
     # tests: real tools that make real fixtures, and a real browser
     ffmpeg libvips-tools espeak-ng chromium chromium-driver
     jq python3-venv procps
+    # exiftool: reads back what location metadata a served original still carries
+    libimage-exiftool-perl
     # the benchmark's peers and load tools (make bench; its smoke runs in make test);
     # nginx is also the TLS tests' https store front, openssl makes their test CA,
     # h2load (nghttp2-client) counts TLS handshakes
@@ -142,6 +144,42 @@ if [ "$(cat "$tools/node/.pins" 2>/dev/null)" != "$thumbhash_pin" ]; then
   npm install --silent --no-audit --no-fund --prefix "$tools/node" "$thumbhash_pin" >/dev/null
   echo "$thumbhash_pin" >"$tools/node/.pins"
 fi
+
+# Real phone and camera pictures for the HEIF tests (issue 20), from two sdists on
+# PyPI: pillow-heif's test images (BSD-3-Clause; iPhone, Sony, Xiaomi, Samsung, Nokia
+# files; corrupted and truncated ones) and Pillow's AVIF test images (MIT-CMU). Pinned
+# by address and sha256; only the image folders are kept, under $tools/corpus.
+ensure_corpus() {
+  local name=$1 url=$2 sum=$3
+  shift 3
+  local dir="$tools/corpus/$name"
+  if [ -f "$dir/.sha256" ] && [ "$(cat "$dir/.sha256")" = "$sum" ]; then
+    return
+  fi
+  echo "setup: fetching the $name test pictures"
+  local tmp
+  tmp=$(mktemp -d)
+  curl -fsSL --retry 3 -o "$tmp/a.tar.gz" "$url"
+  echo "$sum  $tmp/a.tar.gz" | sha256sum -c --quiet -
+  rm -rf "$dir"
+  mkdir -p "$dir"
+  tar -xzf "$tmp/a.tar.gz" -C "$dir" --strip-components=1 --wildcards "$@"
+  rm -rf "$tmp"
+  echo "$sum" >"$dir/.sha256"
+}
+ensure_corpus pillow_heif-1.8.1 \
+  https://files.pythonhosted.org/packages/44/c1/82145984920ca055675af2c2795bd30da6f7461215c41f3c1eacb3d66353/pillow_heif-1.8.1.tar.gz \
+  521ebffb8a181d56c3904e5a61f20903edee0d9d3275967b8fb345f866215c06 \
+  '*/tests/images/heif*' '*/LICENSE*'
+ensure_corpus pillow-12.1.1 \
+  https://files.pythonhosted.org/packages/1f/42/5c74462b4fd957fcd7b13b04fb3205ff8349236ea74c7c375766d6c82288/pillow-12.1.1.tar.gz \
+  9ad8fa5937ab05218e2b6a4cff30295ad35afd2f83ac592e68c0d871bb0fdbc4 \
+  '*/Tests/images/avif/*' '*/LICENSE'
+
+# The independent reference decoder of those pictures: libheif as pillow-heif's wheel
+# bundles it (a newer libheif than Debian's, built apart from libvips) and Pillow 12's
+# own AVIF plugin (libavif). Wheels only.
+ensure_venv "$tools/venv-heif" --only-binary=:all: "pillow-heif==1.8.1" "pillow==12.1.1"
 
 # cargo-fuzz: builds and runs the libFuzzer targets in fuzz/ (`make fuzz`, and the
 # short smoke in `make test`). The stable toolchain takes its -Z flags with

@@ -183,9 +183,7 @@ impl Representation {
         }
         let (w, h) = (self.w, self.h);
         match (self.image_type, family, self.rendition) {
-            (ImageType::Original, Family::Image, Some(format)) => {
-                Ok(Wanted::Rendition { format })
-            }
+            (ImageType::Original, Family::Image, Some(format)) => Ok(Wanted::Rendition { format }),
             (ImageType::Original, _, Some(_)) => Err(unsupported(
                 "format=jpg, png, webp, avif and auto apply to images",
             )),

@@ -248,8 +248,14 @@ impl EdgeCache {
         // The first bytes say what the object is.
         let mut early = Vec::new();
         let mut head = Vec::with_capacity(SNIFF_BYTES);
+        // A stream that ended is not asked again (some panic when polled after
+        // their end).
+        let mut ended = false;
         while head.len() < SNIFF_BYTES {
-            let Some(chunk) = next_piece(&mut stream).await? else { break };
+            let Some(chunk) = next_piece(&mut stream).await? else {
+                ended = true;
+                break;
+            };
             received += chunk.len() as u64;
             let room = SNIFF_BYTES - head.len();
             head.extend_from_slice(&chunk[..chunk.len().min(room)]);
@@ -266,8 +272,10 @@ impl EdgeCache {
             for chunk in early.drain(..) {
                 whole.extend_from_slice(&chunk);
             }
-            while received <= meta.size {
-                let Some(chunk) = next_piece(&mut stream).await? else { break };
+            while !ended && received <= meta.size {
+                let Some(chunk) = next_piece(&mut stream).await? else {
+                    break;
+                };
                 received += chunk.len() as u64;
                 whole.extend_from_slice(&chunk);
             }
@@ -286,8 +294,10 @@ impl EdgeCache {
             for chunk in early {
                 flight.push(chunk);
             }
-            while received <= meta.size {
-                let Some(chunk) = next_piece(&mut stream).await? else { break };
+            while !ended && received <= meta.size {
+                let Some(chunk) = next_piece(&mut stream).await? else {
+                    break;
+                };
                 received += chunk.len() as u64;
                 if received > meta.size {
                     break;

@@ -116,7 +116,10 @@ impl MediaConfig {
             return Err(ConfigError::new("media.max_size", "between 1 and 10000"));
         }
         if !(16..=16_384).contains(&self.max_display) {
-            return Err(ConfigError::new("media.max_display", "between 16 and 16384"));
+            return Err(ConfigError::new(
+                "media.max_display",
+                "between 16 and 16384",
+            ));
         }
         if self.default_size == 0 || self.default_size > self.max_size {
             return Err(ConfigError::new(

@@ -125,7 +125,8 @@ impl Media {
             }
             RenditionFormat::Auto => {
                 let essence = crate::file_type::essence(original_type);
-                let everywhere = matches!(essence.as_str(), "image/jpeg" | "image/png" | "image/gif");
+                let everywhere =
+                    matches!(essence.as_str(), "image/jpeg" | "image/png" | "image/gif");
                 if everywhere || accepts(accept, &essence) {
                     return Ok(None);
                 }
@@ -186,6 +187,14 @@ impl Media {
                     let fit = Fit {
                         w: Some(max),
                         h: Some(max),
+                    };
+                    // A whole picture may be larger than a thumbnail's result limit
+                    // (a PNG of a 12-megapixel photo is 10-20 MB): never below what
+                    // its pixels take uncompressed.
+                    let ceiling = u64::from(max) * u64::from(max) * 4;
+                    let limits = Limits {
+                        max_output_bytes: limits.max_output_bytes.max(ceiling),
+                        ..limits
                     };
                     thumbnail::render_thumbnail(&source, fit, format, qualities, &limits, deadline)
                 }
@@ -319,4 +328,3 @@ mod tests {
         );
     }
 }
-

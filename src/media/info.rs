@@ -17,6 +17,7 @@ use crate::media::av::open_input;
 use crate::media::cover::{display_quarter_turns, render_cover};
 use crate::media::limits::{undecodable, Deadline, Limits};
 use crate::media::sniff::{heif_mime, sniff, Sniffed};
+use crate::media::thumbnail::{heif_video_range, retrying_without_previews};
 use crate::media::transform::{Fit, Qualities, Rendered, INFO_TYPE};
 use crate::media::vips::{vips, Image};
 
@@ -186,10 +187,15 @@ fn image_info(
     deadline.check()?;
     // libvips' thumbnail turns the picture upright, so the hash has the displayed
     // aspect.
-    let small = Image::thumbnail(source, HASH_SIDE, HASH_SIDE, to_srgb).map_err(bad)?;
-    let (sw, sh) = (small.width(), small.height());
-    let bands = small.bands();
-    let pixels = small.to_pixels().map_err(bad)?;
+    let video_range = heif_video_range(source, found);
+    let (sw, sh, bands, pixels) = retrying_without_previews(source, found, |source| {
+        let mut small = Image::thumbnail(source, HASH_SIDE, HASH_SIDE, to_srgb).map_err(bad)?;
+        if video_range {
+            small = small.expand_video_range().map_err(bad)?;
+        }
+        let pixels = small.to_pixels().map_err(bad)?;
+        Ok((small.width(), small.height(), small.bands(), pixels))
+    })?;
     let rgba = to_rgba(&pixels, bands)
         .ok_or_else(|| ApiError::internal(format!("a thumbnail with {bands} bands")))?;
     set_hash(info, sw as usize, sh as usize, &rgba);

@@ -1,7 +1,7 @@
 //! Media transforms: thumbnails ([`thumbnail`], libvips), video covers ([`cover`],
 //! FFmpeg), AMR→MP3 ([`voice`], FFmpeg), media info and placeholders ([`info`]), and
 //! third-party processors ([`processor`]), GPS removal from served originals
-//! ([`location`]), HEIF property order repair before libheif ([`heif_order`]).
+//! ([`location`]), HEIF repairs before libheif 1.15 ([`heif_repair`]: property order, unreadable thumbnails).
 //! [`limits`] holds the checks every transform makes, [`pool`] the
 //! bounded CPU pool they run in, [`sniff`] format detection by magic bytes,
 //! [`source`] the size-limited source read (the plan → cache → make sequence a
@@ -14,7 +14,7 @@ pub mod av;
 pub mod colour;
 pub mod cover;
 pub mod engine;
-pub mod heif_order;
+pub mod heif_repair;
 pub mod info;
 pub mod jpeg;
 pub mod limits;

@@ -149,7 +149,10 @@ mod tests {
         assert_eq!(true_type(b"\0\0\0\x18ftypheic\0\0\0\0"), Some("image/heic"));
         assert_eq!(true_type(b"\0\0\0\x18ftypmif1\0\0\0\0"), Some("image/heif"));
         assert_eq!(true_type(b"\0\0\0\x18ftypavif\0\0\0\0"), Some("image/avif"));
-        assert_eq!(true_type(b"\0\0\0\x18ftypqt  \0\0\0\0"), Some("video/quicktime"));
+        assert_eq!(
+            true_type(b"\0\0\0\x18ftypqt  \0\0\0\0"),
+            Some("video/quicktime")
+        );
         assert_eq!(true_type(b"\0\0\0\x18ftyp3gp4\0\0\0\0"), Some("video/3gpp"));
         assert_eq!(true_type(b"#!AMR\n"), Some("audio/amr"));
         assert_eq!(true_type(b"<html>"), None);

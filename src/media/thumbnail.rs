@@ -7,7 +7,9 @@
 //! pool worker: libvips images are not `Send`.
 
 use crate::error::ApiError;
-use crate::media::heif_order::normalise_property_order;
+use crate::media::heif_repair::{
+    high_depth_video_range, normalise_property_order, without_thumbnails,
+};
 use crate::media::jpeg;
 use crate::media::jpeg::thumbnail::{self as jpeg_thumbnail, Source as JpegSource};
 use crate::media::limits::{undecodable, unsupported, Deadline, Limits};
@@ -55,13 +57,12 @@ pub fn render_thumbnail(
         });
     }
     drop(header);
-    let thumb = Image::thumbnail(source, side(fit.w), side(fit.h), to_srgb)
-        .map_err(|e| undecodable("the image cannot be decoded").with_detail(e))?;
+    let video_range = heif_video_range(source, format_found);
+    let bytes = retrying_without_previews(source, format_found, |source| {
+        deadline.check()?;
+        libvips_thumbnail(source, fit, format, qualities, to_srgb, video_range)
+    })?;
     deadline.check()?;
-    // libvips decodes while it encodes: a damaged source fails here.
-    let bytes = thumb
-        .save(&saver(format, qualities))
-        .map_err(|e| undecodable("the image cannot be decoded").with_detail(e))?;
     limits.check_output(bytes.len())?;
     Ok(Rendered {
         bytes,
@@ -69,8 +70,53 @@ pub fn render_thumbnail(
     })
 }
 
+/// Whether `source` is a HEIF file libheif 1.15 decodes too flat (limited range at
+/// more than 8 bits: [`high_depth_video_range`]).
+pub fn heif_video_range(source: &[u8], found: Sniffed) -> bool {
+    found == (Sniffed::IsoBmff { image: true }) && high_depth_video_range(source)
+}
+
+/// `decode(source)`, and when a HEIF file fails, `decode` again with its preview
+/// images hidden ([`without_thumbnails`]: libvips may pick a preview libheif 1.15
+/// cannot decode); the first error if that fails too.
+pub fn retrying_without_previews<T>(
+    source: &[u8],
+    found: Sniffed,
+    decode: impl Fn(&[u8]) -> Result<T, ApiError>,
+) -> Result<T, ApiError> {
+    match decode(source) {
+        Ok(made) => Ok(made),
+        Err(first) => match (found, without_thumbnails(source)) {
+            (Sniffed::IsoBmff { image: true }, Some(hidden)) => decode(&hidden).map_err(|_| first),
+            _ => Err(first),
+        },
+    }
+}
+
+/// libvips' shrink-on-load thumbnail of `source`, encoded.
+fn libvips_thumbnail(
+    source: &[u8],
+    fit: Fit,
+    format: ImageFormat,
+    qualities: Qualities,
+    to_srgb: bool,
+    video_range: bool,
+) -> Result<Vec<u8>, ApiError> {
+    let mut thumb = Image::thumbnail(source, side(fit.w), side(fit.h), to_srgb)
+        .map_err(|e| undecodable("the image cannot be decoded").with_detail(e))?;
+    if video_range {
+        thumb = thumb
+            .expand_video_range()
+            .map_err(|e| ApiError::internal(format!("stretching video range: {e}")))?;
+    }
+    // libvips decodes while it encodes: a damaged source fails here.
+    thumb
+        .save(&saver(format, qualities))
+        .map_err(|e| undecodable("the image cannot be decoded").with_detail(e))
+}
+
 /// A HEIF file with its property order repaired for libheif
-/// ([`crate::media::heif_order`]); any other file as it is.
+/// ([`crate::media::heif_repair`]); any other file as it is.
 pub fn readable(source: &[u8], found: Sniffed) -> std::borrow::Cow<'_, [u8]> {
     match found {
         Sniffed::IsoBmff { image: true } => normalise_property_order(source),

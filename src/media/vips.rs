@@ -418,6 +418,36 @@ impl Image {
         checked_op(status, out)
     }
 
+    /// 8-bit colour of limited ("video") range, 16-235, stretched to 0-255, alpha
+    /// (a fourth or second band) as it was ([`crate::media::heif_repair`]).
+    pub fn expand_video_range(&self) -> Result<Image, String> {
+        let bands = usize::try_from(self.bands()).unwrap_or(0).clamp(1, 4);
+        let colour = if bands % 2 == 0 { bands - 1 } else { bands };
+        let scale = 255.0 / 219.0;
+        let mut a = [1.0f64; 4];
+        let mut b = [0.0f64; 4];
+        for i in 0..colour {
+            a[i] = scale;
+            b[i] = -16.0 * scale;
+        }
+        let mut out = null_mut();
+        // SAFETY: live input image, valid out-pointer, arrays of `bands` doubles, a
+        // name/value pair of the right C type, NULL-terminated.
+        let status = unsafe {
+            bindings::vips_linear(
+                self.ptr,
+                &mut out,
+                a.as_ptr(),
+                b.as_ptr(),
+                bands as c_int,
+                c"uchar".as_ptr(),
+                1 as c_int,
+                null_mut::<c_void>(),
+            )
+        };
+        checked_op(status, out)
+    }
+
     /// Gaussian noise of `sigma` added to every band, clipped back to 8 bits: the
     /// grain of a camera sensor. The same `seed` makes the same noise.
     pub fn with_noise(&self, sigma: f64, seed: c_int) -> Result<Image, String> {

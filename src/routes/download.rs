@@ -9,16 +9,16 @@ use pingora_proxy::Session;
 use crate::auth::principal::Principal;
 use crate::auth::store_token::scope_covers;
 use crate::cache::CacheStatus;
+use crate::cache::OriginalBody;
 use crate::config::DownloadMode;
 use crate::error::ApiError;
 use crate::fetch::derived::{self, Ask, Located};
-use crate::cache::OriginalBody;
 use crate::fetch::original::{original, serve_original};
 use crate::file_type::{extension_of, FileType};
 use crate::http::delivery::{self, Failure};
 use crate::http::presentation::{store_view, Presentation};
-use crate::query::Query;
 use crate::media::ImageFormat;
+use crate::query::Query;
 use crate::representation::{RenditionFormat, Representation, Wanted};
 use crate::routes::call::Call;
 use crate::services::Services;
@@ -149,7 +149,11 @@ pub async fn download(
     let object = resolve_object(services, call, &params.target)?;
     let mut wanted = wanted(params, object.file_type)?;
     let presentation = Presentation::download(object.name.clone(), &object.key);
-    if wanted == (Wanted::Rendition { format: RenditionFormat::Auto }) {
+    if wanted
+        == (Wanted::Rendition {
+            format: RenditionFormat::Auto,
+        })
+    {
         match auto_rendition(services, session, call, &object, &presentation).await? {
             AutoRendition::Served(status) => return Ok(status),
             AutoRendition::Original => wanted = Wanted::Original,
@@ -226,7 +230,8 @@ async fn auto_rendition(
                     call.headers.range.as_deref(),
                     call.headers.if_none_match.as_deref(),
                 );
-                let status = delivery::serve_found(session, found, range, inm, presentation).await?;
+                let status =
+                    delivery::serve_found(session, found, range, inm, presentation).await?;
                 Ok(AutoRendition::Served(status))
             }
             Some(format) => Ok(AutoRendition::Make(rendition_of(format))),

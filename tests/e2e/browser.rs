@@ -162,14 +162,24 @@ impl Drop for Driver {
 /// Loads the demo page at `page`, uploads a picture as user `sub` and waits for it to
 /// show; returns the page's status and log.
 fn upload_with_demo_page(driver: &Driver, page: &str, sub: i64) -> (String, String) {
+    let dir = tempfile::tempdir().unwrap();
+    let image = dir.path().join("photo.jpg");
+    std::fs::write(&image, small_jpeg()).unwrap();
+    upload_file_with_demo_page(driver, page, sub, &image)
+}
+
+/// [`upload_with_demo_page`] with a file of the caller's.
+fn upload_file_with_demo_page(
+    driver: &Driver,
+    page: &str,
+    sub: i64,
+    image: &std::path::Path,
+) -> (String, String) {
     driver.go(page);
     assert_eq!(
         driver.script("return document.title", vec![]),
         "filegate demo"
     );
-    let dir = tempfile::tempdir().unwrap();
-    let image = dir.path().join("photo.jpg");
-    std::fs::write(&image, small_jpeg()).unwrap();
     let t = token("demo", sub, TokenKind::User);
     driver.script(
         "document.getElementById('token').value = arguments[0]",
@@ -405,4 +415,84 @@ fn demo_page_draws_the_placeholder_before_the_picture() {
         std::thread::sleep(Duration::from_millis(100));
     }
     assert_eq!(status(&driver), "shown 240x120");
+}
+
+/// A HEIC photo from an iPhone (the corpus' pug.heic, 4032x3024, Display P3), uploaded
+/// from the demo page, shows as a picture in Chromium, which cannot decode HEIC: the
+/// page asks for `format=auto` and gets a WebP rendition. The screenshot of the picture
+/// has the photo's colours (the reference decoder's mean colour of it).
+#[test]
+fn demo_page_shows_a_heic_photo_as_a_picture() {
+    let fg = Filegate::start();
+    let driver = Driver::start();
+    let heic = crate::heif_corpus::corpus("pillow_heif-1.8.1/tests/images/heif_other/pug.heic");
+    let (status, log_text) =
+        upload_file_with_demo_page(&driver, &format!("{}/file/demo", fg.base), 33, &heic);
+    assert_eq!(status, "shown 4032x3024", "page log:\n{log_text}");
+    let src = driver.script("return document.getElementById('downloaded').src", vec![]);
+    let src = src.as_str().unwrap().to_string();
+    assert!(src.ends_with("&format=auto"), "{src}");
+    // What Chromium was given for its Accept header: WebP, not the HEIC.
+    let resp = client()
+        .get(&src)
+        .header(
+            "accept",
+            "image/avif,image/webp,image/apng,image/svg+xml,image/*,*/*;q=0.8",
+        )
+        .send()
+        .unwrap();
+    assert_eq!(resp.status(), 200);
+    assert_eq!(resp.headers()["content-type"], "image/webp");
+
+    let rect = driver.script(
+        "const el = document.getElementById('downloaded'); el.scrollIntoView({block: 'center'}); const r = el.getBoundingClientRect(); return [r.x, r.y, r.width, r.height, window.devicePixelRatio]",
+        vec![],
+    );
+    let shot = driver.call(
+        reqwest::Method::GET,
+        &driver.session_path("/screenshot"),
+        None,
+    );
+    use base64::Engine;
+    let png = base64::engine::general_purpose::STANDARD
+        .decode(shot.as_str().expect("screenshot"))
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("shot.png");
+    std::fs::write(&file, &png).unwrap();
+    let v = |i: usize| rect[i].as_f64().unwrap();
+    let scale = rect[4].as_f64().unwrap_or(1.0);
+    // The middle of the picture (its border and any clipping at the window's edge
+    // left out), against the reference's decode of the same part.
+    let script = format!(
+        "import pillow_heif\nfrom PIL import Image, ImageCms, ImageStat\nimport io\n\
+         pillow_heif.register_heif_opener()\n\
+         shot = Image.open({file:?}).convert('RGB')\n\
+         x, y, w, h, s = {x}, {y}, {w}, {h}, {scale}\n\
+         W, H = shot.size\n\
+         box = (int((x + w * .2) * s), int(max(y, 0) * s + h * s * .2), int((x + w * .8) * s), int(min(y + h, H / s) * s - h * s * .2))\n\
+         ref = Image.open({heic:?})\n\
+         icc = ref.info.get('icc_profile')\n\
+         ref = ref.convert('RGB')\n\
+         ref = ImageCms.profileToProfile(ref, ImageCms.ImageCmsProfile(io.BytesIO(icc)), ImageCms.createProfile('sRGB'), outputMode='RGB') if icc else ref\n\
+         fx = lambda px: px / s\n\
+         rbox = (int((fx(box[0]) - x) / w * ref.width), int((fx(box[1]) - y) / h * ref.height), int((fx(box[2]) - x) / w * ref.width), int((fx(box[3]) - y) / h * ref.height))\n\
+         print(*ImageStat.Stat(shot.crop(box)).mean, *ImageStat.Stat(ref.crop(rbox)).mean)\n",
+        x = v(0),
+        y = v(1),
+        w = v(2),
+        h = v(3),
+    );
+    let out = crate::fixtures::run(
+        crate::harness::tool("venv-heif/bin/python"),
+        &["-c", &script],
+    );
+    let m: Vec<f64> = out.split_whitespace().map(|x| x.parse().unwrap()).collect();
+    let (shown, want) = (&m[..3], &m[3..]);
+    for i in 0..3 {
+        assert!(
+            (shown[i] - want[i]).abs() < 10.0,
+            "the picture on screen has mean colour {shown:?}, the photo {want:?}"
+        );
+    }
 }

@@ -5,7 +5,8 @@ use std::ops::Range;
 
 use md5::{Digest, Md5};
 
-use super::{be16, be32, edit, find, le32, tiff, xmp, Patch, PNG_SIGNATURE};
+use super::bytes::{be16, be32, edit, find, le32, Patch, PNG_SIGNATURE};
+use super::{tiff, xmp};
 
 /// What precedes a TIFF block in JPEG APP1 (and, against their specs, in some PNG
 /// `eXIf` and WebP `EXIF` chunks).

@@ -5,7 +5,8 @@
 
 use std::ops::Range;
 
-use super::{be32, tiff, xmp, Patch};
+use super::bytes::{be32, Patch};
+use super::{tiff, xmp};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Item {

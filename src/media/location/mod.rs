@@ -15,6 +15,7 @@
 //! `Iptc4xmpExt:`, and location in tracks of HEIF image sequences or in a video
 //! appended to a JPEG (motion photos).
 
+mod bytes;
 mod containers;
 mod heif;
 mod tiff;
@@ -61,20 +62,6 @@ pub fn strip_location(bytes: &[u8]) -> Stripped {
     }
 }
 
-/// A same-length replacement: `bytes` go at offset `at` of the file.
-struct Patch {
-    at: usize,
-    bytes: Vec<u8>,
-}
-
-/// `blank` run on a copy of `block` (which sits at `at` in the file): the patch, if
-/// it changed anything. Working on copies keeps the input borrowed until an edit is
-/// certain, so a file without location is never copied whole.
-fn edit(block: &[u8], at: usize, blank: impl FnOnce(&mut [u8]) -> bool) -> Option<Patch> {
-    let mut copy = block.to_vec();
-    blank(&mut copy).then_some(Patch { at, bytes: copy })
-}
-
 enum Container {
     Jpeg,
     Png,
@@ -82,7 +69,7 @@ enum Container {
     Heif,
 }
 
-const PNG_SIGNATURE: &[u8] = b"\x89PNG\r\n\x1a\n";
+use bytes::{be32, PNG_SIGNATURE};
 
 /// The ISO-BMFF brands of still images and image sequences (HEIF, AVIF).
 const HEIF_BRANDS: [&[u8]; 9] = [
@@ -114,26 +101,6 @@ fn is_heif(b: &[u8]) -> bool {
     major
         .chain(compatible)
         .any(|brand| HEIF_BRANDS.contains(&brand))
-}
-
-fn be16(b: &[u8], at: usize) -> Option<u16> {
-    let s = b.get(at..at.checked_add(2)?)?;
-    Some(u16::from_be_bytes(s.try_into().ok()?))
-}
-
-fn be32(b: &[u8], at: usize) -> Option<u32> {
-    let s = b.get(at..at.checked_add(4)?)?;
-    Some(u32::from_be_bytes(s.try_into().ok()?))
-}
-
-fn le32(b: &[u8], at: usize) -> Option<u32> {
-    let s = b.get(at..at.checked_add(4)?)?;
-    Some(u32::from_le_bytes(s.try_into().ok()?))
-}
-
-/// The first `needle` in `hay` at or after `from`.
-fn find(hay: &[u8], from: usize, needle: &[u8]) -> Option<usize> {
-    memchr::memmem::find(hay.get(from..)?, needle).map(|i| i + from)
 }
 
 #[cfg(test)]

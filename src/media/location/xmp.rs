@@ -116,7 +116,7 @@ fn element_end(x: &[u8], name: usize, name_end: usize) -> Option<usize> {
     close.extend_from_slice(x.get(name..name_end)?);
     let mut from = tag_end;
     loop {
-        let found = super::find(x, from, &close)?;
+        let found = super::bytes::find(x, from, &close)?;
         let after = skip_spaces(x, found + close.len());
         if x.get(after) == Some(&b'>') {
             return Some(after + 1);

@@ -1,12 +1,28 @@
-//! Puts a HEIF file's item properties in the order the format requires before libheif
-//! reads it. HEIF (ISO/IEC 23008-12 §6.5.1) wants an item's descriptive properties
+//! Repairs of HEIF files that cameras write and libheif 1.15 (Debian 12's) misreads,
+//! each the same bytes in the same length, so every offset holds.
+//!
+//! **Property order.** [`normalise_property_order`] puts a HEIF file's item properties
+//! in the order the format requires before libheif reads it. HEIF (ISO/IEC 23008-12 §6.5.1) wants an item's descriptive properties
 //! (`ispe`, `colr`, `hvcC`, ...) associated before its transformative ones (`clap`,
 //! `irot`, `imir`). Some cameras (Sony's `.HIF`, seen on an ILCE-7M4) list `irot`
 //! first; libheif 1.15 (Debian 12's) then reports the unrotated size while it decodes
 //! the rotated picture, and libvips refuses the mismatch ("bad image dimensions on
 //! decode"; libheif fixed it in 1.18). The fix is a permutation of the association
-//! entries inside `ipma`: the same bytes in the same length, so every offset holds,
-//! and a conforming file is left as it is.
+//! entries inside `ipma`; a conforming file is left as it is.
+//!
+//! **Thumbnails.** The same Sony files carry preview items whose `ispe` (1616x1080)
+//! is not the size their HEVC stream decodes to; libvips' thumbnail takes a preview
+//! when it is large enough and fails on it. [`without_thumbnails`] renames the `thmb`
+//! references, so libheif sees no previews and libvips decodes the primary image: the
+//! retry after such a failure (a preview saves time on files whose previews work, so
+//! it is not done up front).
+//!
+//! **Video range.** libheif 1.15 turns 10-bit YCbCr of limited ("video") range into
+//! RGB as if it were full range: the Sony 10-bit file of the tests decodes with its
+//! blacks at 16 and whites at 235 (filegate's pixels = 0.86 x the reference's + 15,
+//! fitted over the picture). [`high_depth_video_range`] says when a file is such;
+//! the caller stretches the decoded 8-bit pixels back ([`crate::media::vips::Image::expand_video_range`]).
+//! 8-bit files are not touched: none of limited range was seen misread.
 
 use std::borrow::Cow;
 
@@ -33,6 +49,8 @@ pub fn normalise_property_order(bytes: &[u8]) -> Cow<'_, [u8]> {
 
 /// A box: its type, where its payload starts and where it ends.
 struct Box4 {
+    /// Where its header starts (the size; the type follows it).
+    start: usize,
     kind: [u8; 4],
     body: usize,
     end: usize,
@@ -63,6 +81,7 @@ fn boxes(bytes: &[u8], start: usize, end: usize) -> Vec<Box4> {
             break;
         }
         found.push(Box4 {
+            start: at,
             kind,
             body: at + header as usize,
             end: box_end,
@@ -85,17 +104,13 @@ fn child<'a>(list: &'a [Box4], kind: &[u8; 4]) -> Option<&'a Box4> {
 /// The rewritten association lists: (offset, new bytes) for each item whose order
 /// is wrong. `None`: no `meta/iprp` to read.
 fn fixes(bytes: &[u8]) -> Option<Vec<(usize, Vec<u8>)>> {
+    let properties: Vec<[u8; 4]> = property_boxes(bytes)?.iter().map(|b| b.kind).collect();
     let top = boxes(bytes, 0, bytes.len());
     let meta = child(&top, b"meta")?;
     // `meta` is a full box: 4 bytes of version and flags.
     let in_meta = boxes(bytes, meta.body.checked_add(4)?, meta.end);
     let iprp = child(&in_meta, b"iprp")?;
     let in_iprp = boxes(bytes, iprp.body, iprp.end);
-    let ipco = child(&in_iprp, b"ipco")?;
-    let properties: Vec<[u8; 4]> = boxes(bytes, ipco.body, ipco.end)
-        .iter()
-        .map(|b| b.kind)
-        .collect();
     let mut out = Vec::new();
     for ipma in in_iprp.iter().filter(|b| &b.kind == b"ipma") {
         read_ipma(bytes, ipma, &properties, &mut out)?;
@@ -159,6 +174,64 @@ fn read_ipma(
     Some(())
 }
 
+/// `bytes` with its `thmb` item references renamed (`xthm`, a type no reader
+/// knows), so no preview image is offered; `None` when it has none.
+pub fn without_thumbnails(bytes: &[u8]) -> Option<Vec<u8>> {
+    let top = boxes(bytes, 0, bytes.len());
+    let meta = child(&top, b"meta")?;
+    let in_meta = boxes(bytes, meta.body.checked_add(4)?, meta.end);
+    let iref = child(&in_meta, b"iref")?;
+    // `iref` is a full box; its children are single item reference boxes.
+    let kinds: Vec<usize> = boxes(bytes, iref.body.checked_add(4)?, iref.end)
+        .iter()
+        .filter(|b| &b.kind == b"thmb")
+        .map(|b| b.start + 4)
+        .collect();
+    if kinds.is_empty() {
+        return None;
+    }
+    let mut out = bytes.to_vec();
+    for at in kinds {
+        out[at..at + 4].copy_from_slice(b"xthm");
+    }
+    Some(out)
+}
+
+/// Whether the file declares limited-range YCbCr (an `nclx` colour box with
+/// `full_range_flag` 0) at more than 8 bits a channel (a `pixi` box): what libheif 1.15
+/// decodes too flat.
+pub fn high_depth_video_range(bytes: &[u8]) -> bool {
+    let Some(properties) = property_boxes(bytes) else {
+        return false;
+    };
+    let limited = properties.iter().any(|b| {
+        // colour_type, then primaries, transfer, matrix (16 bits each), then the flag.
+        &b.kind == b"colr"
+            && bytes.get(b.body..b.body + 4) == Some(b"nclx")
+            && bytes.get(b.body + 10).is_some_and(|flag| flag & 0x80 == 0)
+    });
+    let deep = properties.iter().any(|b| {
+        // A full box: version and flags, the channel count, then bits per channel.
+        &b.kind == b"pixi"
+            && bytes
+                .get(b.body + 4)
+                .and_then(|&n| bytes.get(b.body + 5..b.body + 5 + usize::from(n)))
+                .is_some_and(|bits| bits.iter().any(|&d| d > 8))
+    });
+    limited && deep
+}
+
+/// The property boxes of `meta/iprp/ipco`.
+fn property_boxes(bytes: &[u8]) -> Option<Vec<Box4>> {
+    let top = boxes(bytes, 0, bytes.len());
+    let meta = child(&top, b"meta")?;
+    let in_meta = boxes(bytes, meta.body.checked_add(4)?, meta.end);
+    let iprp = child(&in_meta, b"iprp")?;
+    let in_iprp = boxes(bytes, iprp.body, iprp.end);
+    let ipco = child(&in_iprp, b"ipco")?;
+    Some(boxes(bytes, ipco.body, ipco.end))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -194,6 +267,51 @@ mod tests {
         // Already in order: untouched, and not copied.
         let good = heif(&props, &[2, 3, 0x81]);
         assert!(matches!(normalise_property_order(&good), Cow::Borrowed(_)));
+    }
+
+    #[test]
+    fn thumbnail_references_are_renamed() {
+        let mut iref = vec![0; 4];
+        iref.extend(boxed(b"thmb", &[0, 2, 0, 1, 0, 1]));
+        iref.extend(boxed(b"cdsc", &[0, 3, 0, 1, 0, 1]));
+        let mut meta = vec![0; 4];
+        meta.extend(boxed(b"iref", &iref));
+        let file = [boxed(b"ftyp", b"heic\0\0\0\0mif1"), boxed(b"meta", &meta)].concat();
+        let hidden = without_thumbnails(&file).expect("a thmb reference");
+        assert_eq!(hidden.len(), file.len());
+        let text = String::from_utf8_lossy(&hidden);
+        assert!(text.contains("xthm") && text.contains("cdsc") && !text.contains("thmb"));
+        // Nothing to hide, or no box to find it in.
+        assert_eq!(without_thumbnails(&heif(&[b"ispe"], &[1])), None);
+        for n in 0..file.len() {
+            let _ = without_thumbnails(&file[..n]);
+        }
+    }
+
+    #[test]
+    fn limited_range_at_ten_bits_is_found() {
+        let colr = |flag: u8| {
+            let mut body = b"nclx".to_vec();
+            body.extend_from_slice(&[0, 1, 0, 13, 0, 5, flag]);
+            body
+        };
+        let file = |flag: u8, bits: u8| {
+            let ipco = [
+                boxed(b"colr", &colr(flag)),
+                boxed(b"pixi", &[0, 0, 0, 0, 3, bits, bits, bits]),
+            ]
+            .concat();
+            let mut meta = vec![0; 4];
+            meta.extend(boxed(b"iprp", &boxed(b"ipco", &ipco)));
+            [boxed(b"ftyp", b"heic\0\0\0\0mif1"), boxed(b"meta", &meta)].concat()
+        };
+        assert!(high_depth_video_range(&file(0x00, 10)));
+        assert!(!high_depth_video_range(&file(0x80, 10)), "full range");
+        assert!(!high_depth_video_range(&file(0x00, 8)), "8 bits");
+        let whole = file(0x00, 10);
+        for n in 0..whole.len() {
+            let _ = high_depth_video_range(&whole[..n]);
+        }
     }
 
     #[test]
