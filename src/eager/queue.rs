@@ -63,6 +63,16 @@ impl EagerQueue {
         self.rx.lock().unwrap_or_else(|e| e.into_inner()).take()
     }
 
+    /// Sets the depth gauge to what the queue holds now. Read from the channel, not
+    /// counted up and down: a count raced (a send between the worker's receive and its
+    /// decrement showed one above the bound).
+    pub fn note_depth(&self) {
+        let held = self.tx.max_capacity().saturating_sub(self.tx.capacity());
+        self.metrics
+            .eager_queue_depth
+            .set(i64::try_from(held).unwrap_or(i64::MAX));
+    }
+
     fn count(&self, result: &str, n: usize) {
         self.metrics
             .eager_total
@@ -94,12 +104,11 @@ impl EagerQueue {
             app_id: app_id.to_string(),
             key: key.clone(),
         };
-        // Counted before it is sent, so the worker's decrement never comes first.
-        self.metrics.eager_queue_depth.inc();
-        match self.tx.try_send(upload) {
+        let sent = self.tx.try_send(upload);
+        self.note_depth();
+        match sent {
             Ok(()) => {}
             Err(e) => {
-                self.metrics.eager_queue_depth.dec();
                 let why = match e {
                     mpsc::error::TrySendError::Full(_) => "the eager queue is full",
                     mpsc::error::TrySendError::Closed(_) => "no eager worker runs",

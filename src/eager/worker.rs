@@ -109,7 +109,7 @@ impl BackgroundService for EagerWorker {
             let Some(upload) = upload else {
                 return;
             };
-            self.services.metrics.eager_queue_depth.dec();
+            self.services.eager.note_depth();
             self.make_all(&upload).await;
         }
     }

@@ -57,6 +57,32 @@ fn check_names_the_key_at_fault() {
     );
 }
 
+/// `check` says where `strip_location` cannot hold: an app in redirect mode (the
+/// store's bytes go out unchanged) and pictures larger than the cache streams whole.
+#[test]
+fn check_warns_where_location_would_leak() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("leaky.yaml");
+    std::fs::write(
+        &path,
+        "cache:\n  memory: 16 MiB\napps:\n  direct:\n    secrets: [0123456789abcdef0]\n    download_mode: redirect\n  plain:\n    secrets: [0123456789abcdef1]\n    strip_location: false\n    download_mode: redirect\n",
+    )
+    .unwrap();
+    let out = filegate(&["check", "-c", path.to_str().unwrap()]);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("apps.direct: strip_location does not apply in redirect mode"),
+        "{stderr}"
+    );
+    assert!(
+        stderr.contains("apps.direct: pictures up to 31457280 bytes"),
+        "{stderr}"
+    );
+    // An app that keeps location on purpose is not warned about.
+    assert!(!stderr.contains("apps.plain"), "{stderr}");
+}
+
 #[test]
 fn shipped_config_is_the_embedded_default() {
     let shipped =

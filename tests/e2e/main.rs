@@ -46,6 +46,7 @@ mod location;
 mod media;
 mod media_info;
 mod rate_limits;
+mod renditions;
 mod seaweed;
 mod seed;
 mod storage_suite;
