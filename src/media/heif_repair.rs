@@ -14,8 +14,8 @@
 //! is not the size their HEVC stream decodes to; libvips' thumbnail takes a preview
 //! when it is large enough and fails on it. [`without_thumbnails`] renames the `thmb`
 //! references, so libheif sees no previews and libvips decodes the primary image: the
-//! retry after such a failure (a preview saves time on files whose previews work, so
-//! it is not done up front).
+//! retry after such a failure (a preview saves a whole decode on files whose previews
+//! work, so it is not done up front).
 //!
 //! **Video range.** libheif 1.15 turns 10-bit YCbCr of limited ("video") range into
 //! RGB as if it were full range: the Sony 10-bit file of the tests decodes with its
