@@ -26,6 +26,8 @@
 
 use std::borrow::Cow;
 
+use crate::media::isobmff::{boxes, child, meta_children, BoxRef};
+
 /// Transformative properties, which must follow the descriptive ones.
 const TRANSFORMATIVE: [&[u8; 4]; 3] = [b"clap", b"irot", b"imir"];
 
@@ -47,68 +49,17 @@ pub fn normalise_property_order(bytes: &[u8]) -> Cow<'_, [u8]> {
     }
 }
 
-/// A box: its type, where its payload starts and where it ends.
-struct Box4 {
-    /// Where its header starts (the size; the type follows it).
-    start: usize,
-    kind: [u8; 4],
-    body: usize,
-    end: usize,
-}
-
-/// The boxes in `bytes[start..end]`, stopping at the first malformed one.
-fn boxes(bytes: &[u8], start: usize, end: usize) -> Vec<Box4> {
-    let mut found = Vec::new();
-    let mut at = start;
-    while at.checked_add(8).is_some_and(|h| h <= end) {
-        let size = u32_at(bytes, at).unwrap_or(0) as u64;
-        let kind: [u8; 4] = match bytes.get(at + 4..at + 8).and_then(|k| k.try_into().ok()) {
-            Some(k) => k,
-            None => break,
-        };
-        let (size, header) = match size {
-            0 => ((end - at) as u64, 8),
-            1 => match bytes.get(at + 8..at + 16) {
-                Some(b) => (u64::from_be_bytes(b.try_into().unwrap_or([0; 8])), 16),
-                None => break,
-            },
-            n => (n, 8),
-        };
-        let Some(box_end) = usize::try_from(size).ok().and_then(|s| at.checked_add(s)) else {
-            break;
-        };
-        if size < header || box_end > end {
-            break;
-        }
-        found.push(Box4 {
-            start: at,
-            kind,
-            body: at + header as usize,
-            end: box_end,
-        });
-        at = box_end;
-    }
-    found
-}
-
 fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
     bytes
         .get(at..at.checked_add(4)?)
         .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
-fn child<'a>(list: &'a [Box4], kind: &[u8; 4]) -> Option<&'a Box4> {
-    list.iter().find(|b| &b.kind == kind)
-}
-
 /// The rewritten association lists: (offset, new bytes) for each item whose order
 /// is wrong. `None`: no `meta/iprp` to read.
 fn fixes(bytes: &[u8]) -> Option<Vec<(usize, Vec<u8>)>> {
     let properties: Vec<[u8; 4]> = property_boxes(bytes)?.iter().map(|b| b.kind).collect();
-    let top = boxes(bytes, 0, bytes.len());
-    let meta = child(&top, b"meta")?;
-    // `meta` is a full box: 4 bytes of version and flags.
-    let in_meta = boxes(bytes, meta.body.checked_add(4)?, meta.end);
+    let in_meta = meta_children(bytes)?;
     let iprp = child(&in_meta, b"iprp")?;
     let in_iprp = boxes(bytes, iprp.body, iprp.end);
     let mut out = Vec::new();
@@ -121,7 +72,7 @@ fn fixes(bytes: &[u8]) -> Option<Vec<(usize, Vec<u8>)>> {
 /// Walks one `ipma`, noting each item list whose transformative entries come first.
 fn read_ipma(
     bytes: &[u8],
-    ipma: &Box4,
+    ipma: &BoxRef,
     properties: &[[u8; 4]],
     out: &mut Vec<(usize, Vec<u8>)>,
 ) -> Option<()> {
@@ -177,9 +128,7 @@ fn read_ipma(
 /// `bytes` with its `thmb` item references renamed (`xthm`, a type no reader
 /// knows), so no preview image is offered; `None` when it has none.
 pub fn without_thumbnails(bytes: &[u8]) -> Option<Vec<u8>> {
-    let top = boxes(bytes, 0, bytes.len());
-    let meta = child(&top, b"meta")?;
-    let in_meta = boxes(bytes, meta.body.checked_add(4)?, meta.end);
+    let in_meta = meta_children(bytes)?;
     let iref = child(&in_meta, b"iref")?;
     // `iref` is a full box; its children are single item reference boxes.
     let kinds: Vec<usize> = boxes(bytes, iref.body.checked_add(4)?, iref.end)
@@ -222,10 +171,8 @@ pub fn high_depth_video_range(bytes: &[u8]) -> bool {
 }
 
 /// The property boxes of `meta/iprp/ipco`.
-fn property_boxes(bytes: &[u8]) -> Option<Vec<Box4>> {
-    let top = boxes(bytes, 0, bytes.len());
-    let meta = child(&top, b"meta")?;
-    let in_meta = boxes(bytes, meta.body.checked_add(4)?, meta.end);
+fn property_boxes(bytes: &[u8]) -> Option<Vec<BoxRef>> {
+    let in_meta = meta_children(bytes)?;
     let iprp = child(&in_meta, b"iprp")?;
     let in_iprp = boxes(bytes, iprp.body, iprp.end);
     let ipco = child(&in_iprp, b"ipco")?;

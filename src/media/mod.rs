@@ -16,6 +16,7 @@ pub mod cover;
 pub mod engine;
 pub mod heif_repair;
 pub mod info;
+pub mod isobmff;
 pub mod jpeg;
 pub mod limits;
 pub mod location;

@@ -128,6 +128,27 @@ impl Driver {
         )
     }
 
+    /// Scrolls the element `id` to the middle of the window and saves a screenshot
+    /// as PNG at `file`; returns the element's box and the pixel ratio:
+    /// [x, y, width, height, devicePixelRatio] in CSS pixels.
+    fn screenshot_around(&self, id: &str, file: &std::path::Path) -> Value {
+        let rect = self.script(
+            "const el = document.getElementById(arguments[0]); el.scrollIntoView({block: 'center'}); const r = el.getBoundingClientRect(); return [r.x, r.y, r.width, r.height, window.devicePixelRatio]",
+            vec![json!(id)],
+        );
+        let shot = self.call(
+            reqwest::Method::GET,
+            &self.session_path("/screenshot"),
+            None,
+        );
+        use base64::Engine;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(shot.as_str().expect("screenshot"))
+            .unwrap();
+        std::fs::write(file, &png).unwrap();
+        rect
+    }
+
     fn type_into(&self, css: &str, text: &str) {
         let el = self.call(
             reqwest::Method::POST,
@@ -369,21 +390,8 @@ fn demo_page_draws_the_placeholder_before_the_picture() {
         "the page's ThumbHash differs from the reference by {worst}"
     );
 
-    let rect = driver.script(
-        "const el = document.getElementById('placeholder'); el.scrollIntoView({block: 'center'}); const r = el.getBoundingClientRect(); return [r.x, r.y, r.width, r.height, window.devicePixelRatio]",
-        vec![],
-    );
-    let shot = driver.call(
-        reqwest::Method::GET,
-        &driver.session_path("/screenshot"),
-        None,
-    );
-    use base64::Engine;
-    let png = base64::engine::general_purpose::STANDARD
-        .decode(shot.as_str().expect("screenshot"))
-        .unwrap();
     let file = dir.path().join("shot.png");
-    std::fs::write(&file, &png).unwrap();
+    let rect = driver.screenshot_around("placeholder", &file);
     let at = |i: usize| rect[i].as_f64().unwrap();
     let scale = rect[4].as_f64().unwrap_or(1.0);
     let point = |fx: f64| {
@@ -444,22 +452,9 @@ fn demo_page_shows_a_heic_photo_as_a_picture() {
     assert_eq!(resp.status(), 200);
     assert_eq!(resp.headers()["content-type"], "image/webp");
 
-    let rect = driver.script(
-        "const el = document.getElementById('downloaded'); el.scrollIntoView({block: 'center'}); const r = el.getBoundingClientRect(); return [r.x, r.y, r.width, r.height, window.devicePixelRatio]",
-        vec![],
-    );
-    let shot = driver.call(
-        reqwest::Method::GET,
-        &driver.session_path("/screenshot"),
-        None,
-    );
-    use base64::Engine;
-    let png = base64::engine::general_purpose::STANDARD
-        .decode(shot.as_str().expect("screenshot"))
-        .unwrap();
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("shot.png");
-    std::fs::write(&file, &png).unwrap();
+    let rect = driver.screenshot_around("downloaded", &file);
     let v = |i: usize| rect[i].as_f64().unwrap();
     let scale = rect[4].as_f64().unwrap_or(1.0);
     // The middle of the picture (its border and any clipping at the window's edge

@@ -7,6 +7,7 @@ use std::ops::Range;
 
 use super::bytes::{be32, Patch};
 use super::{tiff, xmp};
+use crate::media::isobmff::{boxes, child, BoxRef};
 
 #[derive(Clone, Copy, PartialEq, Eq, Debug)]
 enum Item {
@@ -83,57 +84,6 @@ fn blank_exif_item(data: &mut [u8]) -> bool {
     data.get_mut(at..).is_some_and(tiff::blank_gps)
 }
 
-/// A box: its type, where its payload starts and where it ends.
-struct Box4 {
-    kind: [u8; 4],
-    body: usize,
-    end: usize,
-}
-
-/// The boxes in `b[start..end]`, up to the first malformed one.
-fn boxes(b: &[u8], start: usize, end: usize) -> Vec<Box4> {
-    let mut found = Vec::new();
-    let mut at = start;
-    let end = end.min(b.len());
-    while at.checked_add(8).is_some_and(|h| h <= end) {
-        let Some(size) = be32(b, at) else { break };
-        let Some(kind) = b
-            .get(at + 4..at + 8)
-            .and_then(|k| <[u8; 4]>::try_from(k).ok())
-        else {
-            break;
-        };
-        let (size, header) = match size {
-            0 => ((end - at) as u64, 8),
-            1 => match b
-                .get(at + 8..at + 16)
-                .and_then(|s| <[u8; 8]>::try_from(s).ok())
-            {
-                Some(large) => (u64::from_be_bytes(large), 16),
-                None => break,
-            },
-            n => (u64::from(n), 8),
-        };
-        let Some(box_end) = usize::try_from(size).ok().and_then(|s| at.checked_add(s)) else {
-            break;
-        };
-        if size < header || box_end > end {
-            break;
-        }
-        found.push(Box4 {
-            kind,
-            body: at + header as usize,
-            end: box_end,
-        });
-        at = box_end;
-    }
-    found
-}
-
-fn child<'a>(list: &'a [Box4], kind: &[u8; 4]) -> Option<&'a Box4> {
-    list.iter().find(|b| &b.kind == kind)
-}
-
 /// A bounds-checked cursor over `b[at..end]`.
 struct Reader<'a> {
     b: &'a [u8],
@@ -192,7 +142,7 @@ impl<'a> Reader<'a> {
 }
 
 /// The items of `iinf` that hold EXIF or XMP.
-fn item_types(b: &[u8], iinf: &Box4) -> Vec<(u32, Item)> {
+fn item_types(b: &[u8], iinf: &BoxRef) -> Vec<(u32, Item)> {
     let count_len = match b.get(iinf.body) {
         Some(0) => 2,
         Some(_) => 4,
@@ -206,7 +156,7 @@ fn item_types(b: &[u8], iinf: &Box4) -> Vec<(u32, Item)> {
 }
 
 /// One `infe`: its item's ID, if it is EXIF or uncompressed XMP.
-fn item_type(b: &[u8], infe: &Box4) -> Option<(u32, Item)> {
+fn item_type(b: &[u8], infe: &BoxRef) -> Option<(u32, Item)> {
     let mut r = Reader::new(b, infe.body, infe.end);
     let version = r.u8()?;
     r.take(3)?;
@@ -252,7 +202,7 @@ struct Location {
 }
 
 /// The `iloc` entries of the `wanted` items (data in this file only).
-fn locations(b: &[u8], iloc: &Box4, wanted: &[(u32, Item)]) -> Option<Vec<Location>> {
+fn locations(b: &[u8], iloc: &BoxRef, wanted: &[(u32, Item)]) -> Option<Vec<Location>> {
     let mut r = Reader::new(b, iloc.body, iloc.end);
     let version = r.u8()?;
     r.take(3)?;
