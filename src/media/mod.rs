@@ -14,6 +14,8 @@ pub mod av;
 pub mod colour;
 pub mod cover;
 pub mod engine;
+pub mod heif_decode;
+pub mod heif_items;
 pub mod heif_repair;
 pub mod info;
 pub mod isobmff;

@@ -7,13 +7,15 @@
 //! pool worker: libvips images are not `Send`.
 
 use crate::error::ApiError;
+use crate::media::colour;
+use crate::media::heif_decode;
 use crate::media::heif_repair::{
     high_depth_video_range, normalise_property_order, without_thumbnails,
 };
 use crate::media::jpeg;
 use crate::media::jpeg::thumbnail::{self as jpeg_thumbnail, Source as JpegSource};
 use crate::media::limits::{undecodable, unsupported, Deadline, Limits};
-use crate::media::pixels::Pixels;
+use crate::media::pixels::{self, Pixels};
 use crate::media::sniff::{sniff, Sniffed};
 use crate::media::transform::{Fit, ImageFormat, Qualities, Rendered};
 use crate::media::vips::{vips, Image, AVIF_SAVER, MAX_COORD};
@@ -57,6 +59,21 @@ pub fn render_thumbnail(
         });
     }
     drop(header);
+    if format_found == (Sniffed::IsoBmff { image: true }) {
+        let needed = |w: usize, h: usize| {
+            let (w, h) = jpeg_thumbnail::fitted((w as i64, h as i64), fit);
+            (w as usize, h as usize)
+        };
+        if let Some(decoded) = heif_decode::decode(source, needed, deadline) {
+            deadline.check()?;
+            let bytes = from_decoded(decoded, fit, format, qualities)?;
+            limits.check_output(bytes.len())?;
+            return Ok(Rendered {
+                bytes,
+                content_type: format.content_type(),
+            });
+        }
+    }
     let video_range = heif_video_range(source, format_found);
     let bytes = retrying_without_previews(source, format_found, |source| {
         deadline.check()?;
@@ -113,6 +130,36 @@ fn libvips_thumbnail(
     thumb
         .save(&saver(format, qualities))
         .map_err(|e| undecodable("the image cannot be decoded").with_detail(e))
+}
+
+/// A picture FFmpeg decoded ([`heif_decode`]) resized to fit, to sRGB through its
+/// profile, upright, encoded: the JPEG direct path's steps after its decode.
+fn from_decoded(
+    decoded: heif_decode::Decoded,
+    fit: Fit,
+    format: ImageFormat,
+    qualities: Qualities,
+) -> Result<Vec<u8>, ApiError> {
+    let internal = |e: String| ApiError::internal(format!("a HEIF thumbnail: {e}"));
+    let p = decoded.pixels;
+    let stored = (i64::from(p.width), i64::from(p.height));
+    let turned = (5..=8).contains(&decoded.orientation);
+    let upright = if turned { (stored.1, stored.0) } else { stored };
+    let (w, h) = jpeg_thumbnail::fitted(upright, fit);
+    let (w, h) = if turned { (h, w) } else { (w, h) };
+    let to = |v: i64| u32::try_from(v).map_err(|e| internal(e.to_string()));
+    let resized =
+        pixels::resize(&p.data, p.width, p.height, p.bands, to(w)?, to(h)?).map_err(internal)?;
+    drop(p);
+    let coloured = match decoded.icc.as_deref() {
+        Some(profile) => colour::to_srgb(&resized, profile).map_err(internal)?,
+        None => resized,
+    };
+    encode(
+        &pixels::orient(coloured, decoded.orientation),
+        format,
+        qualities,
+    )
 }
 
 /// A HEIF file with its property order repaired for libheif

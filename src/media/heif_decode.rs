@@ -1,0 +1,502 @@
+//! HEIC pictures decoded by FFmpeg's HEVC decoder instead of libheif 1.15 (Debian 12's,
+//! with libde265): 2.2x less CPU for an iPhone photo (BENCHMARKS.md). The HEIF item
+//! table is read here ([`crate::media::heif_items`]), each tile of the primary image
+//! (a `grid` of `hvc1` items, or one `hvc1` item) is decoded and converted to RGB by
+//! swscale with the file's colour matrix and range, and laid into the picture.
+//!
+//! Only the common case is taken: 8-bit HEVC, no alpha, no `clap` or `imir`. Anything
+//! else (AVIF, 10-bit, alpha, mirrored or cropped pictures, damaged files) answers
+//! `None` and libvips' `heifload` does it as before, so the limits, the repairs and the
+//! error answers stay where they are.
+
+use ffmpeg::format::Pixel;
+use ffmpeg::software::scaling;
+use ffmpeg::{codec, frame, Packet};
+use ffmpeg_next as ffmpeg;
+
+use crate::media::heif_items::{
+    item_bytes, item_infos, locations, primary_item, properties, references, Reader,
+};
+use crate::media::isobmff::{child, meta_children, BoxRef};
+use crate::media::limits::Deadline;
+use crate::media::pixels::Pixels;
+
+/// Most tiles of a grid decoded here (an iPhone photo has 48; beyond, libheif).
+const MAX_TILES: usize = 1024;
+
+/// A decoded primary picture: RGB as stored, the orientation its `irot` asks for (as
+/// an EXIF orientation: 1, 3, 6 or 8) and its ICC profile.
+pub struct Decoded {
+    /// Packed RGB, 3 bands.
+    pub pixels: Pixels,
+    /// The `irot` turn as an EXIF orientation.
+    pub orientation: i32,
+    /// The embedded ICC profile (`colr` of type `prof` or `rICC`).
+    pub icc: Option<Vec<u8>>,
+}
+
+/// The colour of the coded pixels (`colr` of type `nclx`), as libheif assumes it when
+/// absent: BT.601, full range.
+#[derive(Clone, Copy, Debug, PartialEq, Eq)]
+struct Nclx {
+    matrix: u16,
+    full_range: bool,
+}
+
+/// What the primary item and its tiles say.
+struct Plan {
+    /// Tiles in raster order, each its `hvcC` and its bytes.
+    tiles: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Columns of the grid (1 for a single image).
+    columns: usize,
+    /// The picture's size (the grid's output size, or the image's `ispe`).
+    width: usize,
+    height: usize,
+    orientation: i32,
+    icc: Option<Vec<u8>>,
+    nclx: Nclx,
+}
+
+/// The primary picture of `bytes`, decoded by FFmpeg, or its preview (a `thmb` item)
+/// when that is at least `needed` (upright width and height, from the picture's size)
+/// on both sides; `None` when it is not a case this path takes (see the module doc)
+/// or anything about it is unexpected.
+pub fn decode(
+    bytes: &[u8],
+    needed: impl Fn(usize, usize) -> (usize, usize),
+    deadline: Deadline,
+) -> Option<Decoded> {
+    let table = Table::read(bytes)?;
+    let primary = table.plan(table.primary)?;
+    let (w, h) = primary.upright();
+    let (need_w, need_h) = needed(w, h);
+    let preview = table
+        .previews()
+        .into_iter()
+        .filter_map(|id| table.plan(id))
+        .filter(|p| {
+            let (pw, ph) = p.upright();
+            pw >= need_w && ph >= need_h
+        })
+        .min_by_key(|p| p.width * p.height);
+    render(preview.unwrap_or(primary), deadline)
+}
+
+fn render(plan: Plan, deadline: Deadline) -> Option<Decoded> {
+    let (width, height) = (plan.width, plan.height);
+    let mut canvas = vec![0u8; width.checked_mul(height)?.checked_mul(3)?];
+    let mut decoder = hevc_decoder(&plan.tiles.first()?.0)?;
+    let mut tile_size = None;
+    for (index, (hvcc, data)) in plan.tiles.iter().enumerate() {
+        if deadline.check().is_err() {
+            return None;
+        }
+        if index > 0 && hvcc != &plan.tiles[0].0 {
+            // A tile coded with other parameters: its own decoder.
+            decoder = hevc_decoder(hvcc)?;
+        }
+        let picture = decode_one(&mut decoder, data)?;
+        let (tw, th) = (picture.width() as usize, picture.height() as usize);
+        // Every tile of a grid has one size.
+        if *tile_size.get_or_insert((tw, th)) != (tw, th) {
+            return None;
+        }
+        let rgb = to_rgb(&picture, plan.nclx)?;
+        let (row, column) = (index / plan.columns, index % plan.columns);
+        place(
+            &mut canvas,
+            width,
+            height,
+            &rgb,
+            tw,
+            th,
+            column * tw,
+            row * th,
+        );
+    }
+    let (tw, th) = tile_size?;
+    let rows = plan.tiles.len().div_ceil(plan.columns);
+    // The tiles must cover the picture.
+    if tw * plan.columns < width || th * rows < height {
+        return None;
+    }
+    Some(Decoded {
+        pixels: Pixels {
+            data: canvas,
+            width: u32::try_from(width).ok()?,
+            height: u32::try_from(height).ok()?,
+            bands: 3,
+        },
+        orientation: plan.orientation,
+        icc: plan.icc,
+    })
+}
+
+impl Plan {
+    /// Width and height as displayed (after the `irot` turn).
+    fn upright(&self) -> (usize, usize) {
+        if matches!(self.orientation, 6 | 8) {
+            (self.height, self.width)
+        } else {
+            (self.width, self.height)
+        }
+    }
+}
+
+/// The item table of a file's `meta`, read once.
+struct Table<'a> {
+    b: &'a [u8],
+    primary: u32,
+    infos: Vec<crate::media::heif_items::ItemInfo>,
+    iref: Option<BoxRef>,
+    iloc: BoxRef,
+    idat: Option<(usize, usize)>,
+    props: Vec<BoxRef>,
+    associations: Vec<(u32, Vec<usize>)>,
+}
+
+impl<'a> Table<'a> {
+    fn read(b: &'a [u8]) -> Option<Table<'a>> {
+        let in_meta = meta_children(b)?;
+        let (props, associations) = properties(b, child(&in_meta, b"iprp")?)?;
+        let table = Table {
+            b,
+            primary: primary_item(b, child(&in_meta, b"pitm")?)?,
+            infos: item_infos(b, child(&in_meta, b"iinf")?),
+            iref: child(&in_meta, b"iref").copied(),
+            iloc: *child(&in_meta, b"iloc")?,
+            idat: child(&in_meta, b"idat").map(|d| (d.body, d.end)),
+            props,
+            associations,
+        };
+        // Alpha planes are auxiliary images of the primary: libvips composes them.
+        let alpha = table
+            .refs(b"auxl")
+            .iter()
+            .any(|(aux, to)| to.contains(&table.primary) && is_alpha(b, &table.props_of(*aux)));
+        (!alpha).then_some(table)
+    }
+
+    fn kind_of(&self, id: u32) -> Option<[u8; 4]> {
+        self.infos.iter().find(|i| i.id == id).map(|i| i.kind)
+    }
+
+    fn refs(&self, kind: &[u8; 4]) -> Vec<(u32, Vec<u32>)> {
+        self.iref
+            .map(|iref| references(self.b, &iref, kind))
+            .unwrap_or_default()
+    }
+
+    fn props_of(&self, id: u32) -> Vec<&BoxRef> {
+        self.associations
+            .iter()
+            .filter(|(item, _)| *item == id)
+            .flat_map(|(_, list)| list.iter().filter_map(|&i| self.props.get(i)))
+            .collect()
+    }
+
+    /// The primary's previews: items with a `thmb` reference to it.
+    fn previews(&self) -> Vec<u32> {
+        self.refs(b"thmb")
+            .into_iter()
+            .filter(|(_, to)| to.contains(&self.primary))
+            .map(|(from, _)| from)
+            .collect()
+    }
+
+    fn data_of(&self, id: u32) -> Option<Vec<u8>> {
+        let locs = locations(self.b, &self.iloc, &[id])?;
+        item_bytes(self.b, locs.first()?, self.idat)
+    }
+
+    /// What decoding `item` (an `hvc1` image or a `grid` of them) takes.
+    fn plan(&self, item: u32) -> Option<Plan> {
+        let b = self.b;
+        let tiles: Vec<u32> = match &self.kind_of(item)? {
+            b"hvc1" => vec![item],
+            b"grid" => {
+                let mut dimg = self.refs(b"dimg");
+                dimg.retain(|(from, _)| *from == item);
+                dimg.into_iter().next()?.1
+            }
+            _ => return None,
+        };
+        if tiles.is_empty() || tiles.len() > MAX_TILES {
+            return None;
+        }
+        let item_props = self.props_of(item);
+        let first_tile_props = self.props_of(*tiles.first()?);
+        let mut orientation = 1;
+        let mut icc = None;
+        let mut nclx = None;
+        for p in item_props.iter().chain(first_tile_props.iter()) {
+            match &p.kind {
+                // Mirrors and crops: libheif's.
+                b"imir" | b"clap" => return None,
+                b"pixi" if !eight_bit(b, p) => return None,
+                b"colr" => read_colour(b, p, &mut icc, &mut nclx),
+                _ => {}
+            }
+        }
+        for p in &item_props {
+            if &p.kind == b"irot" {
+                // Anticlockwise quarter turns, as the EXIF orientation that undoes them.
+                orientation = match b.get(p.body)? & 3 {
+                    0 => 1,
+                    1 => 8,
+                    2 => 3,
+                    _ => 6,
+                };
+            }
+        }
+        let (width, height, columns) = if tiles == [item] {
+            let (w, h) = ispe(b, &item_props)?;
+            (w, h, 1)
+        } else {
+            let grid = self.data_of(item)?;
+            let mut r = Reader::new(&grid, 0, grid.len());
+            let _version = r.u8()?;
+            let flags = r.u8()?;
+            let rows = usize::from(r.u8()?) + 1;
+            let columns = usize::from(r.u8()?) + 1;
+            let (w, h) = if flags & 1 == 1 {
+                (r.u32()? as usize, r.u32()? as usize)
+            } else {
+                (usize::from(r.u16()?), usize::from(r.u16()?))
+            };
+            if rows * columns != tiles.len() {
+                return None;
+            }
+            (w, h, columns)
+        };
+        if width == 0 || height == 0 {
+            return None;
+        }
+        let mut coded = Vec::with_capacity(tiles.len());
+        for &tile in &tiles {
+            if &self.kind_of(tile)? != b"hvc1" {
+                return None;
+            }
+            let hvcc = self
+                .props_of(tile)
+                .into_iter()
+                .find(|p| &p.kind == b"hvcC")?;
+            coded.push((b.get(hvcc.body..hvcc.end)?.to_vec(), self.data_of(tile)?));
+        }
+        Some(Plan {
+            tiles: coded,
+            columns,
+            width,
+            height,
+            orientation,
+            icc,
+            nclx: nclx.unwrap_or(Nclx {
+                matrix: 6,
+                full_range: true,
+            }),
+        })
+    }
+}
+
+fn ispe(b: &[u8], props: &[&BoxRef]) -> Option<(usize, usize)> {
+    let p = props.iter().find(|p| &p.kind == b"ispe")?;
+    let mut r = Reader::new(b, p.body, p.end);
+    r.take(4)?;
+    Some((r.u32()? as usize, r.u32()? as usize))
+}
+
+/// A `pixi` of 8 bits in every channel.
+fn eight_bit(b: &[u8], pixi: &BoxRef) -> bool {
+    let mut r = Reader::new(b, pixi.body, pixi.end);
+    let Some(n) = r.take(4).and_then(|_| r.u8()) else {
+        return false;
+    };
+    r.take(usize::from(n))
+        .is_some_and(|bits| bits.iter().all(|&d| d == 8))
+}
+
+/// An `auxC` naming an alpha plane: HEVC's `urn:mpeg:hevc:2015:auxid:1` or MPEG-B's
+/// `urn:mpeg:mpegB:cicp:systems:auxiliary:alpha` (depth maps and gain maps are other
+/// auxiliary images, which a thumbnail ignores).
+fn is_alpha(b: &[u8], props: &[&BoxRef]) -> bool {
+    props.iter().any(|p| {
+        if &p.kind != b"auxC" {
+            return false;
+        }
+        let urn = b.get(p.body + 4..p.end).unwrap_or(&[]);
+        let urn = urn.split(|&c| c == 0).next().unwrap_or(&[]);
+        urn == b"urn:mpeg:hevc:2015:auxid:1" || memchr::memmem::find(urn, b"alpha").is_some()
+    })
+}
+
+fn read_colour(b: &[u8], colr: &BoxRef, icc: &mut Option<Vec<u8>>, nclx: &mut Option<Nclx>) {
+    let Some(kind) = b.get(colr.body..colr.body + 4) else {
+        return;
+    };
+    match kind {
+        b"prof" | b"rICC" if icc.is_none() => {
+            *icc = b.get(colr.body + 4..colr.end).map(<[u8]>::to_vec);
+        }
+        b"nclx" if nclx.is_none() => {
+            let mut r = Reader::new(b, colr.body + 4, colr.end);
+            let (_, _, matrix, flag) = match (r.u16(), r.u16(), r.u16(), r.u8()) {
+                (Some(p), Some(t), Some(m), Some(f)) => (p, t, m, f),
+                _ => return,
+            };
+            *nclx = Some(Nclx {
+                matrix,
+                full_range: flag & 0x80 != 0,
+            });
+        }
+        _ => {}
+    }
+}
+
+/// An HEVC decoder set up by `hvcc` (the `hvcC` box's payload, which FFmpeg reads as
+/// its extradata: parameter sets and the NAL length size), one thread.
+fn hevc_decoder(hvcc: &[u8]) -> Option<ffmpeg::decoder::Video> {
+    crate::media::av::init().ok()?;
+    let codec = ffmpeg::decoder::find(codec::Id::HEVC)?;
+    let mut context = codec::Context::new_with_codec(codec);
+    let padding = ffmpeg::ffi::AV_INPUT_BUFFER_PADDING_SIZE as usize;
+    // SAFETY: the context is ours and not yet opened; the buffer is allocated by
+    // FFmpeg (it frees it with the context), `hvcc.len()` bytes copied into it, the
+    // padding zeroed as FFmpeg requires.
+    unsafe {
+        let raw = context.as_mut_ptr();
+        let buffer = ffmpeg::ffi::av_mallocz(hvcc.len() + padding) as *mut u8;
+        if buffer.is_null() {
+            return None;
+        }
+        std::ptr::copy_nonoverlapping(hvcc.as_ptr(), buffer, hvcc.len());
+        (*raw).extradata = buffer;
+        (*raw).extradata_size = i32::try_from(hvcc.len()).ok()?;
+        (*raw).thread_count = 1;
+    }
+    context.decoder().video().ok()
+}
+
+/// One picture out of one tile's bytes (length-prefixed NAL units).
+fn decode_one(decoder: &mut ffmpeg::decoder::Video, data: &[u8]) -> Option<frame::Video> {
+    let packet = Packet::copy(data);
+    decoder.send_packet(&packet).ok()?;
+    let mut picture = frame::Video::empty();
+    if decoder.receive_frame(&mut picture).is_ok() {
+        return Some(picture);
+    }
+    // A decoder that holds the picture back gives it up at the end of its input.
+    decoder.send_eof().ok()?;
+    let got = decoder.receive_frame(&mut picture).is_ok();
+    decoder.flush();
+    got.then_some(picture)
+}
+
+/// The picture as packed RGB24, converted with the file's matrix and range.
+fn to_rgb(picture: &frame::Video, nclx: Nclx) -> Option<Vec<u8>> {
+    let format = picture.format();
+    if !matches!(
+        format,
+        Pixel::YUV420P
+            | Pixel::YUVJ420P
+            | Pixel::YUV422P
+            | Pixel::YUVJ422P
+            | Pixel::YUV444P
+            | Pixel::YUVJ444P
+            | Pixel::GRAY8
+    ) {
+        return None;
+    }
+    let (w, h) = (picture.width(), picture.height());
+    let mut scaler = scaling::Context::get(
+        format,
+        w,
+        h,
+        Pixel::RGB24,
+        w,
+        h,
+        scaling::Flags::BILINEAR | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INT,
+    )
+    .ok()?;
+    let colourspace = match nclx.matrix {
+        1 => ffmpeg::ffi::SWS_CS_ITU709,
+        9 | 10 => ffmpeg::ffi::SWS_CS_BT2020,
+        4 => ffmpeg::ffi::SWS_CS_FCC,
+        7 => ffmpeg::ffi::SWS_CS_SMPTE240M,
+        _ => ffmpeg::ffi::SWS_CS_ITU601,
+    };
+    // SAFETY: a live scaler of ours; the coefficient tables are FFmpeg's statics.
+    unsafe {
+        let coefficients = ffmpeg::ffi::sws_getCoefficients(colourspace as i32);
+        ffmpeg::ffi::sws_setColorspaceDetails(
+            scaler.as_mut_ptr(),
+            coefficients,
+            i32::from(nclx.full_range),
+            ffmpeg::ffi::sws_getCoefficients(ffmpeg::ffi::SWS_CS_DEFAULT as i32),
+            1,
+            0,
+            1 << 16,
+            1 << 16,
+        );
+    }
+    let mut rgb = frame::Video::empty();
+    scaler.run(picture, &mut rgb).ok()?;
+    let (w, h) = (w as usize, h as usize);
+    let stride = rgb.stride(0);
+    let data = rgb.data(0);
+    let mut packed = Vec::with_capacity(w * h * 3);
+    for row in 0..h {
+        packed.extend_from_slice(data.get(row * stride..row * stride + w * 3)?);
+    }
+    Some(packed)
+}
+
+/// Copies a `tw` x `th` RGB tile to (`x`, `y`) of the canvas, clipped to it.
+#[allow(clippy::too_many_arguments)]
+fn place(
+    canvas: &mut [u8],
+    width: usize,
+    height: usize,
+    tile: &[u8],
+    tw: usize,
+    th: usize,
+    x: usize,
+    y: usize,
+) {
+    if x >= width || y >= height {
+        return;
+    }
+    let cols = tw.min(width - x);
+    for row in 0..th.min(height - y) {
+        let from = row * tw * 3;
+        let to = ((y + row) * width + x) * 3;
+        if let (Some(src), Some(dst)) = (
+            tile.get(from..from + cols * 3),
+            canvas.get_mut(to..to + cols * 3),
+        ) {
+            dst.copy_from_slice(src);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn tiles_are_laid_in_place_and_clipped() {
+        let mut canvas = vec![0u8; 3 * 3 * 3];
+        let tile = vec![9u8; 2 * 2 * 3];
+        place(&mut canvas, 3, 3, &tile, 2, 2, 2, 2);
+        // Only the bottom-right pixel is inside.
+        assert_eq!(canvas.iter().filter(|&&v| v == 9).count(), 3);
+        assert_eq!(&canvas[24..27], &[9, 9, 9]);
+        place(&mut canvas, 3, 3, &tile, 2, 2, 5, 0);
+        assert_eq!(canvas.iter().filter(|&&v| v == 9).count(), 3);
+    }
+
+    #[test]
+    fn files_it_cannot_read_are_left_to_libvips() {
+        assert!(Table::read(b"").is_none());
+        assert!(Table::read(b"\0\0\0\x10ftypheic\0\0\0\0").is_none());
+    }
+}
