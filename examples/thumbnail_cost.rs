@@ -1,9 +1,10 @@
 //! The CPU time one thumbnail costs filegate in process, without HTTP, the pool or the
 //! cache: what the benchmark's floor row sets beside the scaled decode alone.
 //!
-//! `cargo run --release --example thumbnail_cost -- FILE [COUNT]` prints one JSON line:
+//! `cargo run --release --example thumbnail_cost -- FILE [COUNT [BOX]]` prints one JSON line:
 //! the mean process CPU milliseconds per thumbnail over COUNT (default 200) boxes,
-//! walked as the benchmark's cold rows walk them (100-199 px wide, 200-1999 high).
+//! walked as the benchmark's cold rows walk them (100-199 px wide, 200-1999 high), or
+//! all BOX x BOX (a rendition's `max_display`: the whole picture).
 
 use std::time::{Duration, Instant};
 
@@ -32,10 +33,17 @@ fn cpu_ms() -> Result<f64, String> {
 
 fn main() -> Result<(), String> {
     let args: Vec<String> = std::env::args().collect();
-    let path = args.get(1).ok_or("usage: thumbnail_cost FILE [COUNT]")?;
+    let path = args
+        .get(1)
+        .ok_or("usage: thumbnail_cost FILE [COUNT [BOX]]")?;
     let count: u32 = match args.get(2) {
         Some(n) => n.parse().map_err(|e| format!("COUNT: {e}"))?,
         None => 200,
+    };
+    // BOX: every result fits BOX x BOX (a rendition's max_display), not a new box each.
+    let fixed: Option<u32> = match args.get(3) {
+        Some(n) => Some(n.parse().map_err(|e| format!("BOX: {e}"))?),
+        None => None,
     };
     let source = std::fs::read(path).map_err(|e| format!("{path}: {e}"))?;
     let limits = Limits::from_config(&MediaConfig::default());
@@ -45,9 +53,15 @@ fn main() -> Result<(), String> {
         avif: 55,
     };
     let render = |i: u32| {
-        let fit = Fit {
-            w: Some(100 + i % 100),
-            h: Some(200 + (i * 37) % 1800),
+        let fit = match fixed {
+            Some(side) => Fit {
+                w: Some(side),
+                h: Some(side),
+            },
+            None => Fit {
+                w: Some(100 + i % 100),
+                h: Some(200 + (i * 37) % 1800),
+            },
         };
         let deadline = Deadline(Instant::now() + Duration::from_secs(60));
         render_thumbnail(

@@ -125,9 +125,21 @@ TLS_CONTEXT = None
 # --- processes and ports ---------------------------------------------------------
 
 def free_port():
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        return s.getsockname()[1]
+    return free_ports(1)[0]
+
+
+def free_ports(n):
+    """`n` distinct free loopback ports: all bound at once, then released, so no two
+    are the same (one at a time, the OS may hand out a port just closed again: seen as
+    a cluster node's public port answering as another's admin port)."""
+    sockets = [socket.socket() for _ in range(n)]
+    try:
+        for s in sockets:
+            s.bind(("127.0.0.1", 0))
+        return [s.getsockname()[1] for s in sockets]
+    finally:
+        for s in sockets:
+            s.close()
 
 
 def wait_port(port, timeout=20.0, proc=None):
@@ -344,7 +356,7 @@ class Filegate:
         self.name = name
         self.dir = os.path.join(work, name)
         os.makedirs(self.dir, exist_ok=True)
-        self.port, self.admin_port = ports or (free_port(), free_port())
+        self.port, self.admin_port = ports or tuple(free_ports(2))
         config = os.path.join(self.dir, "filegate.yaml")
         data = os.path.join(self.dir, "data")
         # `tls`: (cert, key) for a TLS listener beside the plain one.
@@ -492,7 +504,7 @@ ALLOW_UNSAFE_URL = True
 
 def start_nginx(started, work, fixtures, tls):
     """nginx with its plain and TLS (`tls` = (cert, key)) listeners; returns both bases."""
-    port, tls_port = free_port(), free_port()
+    port, tls_port = free_ports(2)
     conf = os.path.join(work, "nginx.conf")
     with open(conf, "w") as f:
         f.write(NGINX_CONF.format(work=work, port=port, fixtures=fixtures, tls_port=tls_port,

@@ -33,7 +33,8 @@ def start_nodes(b, label, count, ring, cluster_extra=lambda i: "", write_back=Tr
     """`count` nodes over the bench's s3s-fs, started together; on a ring if `ring`, with
     `cluster_extra(i)` more keys of node i's `cluster:` section."""
     started = bench.Started()
-    ports = [(bench.free_port(), bench.free_port()) for _ in range(count)]
+    drawn = bench.free_ports(2 * count)
+    ports = list(zip(drawn[0::2], drawn[1::2]))
     peers = [f"http://127.0.0.1:{port}" for port, _ in ports]
     nodes = []
     for i, (port, admin) in enumerate(ports):

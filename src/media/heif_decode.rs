@@ -15,7 +15,7 @@ use ffmpeg::{codec, frame, Packet};
 use ffmpeg_next as ffmpeg;
 
 use crate::media::heif_items::{
-    item_bytes, item_infos, locations, primary_item, properties, references, Reader,
+    item_bytes, item_infos, locations, primary_item, properties, references, Associations, Reader,
 };
 use crate::media::isobmff::{child, meta_children, BoxRef};
 use crate::media::limits::Deadline;
@@ -152,7 +152,7 @@ struct Table<'a> {
     iloc: BoxRef,
     idat: Option<(usize, usize)>,
     props: Vec<BoxRef>,
-    associations: Vec<(u32, Vec<usize>)>,
+    associations: Associations,
 }
 
 impl<'a> Table<'a> {
@@ -426,12 +426,12 @@ fn to_rgb(picture: &frame::Video, nclx: Nclx) -> Option<Vec<u8>> {
     };
     // SAFETY: a live scaler of ours; the coefficient tables are FFmpeg's statics.
     unsafe {
-        let coefficients = ffmpeg::ffi::sws_getCoefficients(colourspace as i32);
+        let coefficients = ffmpeg::ffi::sws_getCoefficients(colourspace);
         ffmpeg::ffi::sws_setColorspaceDetails(
             scaler.as_mut_ptr(),
             coefficients,
             i32::from(nclx.full_range),
-            ffmpeg::ffi::sws_getCoefficients(ffmpeg::ffi::SWS_CS_DEFAULT as i32),
+            ffmpeg::ffi::sws_getCoefficients(ffmpeg::ffi::SWS_CS_DEFAULT),
             1,
             0,
             1 << 16,

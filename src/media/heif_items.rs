@@ -287,9 +287,11 @@ pub fn references(b: &[u8], iref: &BoxRef, kind: &[u8; 4]) -> Vec<(u32, Vec<u32>
     found
 }
 
-/// The property boxes (`ipco`) and each item's associations (`ipma`): (item ID,
-/// 0-based property indices in order).
-pub fn properties(b: &[u8], iprp: &BoxRef) -> Option<(Vec<BoxRef>, Vec<(u32, Vec<usize>)>)> {
+/// Each item's property associations: (item ID, 0-based indices into `ipco`, in order).
+pub type Associations = Vec<(u32, Vec<usize>)>;
+
+/// The property boxes (`ipco`) and each item's associations (`ipma`).
+pub fn properties(b: &[u8], iprp: &BoxRef) -> Option<(Vec<BoxRef>, Associations)> {
     let inside = boxes(b, iprp.body, iprp.end);
     let ipco = inside.iter().find(|x| &x.kind == b"ipco")?;
     let props = boxes(b, ipco.body, ipco.end);

@@ -148,11 +148,15 @@ fn from_decoded(
     let (w, h) = jpeg_thumbnail::fitted(upright, fit);
     let (w, h) = if turned { (h, w) } else { (w, h) };
     let to = |v: i64| u32::try_from(v).map_err(|e| internal(e.to_string()));
-    let resized =
-        pixels::resize(&p.data, p.width, p.height, p.bands, to(w)?, to(h)?).map_err(internal)?;
-    drop(p);
+    let (w, h) = (to(w)?, to(h)?);
+    // A rendition of a picture within max_display keeps its size: no copy.
+    let resized = if (w, h) == (p.width, p.height) {
+        p
+    } else {
+        pixels::resize(&p.data, p.width, p.height, p.bands, w, h).map_err(internal)?
+    };
     let coloured = match decoded.icc.as_deref() {
-        Some(profile) => colour::to_srgb(&resized, profile).map_err(internal)?,
+        Some(profile) => colour::into_srgb(resized, profile),
         None => resized,
     };
     encode(
