@@ -63,11 +63,17 @@ struct Plan {
 /// or anything about it is unexpected.
 pub fn decode(
     bytes: &[u8],
+    max_pixels: u64,
     needed: impl Fn(usize, usize) -> (usize, usize),
     deadline: Deadline,
 ) -> Option<Decoded> {
     let table = Table::read(bytes)?;
     let primary = table.plan(table.primary)?;
+    // The size the canvas is made at: never above the pixel limit, whatever the
+    // header libvips read said (a grid's descriptor is read here, not there).
+    if (primary.width as u64).saturating_mul(primary.height as u64) > max_pixels {
+        return None;
+    }
     let (w, h) = primary.upright();
     let (need_w, need_h) = needed(w, h);
     let preview = table
@@ -270,6 +276,16 @@ impl<'a> Table<'a> {
             (w, h, columns)
         };
         if width == 0 || height == 0 {
+            return None;
+        }
+        // The tiles (by their declared size) must cover the picture, and the picture
+        // must not be much smaller than the tiles: either way a descriptor that lies.
+        let (tw, th) = ispe(b, &first_tile_props)?;
+        let rows = tiles.len() / columns;
+        if tw * columns < width
+            || th * rows < height
+            || (tw * columns) as u64 * (th * rows) as u64 > 4 * (width as u64 * height as u64)
+        {
             return None;
         }
         let mut coded = Vec::with_capacity(tiles.len());

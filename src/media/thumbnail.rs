@@ -64,7 +64,7 @@ pub fn render_thumbnail(
             let (w, h) = jpeg_thumbnail::fitted((w as i64, h as i64), fit);
             (w as usize, h as usize)
         };
-        if let Some(decoded) = heif_decode::decode(source, needed, deadline) {
+        if let Some(decoded) = heif_decode::decode(source, limits.max_pixels, needed, deadline) {
             deadline.check()?;
             let bytes = from_decoded(decoded, fit, format, qualities)?;
             limits.check_output(bytes.len())?;

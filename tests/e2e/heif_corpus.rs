@@ -266,23 +266,31 @@ fn hostile_files() -> Vec<(&'static str, Vec<u8>)> {
             })
         }),
         // The grid says 256 x 256 tiles making a picture 65535 pixels square.
-        ("a grid of absurd tile counts", absurd_grid(&pug)),
+        (
+            "a grid of absurd tile counts",
+            regridded(&pug, [0, 0, 255, 255, 0xff, 0xff, 0xff, 0xff]),
+        ),
+        // Its own 6 x 8 tiles, said to make a picture 65535 pixels square (the item's
+        // `ispe` still says 4032x3024, which is what a header read sees).
+        (
+            "a grid whose picture is far larger than its tiles",
+            regridded(&pug, [0, 0, 5, 7, 0xff, 0xff, 0xff, 0xff]),
+        ),
     ]
 }
 
-/// pug.heic with its grid descriptor claiming 256 x 256 tiles and a 65535-pixel
-/// square output. The descriptor is the grid item's data: version, flags, rows - 1,
+/// pug.heic with its grid descriptor replaced by `descriptor`: version, flags, rows - 1,
 /// columns - 1, then the output width and height (16 bits each when flags is 0).
-fn absurd_grid(pug: &[u8]) -> Vec<u8> {
+fn regridded(pug: &[u8], descriptor: [u8; 8]) -> Vec<u8> {
     // iPhone files keep the grid descriptor in idat: version 0, flags 0,
     // then rows-1 and columns-1 of the 512-pixel tiles of a 4032x3024 picture.
-    let descriptor = [0u8, 0, 5, 7, 0x0f, 0xc0, 0x0b, 0xd0];
+    let original = [0u8, 0, 5, 7, 0x0f, 0xc0, 0x0b, 0xd0];
     let at = pug
-        .windows(descriptor.len())
-        .position(|w| w == descriptor)
+        .windows(original.len())
+        .position(|w| w == original)
         .expect("pug.heic's grid descriptor (rows 6, columns 8, 4032x3024)");
     let mut out = pug.to_vec();
-    out[at..at + 8].copy_from_slice(&[0, 0, 255, 255, 0xff, 0xff, 0xff, 0xff]);
+    out[at..at + 8].copy_from_slice(&descriptor);
     out
 }
 
