@@ -22,8 +22,8 @@ use crate::cache::key::CacheKey;
 use crate::cache::status::{CacheStatus, Kind, Tier};
 use crate::clock::now_ms;
 use crate::error::ApiError;
-use crate::media::location::{strip_location, Stripped};
-use crate::media::sniff::{sniff, true_type, Sniffed};
+use crate::media::location::blank_location;
+use crate::media::sniff::{sniff, true_type, SniffHead, Sniffed};
 use crate::storage::keys::ObjectKey;
 use crate::storage::{GetOutcome, GetRequest, ObjectMeta, ObjectStore, StoreError};
 
@@ -33,9 +33,6 @@ pub struct OriginalView {
     /// GPS metadata removed from JPEG, PNG, WebP and HEIF (`apps.<id>.strip_location`).
     pub strip_location: bool,
 }
-
-/// Bytes enough to sniff a type (ISO-BMFF's brand is at 8..12).
-const SNIFF_BYTES: usize = 64;
 
 /// The ETag of an original whose location was blanked: derived from the store's (the
 /// same version and the same edit always give the same bytes), and never equal to it.
@@ -247,54 +244,40 @@ impl EdgeCache {
         let mut received = 0u64;
         // The first bytes say what the object is.
         let mut early = Vec::new();
-        let mut head = Vec::with_capacity(SNIFF_BYTES);
-        // A stream that ended is not asked again (some panic when polled after
-        // their end).
-        let mut ended = false;
-        while head.len() < SNIFF_BYTES {
+        let mut head = SniffHead::default();
+        while !head.is_full() {
             let Some(chunk) = next_piece(&mut stream).await? else {
-                ended = true;
                 break;
             };
             received += chunk.len() as u64;
-            let room = SNIFF_BYTES - head.len();
-            head.extend_from_slice(&chunk[..chunk.len().min(room)]);
+            head.feed(&chunk);
             early.push(chunk);
         }
         let mut served = meta.clone();
-        if let Some(t) = true_type(&head) {
+        if let Some(t) = true_type(head.bytes()) {
             served.content_type = t.to_string();
         }
-        if view.strip_location && may_carry_location(sniff(&head)) {
-            // Location can sit anywhere (a WebP's EXIF chunk follows the pixels, a
-            // HEIF's Exif item is wherever `iloc` says): the whole body first.
-            let mut whole = Vec::with_capacity(usize::try_from(meta.size).unwrap_or(0));
-            for chunk in early.drain(..) {
-                whole.extend_from_slice(&chunk);
-            }
-            while !ended && received <= meta.size {
-                let Some(chunk) = next_piece(&mut stream).await? else {
-                    break;
-                };
-                received += chunk.len() as u64;
-                whole.extend_from_slice(&chunk);
-            }
-            check_received(received, meta.size)?;
-            let whole = match strip_location(&whole) {
-                Stripped::Edited(edited) if edited.len() == whole.len() => {
-                    served.etag = stripped_etag(&meta.etag);
-                    edited
-                }
-                _ => whole,
-            };
-            flight.begin(FillHead::Body(Arc::new(served.clone())));
-            flight.push(Bytes::from(whole));
-        } else {
-            flight.begin(FillHead::Body(Arc::new(served.clone())));
-            for chunk in early {
+        // Location can sit anywhere (a WebP's EXIF chunk follows the pixels, a HEIF's
+        // Exif item is wherever `iloc` says): such a body is read whole first.
+        let whole = view.strip_location && may_carry_location(sniff(head.bytes()));
+        let mut buffer = Vec::new();
+        let mut keep = |chunk: Bytes| {
+            if whole {
+                buffer.extend_from_slice(&chunk);
+            } else {
                 flight.push(chunk);
             }
-            while !ended && received <= meta.size {
+        };
+        if !whole {
+            flight.begin(FillHead::Body(Arc::new(served.clone())));
+        }
+        for chunk in early {
+            keep(chunk);
+        }
+        // Until the announced size; a stream that ended within its first bytes is not
+        // asked again (some panic when polled after their end).
+        if head.is_full() {
+            while received <= meta.size {
                 let Some(chunk) = next_piece(&mut stream).await? else {
                     break;
                 };
@@ -302,9 +285,16 @@ impl EdgeCache {
                 if received > meta.size {
                     break;
                 }
-                flight.push(chunk);
+                keep(chunk);
             }
-            check_received(received, meta.size)?;
+        }
+        check_received(received, meta.size)?;
+        if whole {
+            if blank_location(&mut buffer) {
+                served.etag = stripped_etag(&meta.etag);
+            }
+            flight.begin(FillHead::Body(Arc::new(served.clone())));
+            flight.push(Bytes::from(buffer));
         }
         self.store_body(
             CacheKey::original(app, key, &meta.etag, view.strip_location),

@@ -27,9 +27,6 @@ use crate::media::thumbnail::check_image_format;
 use crate::metrics::Metrics;
 use crate::storage::keys::ObjectKey;
 
-/// Bytes of an upload's beginning kept to sniff its format.
-pub const SNIFF_BYTES: usize = 64;
-
 /// An upload waiting for its eager results.
 #[derive(Debug, Clone)]
 pub struct Upload {
@@ -81,7 +78,7 @@ impl EagerQueue {
     }
 
     /// An upload of `key` completed; `head` is the beginning of its bytes (at least
-    /// [`SNIFF_BYTES`] when the object is that long). Queues its eager results if its
+    /// [`crate::media::sniff::SNIFF_BYTES`] when the object is that long). Queues its eager results if its
     /// app lists any and it is an image (sniffed as the thumbnail path does); never
     /// waits: a full queue drops them (counted).
     pub fn submit(&self, config: &Config, key: &ObjectKey, head: &[u8]) {
@@ -117,23 +114,6 @@ impl EagerQueue {
                 self.count("dropped", n);
             }
         }
-    }
-}
-
-/// The beginning of a body as it streams by, kept up to [`SNIFF_BYTES`].
-#[derive(Debug, Clone, Default)]
-pub struct UploadHead(Vec<u8>);
-
-impl UploadHead {
-    /// Keeps what `chunk` adds to the first [`SNIFF_BYTES`].
-    pub fn feed(&mut self, chunk: &[u8]) {
-        let room = SNIFF_BYTES.saturating_sub(self.0.len());
-        self.0.extend_from_slice(&chunk[..room.min(chunk.len())]);
-    }
-
-    /// The bytes kept.
-    pub fn bytes(&self) -> &[u8] {
-        &self.0
     }
 }
 
@@ -194,14 +174,5 @@ mod tests {
         let mut rx = queue.take_receiver().unwrap();
         assert_eq!(rx.try_recv().unwrap().key, key(1));
         assert!(queue.take_receiver().is_none(), "one worker only");
-    }
-
-    #[test]
-    fn head_keeps_the_first_bytes() {
-        let mut head = UploadHead::default();
-        head.feed(&[1; 10]);
-        head.feed(&[2; 100]);
-        assert_eq!(head.bytes().len(), SNIFF_BYTES);
-        assert_eq!(&head.bytes()[..11], &[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2]);
     }
 }

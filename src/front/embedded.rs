@@ -140,7 +140,7 @@ impl EmbeddedStoreServer {
             .begin_write(&key)
             .await
             .map_err(|e| S3Refusal::from_store(&e))?;
-        let mut head = crate::eager::queue::UploadHead::default();
+        let mut head = crate::media::sniff::SniffHead::default();
         loop {
             match session.read_request_body().await {
                 Ok(Some(chunk)) => {

@@ -10,9 +10,9 @@ use std::time::SystemTime;
 use bytes::Bytes;
 use pingora_proxy::Session;
 
-use crate::eager::queue::UploadHead;
 use crate::file_type::essence;
 use crate::front::s3_error::{write_s3_error, S3Refusal};
+use crate::media::sniff::SniffHead;
 use crate::services::Services;
 use crate::storage::embedded::EmbeddedStore;
 use crate::storage::keys::ObjectKey;
@@ -33,7 +33,7 @@ struct Stored {
     meta: ObjectMeta,
     success_status: u16,
     /// The file's first bytes (eager derivation sniffs them).
-    head: UploadHead,
+    head: SniffHead,
 }
 
 fn malformed(e: impl std::fmt::Display) -> S3Refusal {
@@ -161,7 +161,7 @@ async fn consume_form(
         .begin_write(&form.key)
         .await
         .map_err(|e| S3Refusal::from_store(&e))?;
-    let mut head = UploadHead::default();
+    let mut head = SniffHead::default();
     while let Some(chunk) = form.next_chunk().await? {
         if chunk.is_empty() {
             continue;

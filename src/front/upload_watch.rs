@@ -7,7 +7,7 @@
 
 use bytes::Bytes;
 
-use crate::eager::queue::{UploadHead, SNIFF_BYTES};
+use crate::media::sniff::{SniffHead, SNIFF_BYTES};
 use crate::storage::keys::ObjectKey;
 
 /// Most bytes of a form read for its `key` field and the file's first bytes.
@@ -24,7 +24,7 @@ pub enum UploadWatch {
         /// The object.
         key: ObjectKey,
         /// The body's first bytes.
-        head: UploadHead,
+        head: SniffHead,
     },
     /// A browser form (POST), read up to its file's first bytes.
     Form(FormPrefix),
@@ -35,7 +35,7 @@ impl UploadWatch {
     pub fn put(key: ObjectKey) -> Self {
         UploadWatch::Put {
             key,
-            head: UploadHead::default(),
+            head: SniffHead::default(),
         }
     }
 

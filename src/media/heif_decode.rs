@@ -15,7 +15,8 @@ use ffmpeg::{codec, frame, Packet};
 use ffmpeg_next as ffmpeg;
 
 use crate::media::heif_items::{
-    item_bytes, item_infos, locations, primary_item, properties, references, Associations, Reader,
+    item_bytes, item_infos, locations, primary_item, properties, references, Associations,
+    Location, Reader,
 };
 use crate::media::isobmff::{child, meta_children, BoxRef};
 use crate::media::limits::Deadline;
@@ -92,6 +93,9 @@ fn render(plan: Plan, deadline: Deadline) -> Option<Decoded> {
     let (width, height) = (plan.width, plan.height);
     let mut canvas = vec![0u8; width.checked_mul(height)?.checked_mul(3)?];
     let mut decoder = hevc_decoder(&plan.tiles.first()?.0)?;
+    // One scaler for every tile (they share size and format), one RGB frame reused.
+    let mut scaler: Option<scaling::Context> = None;
+    let mut rgb = frame::Video::empty();
     let mut tile_size = None;
     for (index, (hvcc, data)) in plan.tiles.iter().enumerate() {
         if deadline.check().is_err() {
@@ -107,18 +111,19 @@ fn render(plan: Plan, deadline: Deadline) -> Option<Decoded> {
         if *tile_size.get_or_insert((tw, th)) != (tw, th) {
             return None;
         }
-        let rgb = to_rgb(&picture, plan.nclx)?;
+        let converter = match scaler.as_mut() {
+            Some(s) if s.input().format == picture.format() => s,
+            _ => scaler.insert(rgb_scaler(&picture, plan.nclx)?),
+        };
+        converter.run(&picture, &mut rgb).ok()?;
         let (row, column) = (index / plan.columns, index % plan.columns);
-        place(
-            &mut canvas,
-            width,
-            height,
-            &rgb,
-            tw,
-            th,
-            column * tw,
-            row * th,
-        );
+        let tile = Tile {
+            data: rgb.data(0),
+            stride: rgb.stride(0),
+            width: tw,
+            height: th,
+        };
+        place(&mut canvas, width, height, &tile, column * tw, row * th);
     }
     let (tw, th) = tile_size?;
     let rows = plan.tiles.len().div_ceil(plan.columns);
@@ -155,7 +160,8 @@ struct Table<'a> {
     primary: u32,
     infos: Vec<crate::media::heif_items::ItemInfo>,
     iref: Option<BoxRef>,
-    iloc: BoxRef,
+    /// Where every item's bytes are (`iloc`, read once).
+    locations: Vec<Location>,
     idat: Option<(usize, usize)>,
     props: Vec<BoxRef>,
     associations: Associations,
@@ -165,12 +171,14 @@ impl<'a> Table<'a> {
     fn read(b: &'a [u8]) -> Option<Table<'a>> {
         let in_meta = meta_children(b)?;
         let (props, associations) = properties(b, child(&in_meta, b"iprp")?)?;
+        let infos = item_infos(b, child(&in_meta, b"iinf")?);
+        let ids: Vec<u32> = infos.iter().map(|i| i.id).collect();
         let table = Table {
             b,
             primary: primary_item(b, child(&in_meta, b"pitm")?)?,
-            infos: item_infos(b, child(&in_meta, b"iinf")?),
+            locations: locations(b, child(&in_meta, b"iloc")?, &ids)?,
+            infos,
             iref: child(&in_meta, b"iref").copied(),
-            iloc: *child(&in_meta, b"iloc")?,
             idat: child(&in_meta, b"idat").map(|d| (d.body, d.end)),
             props,
             associations,
@@ -211,8 +219,8 @@ impl<'a> Table<'a> {
     }
 
     fn data_of(&self, id: u32) -> Option<Vec<u8>> {
-        let locs = locations(self.b, &self.iloc, &[id])?;
-        item_bytes(self.b, locs.first()?, self.idat)
+        let location = self.locations.iter().find(|l| l.id == id)?;
+        item_bytes(self.b, location, self.idat)
     }
 
     /// What decoding `item` (an `hvc1` image or a `grid` of them) takes.
@@ -407,8 +415,9 @@ fn decode_one(decoder: &mut ffmpeg::decoder::Video, data: &[u8]) -> Option<frame
     got.then_some(picture)
 }
 
-/// The picture as packed RGB24, converted with the file's matrix and range.
-fn to_rgb(picture: &frame::Video, nclx: Nclx) -> Option<Vec<u8>> {
+/// A scaler from `picture`'s format to RGB24 at its size, with the file's colour
+/// matrix and range; `None` for formats this path does not take (above 8 bits).
+fn rgb_scaler(picture: &frame::Video, nclx: Nclx) -> Option<scaling::Context> {
     let format = picture.format();
     if !matches!(
         format,
@@ -454,40 +463,29 @@ fn to_rgb(picture: &frame::Video, nclx: Nclx) -> Option<Vec<u8>> {
             1 << 16,
         );
     }
-    let mut rgb = frame::Video::empty();
-    scaler.run(picture, &mut rgb).ok()?;
-    let (w, h) = (w as usize, h as usize);
-    let stride = rgb.stride(0);
-    let data = rgb.data(0);
-    let mut packed = Vec::with_capacity(w * h * 3);
-    for row in 0..h {
-        packed.extend_from_slice(data.get(row * stride..row * stride + w * 3)?);
-    }
-    Some(packed)
+    Some(scaler)
 }
 
-/// Copies a `tw` x `th` RGB tile to (`x`, `y`) of the canvas, clipped to it.
-#[allow(clippy::too_many_arguments)]
-fn place(
-    canvas: &mut [u8],
+/// A decoded tile's RGB rows: `height` rows of `width` pixels, `stride` bytes apart.
+struct Tile<'a> {
+    data: &'a [u8],
+    stride: usize,
     width: usize,
     height: usize,
-    tile: &[u8],
-    tw: usize,
-    th: usize,
-    x: usize,
-    y: usize,
-) {
+}
+
+/// Copies a tile to (`x`, `y`) of the canvas (`width` x `height` RGB), clipped to it.
+fn place(canvas: &mut [u8], width: usize, height: usize, tile: &Tile<'_>, x: usize, y: usize) {
     if x >= width || y >= height {
         return;
     }
-    let cols = tw.min(width - x);
-    for row in 0..th.min(height - y) {
-        let from = row * tw * 3;
+    let bytes = tile.width.min(width - x) * 3;
+    for row in 0..tile.height.min(height - y) {
+        let from = row * tile.stride;
         let to = ((y + row) * width + x) * 3;
         if let (Some(src), Some(dst)) = (
-            tile.get(from..from + cols * 3),
-            canvas.get_mut(to..to + cols * 3),
+            tile.data.get(from..from + bytes),
+            canvas.get_mut(to..to + bytes),
         ) {
             dst.copy_from_slice(src);
         }
@@ -501,12 +499,19 @@ mod tests {
     #[test]
     fn tiles_are_laid_in_place_and_clipped() {
         let mut canvas = vec![0u8; 3 * 3 * 3];
-        let tile = vec![9u8; 2 * 2 * 3];
-        place(&mut canvas, 3, 3, &tile, 2, 2, 2, 2);
+        // 2 x 2 pixels in rows of 8 bytes (2 of padding).
+        let data = vec![9u8; 2 * 8];
+        let tile = Tile {
+            data: &data,
+            stride: 8,
+            width: 2,
+            height: 2,
+        };
+        place(&mut canvas, 3, 3, &tile, 2, 2);
         // Only the bottom-right pixel is inside.
         assert_eq!(canvas.iter().filter(|&&v| v == 9).count(), 3);
         assert_eq!(&canvas[24..27], &[9, 9, 9]);
-        place(&mut canvas, 3, 3, &tile, 2, 2, 5, 0);
+        place(&mut canvas, 3, 3, &tile, 5, 0);
         assert_eq!(canvas.iter().filter(|&&v| v == 9).count(), 3);
     }
 

@@ -26,7 +26,7 @@
 
 use std::borrow::Cow;
 
-use crate::media::isobmff::{boxes, child, meta_children, BoxRef};
+use crate::media::isobmff::{be32, boxes, child, meta_children, BoxRef};
 
 /// Transformative properties, which must follow the descriptive ones.
 const TRANSFORMATIVE: [&[u8; 4]; 3] = [b"clap", b"irot", b"imir"];
@@ -47,12 +47,6 @@ pub fn normalise_property_order(bytes: &[u8]) -> Cow<'_, [u8]> {
         }
         _ => Cow::Borrowed(bytes),
     }
-}
-
-fn u32_at(bytes: &[u8], at: usize) -> Option<u32> {
-    bytes
-        .get(at..at.checked_add(4)?)
-        .map(|b| u32::from_be_bytes([b[0], b[1], b[2], b[3]]))
 }
 
 /// The rewritten association lists: (offset, new bytes) for each item whose order
@@ -77,11 +71,11 @@ fn read_ipma(
     out: &mut Vec<(usize, Vec<u8>)>,
 ) -> Option<()> {
     let version = *bytes.get(ipma.body)?;
-    let flags = u32_at(bytes, ipma.body)? & 0x00FF_FFFF;
+    let flags = be32(bytes, ipma.body)? & 0x00FF_FFFF;
     let entry_size = if flags & 1 == 1 { 2 } else { 1 };
     let id_size = if version < 1 { 2 } else { 4 };
     let mut at = ipma.body + 4;
-    let count = u32_at(bytes, at)?;
+    let count = be32(bytes, at)?;
     at += 4;
     for _ in 0..count {
         at = at.checked_add(id_size)?;

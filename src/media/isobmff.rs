@@ -70,7 +70,8 @@ pub fn meta_children(bytes: &[u8]) -> Option<Vec<BoxRef>> {
     Some(boxes(bytes, meta.body.checked_add(4)?, meta.end))
 }
 
-fn be32(bytes: &[u8], at: usize) -> Option<u32> {
+/// The big-endian 32-bit integer at `at`, if the bytes reach that far.
+pub fn be32(bytes: &[u8], at: usize) -> Option<u32> {
     let s = bytes.get(at..at.checked_add(4)?)?;
     Some(u32::from_be_bytes(s.try_into().ok()?))
 }

@@ -26,6 +26,16 @@ fn pixel_type(bands: u8) -> Result<PixelType, String> {
     }
 }
 
+/// `p` resized to exactly `to_width`×`to_height` ([`resize`]); a picture already that
+/// size is handed back as it is, not copied (a rendition within `max_display` of a
+/// 12 MP photo: 36 MB).
+pub fn resized(p: Pixels, to_width: u32, to_height: u32) -> Result<Pixels, String> {
+    if (p.width, p.height) == (to_width, to_height) {
+        return Ok(p);
+    }
+    resize(&p.data, p.width, p.height, p.bands, to_width, to_height)
+}
+
 /// `data` (`width`×`height`, `bands` a pixel) resized to exactly `to_width`×`to_height`
 /// with a Lanczos-3 filter.
 pub fn resize(

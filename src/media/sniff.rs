@@ -139,6 +139,32 @@ pub fn heif_mime(bytes: &[u8]) -> &'static str {
     }
 }
 
+/// Bytes of a body's beginning kept to sniff its format (ISO-BMFF's brands sit at
+/// 8..16 and beyond: 64 covers every format named here).
+pub const SNIFF_BYTES: usize = 64;
+
+/// The beginning of a body as it streams by, kept up to [`SNIFF_BYTES`].
+#[derive(Debug, Clone, Default)]
+pub struct SniffHead(Vec<u8>);
+
+impl SniffHead {
+    /// Keeps what `chunk` adds to the first [`SNIFF_BYTES`].
+    pub fn feed(&mut self, chunk: &[u8]) {
+        let room = SNIFF_BYTES.saturating_sub(self.0.len());
+        self.0.extend_from_slice(&chunk[..room.min(chunk.len())]);
+    }
+
+    /// Whether [`SNIFF_BYTES`] are kept.
+    pub fn is_full(&self) -> bool {
+        self.0.len() >= SNIFF_BYTES
+    }
+
+    /// The bytes kept.
+    pub fn bytes(&self) -> &[u8] {
+        &self.0
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -181,5 +207,15 @@ mod tests {
         assert_eq!(sniff(b"%PDF-1.7"), Sniffed::OtherKnown("PDF"));
         assert_eq!(sniff(&[0x13, 0x37, 0x00, 0x42]), Sniffed::Unknown);
         assert_eq!(sniff(b""), Sniffed::Unknown);
+    }
+
+    #[test]
+    fn head_keeps_the_first_bytes() {
+        let mut head = SniffHead::default();
+        head.feed(&[1; 10]);
+        head.feed(&[2; 100]);
+        assert_eq!(head.bytes().len(), SNIFF_BYTES);
+        assert!(head.is_full());
+        assert_eq!(&head.bytes()[..11], &[1, 1, 1, 1, 1, 1, 1, 1, 1, 1, 2]);
     }
 }

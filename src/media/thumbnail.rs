@@ -143,18 +143,9 @@ fn from_decoded(
     let internal = |e: String| ApiError::internal(format!("a HEIF thumbnail: {e}"));
     let p = decoded.pixels;
     let stored = (i64::from(p.width), i64::from(p.height));
-    let turned = (5..=8).contains(&decoded.orientation);
-    let upright = if turned { (stored.1, stored.0) } else { stored };
-    let (w, h) = jpeg_thumbnail::fitted(upright, fit);
-    let (w, h) = if turned { (h, w) } else { (w, h) };
+    let (w, h) = jpeg_thumbnail::stored_target(stored, decoded.orientation, fit);
     let to = |v: i64| u32::try_from(v).map_err(|e| internal(e.to_string()));
-    let (w, h) = (to(w)?, to(h)?);
-    // A rendition of a picture within max_display keeps its size: no copy.
-    let resized = if (w, h) == (p.width, p.height) {
-        p
-    } else {
-        pixels::resize(&p.data, p.width, p.height, p.bands, w, h).map_err(internal)?
-    };
+    let resized = pixels::resized(p, to(w)?, to(h)?).map_err(internal)?;
     let coloured = match decoded.icc.as_deref() {
         Some(profile) => colour::into_srgb(resized, profile),
         None => resized,

@@ -101,6 +101,14 @@ pub fn chat_download(fg: &Filegate, app: &str, sign: &str) -> reqwest::blocking:
         .expect("download")
 }
 
+/// A presigned-PUT grant for `bytes.len()` bytes (`query` without `size`); the app
+/// must upload by PUT.
+pub fn put_grant(fg: &Filegate, app: &str, token: &str, query: &str, len: usize) -> Value {
+    let g = grant(fg, app, token, &format!("{query}&size={len}"));
+    assert_eq!(g["upload_method"], "PUT", "{g}");
+    g
+}
+
 /// Asks for a grant and uploads `bytes` with it (HTTP 200 expected); returns the grant.
 pub fn uploaded(
     fg: &Filegate,

@@ -28,11 +28,7 @@ pub struct Source<'a> {
 /// The upright thumbnail of `source` fitting `fit` (never enlarged): grey or sRGB.
 pub fn render(source: &Source<'_>, fit: Fit) -> Result<Pixels, String> {
     let stored = (source.width.max(1), source.height.max(1));
-    // Orientations 5-8 turn the image a quarter: the box applies to it upright.
-    let turned = (5..=8).contains(&source.orientation);
-    let upright = if turned { (stored.1, stored.0) } else { stored };
-    let (w, h) = fitted(upright, fit);
-    let target = if turned { (h, w) } else { (w, h) };
+    let target = stored_target(stored, source.orientation, fit);
     let denom = [8u8, 4, 2]
         .into_iter()
         .find(|&d| {
@@ -73,6 +69,20 @@ fn to_srgb(p: Pixels, icc: Option<&[u8]>) -> Result<Pixels, String> {
         height: u32::try_from(srgb.height()).map_err(|e| e.to_string())?,
         bands,
     })
+}
+
+/// The size to resize stored pixels of `stored` (width, height) to, so that once
+/// turned by the EXIF `orientation` they fit `fit` (never enlarged): orientations 5-8
+/// turn the picture a quarter, and the box applies to it upright.
+pub fn stored_target(stored: (i64, i64), orientation: i32, fit: Fit) -> (i64, i64) {
+    let turned = (5..=8).contains(&orientation);
+    let upright = if turned { (stored.1, stored.0) } else { stored };
+    let (w, h) = fitted(upright, fit);
+    if turned {
+        (h, w)
+    } else {
+        (w, h)
+    }
 }
 
 /// The size of an image of `size` (width, height) fitted in `fit`, never enlarged;

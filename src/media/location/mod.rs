@@ -24,7 +24,8 @@ mod xmp;
 #[cfg(test)]
 mod samples;
 
-/// What stripping did.
+/// What stripping did (the tests' view of [`blank_location`]).
+#[cfg(test)]
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Stripped {
     /// Nothing to remove (the input is served as is).
@@ -33,33 +34,42 @@ pub enum Stripped {
     Edited(Vec<u8>),
 }
 
-/// Removes location metadata from an image file's bytes. The format is sniffed from
-/// the magic bytes (JPEG, PNG, WebP, ISO-BMFF `ftyp` with a HEIF or AVIF brand);
-/// anything else, a file without location, or one too damaged to parse: `Untouched`.
-/// All input is treated as hostile: every read is bounds-checked.
+/// [`blank_location`] on a copy, saying what it did.
+#[cfg(test)]
 pub fn strip_location(bytes: &[u8]) -> Stripped {
+    let mut out = bytes.to_vec();
+    if blank_location(&mut out) {
+        Stripped::Edited(out)
+    } else {
+        Stripped::Untouched
+    }
+}
+
+/// Removes location metadata from an image file's bytes, in place (the caller owns
+/// them: no second copy of a file that may be tens of megabytes); whether anything
+/// changed. The length never changes. The format is sniffed from the magic bytes
+/// (JPEG, PNG, WebP, ISO-BMFF `ftyp` with a HEIF or AVIF brand); anything else, a file
+/// without location, or one too damaged to parse is left as it is. All input is
+/// treated as hostile: every read is bounds-checked.
+pub fn blank_location(bytes: &mut [u8]) -> bool {
     let patches = match container(bytes) {
         Some(Container::Jpeg) => containers::jpeg(bytes),
         Some(Container::Png) => containers::png(bytes),
         Some(Container::Webp) => containers::webp(bytes),
         Some(Container::Heif) => heif::heif(bytes),
-        None => return Stripped::Untouched,
+        None => return false,
     };
-    if patches.is_empty() {
-        return Stripped::Untouched;
-    }
-    let mut out = bytes.to_vec();
+    let mut changed = false;
     for p in patches {
         let end = p.at.saturating_add(p.bytes.len());
-        if let Some(dst) = out.get_mut(p.at..end) {
-            dst.copy_from_slice(&p.bytes);
+        if let Some(dst) = bytes.get_mut(p.at..end) {
+            if *dst != p.bytes[..] {
+                dst.copy_from_slice(&p.bytes);
+                changed = true;
+            }
         }
     }
-    if out == bytes {
-        Stripped::Untouched
-    } else {
-        Stripped::Edited(out)
-    }
+    changed
 }
 
 enum Container {
