@@ -44,15 +44,15 @@ test: setup-test lint
 	$(MAKE) soak-smoke
 
 bench-smoke:
-	$(CARGO) build --example thumbnail_cost
+	$(CARGO) build --example thumbnail_cost --example decode_floor
 	python3 benches/load/bench.py --smoke --binary target/debug/filegate
 
-# The load benchmark against nginx and thumbor (about 7 minutes), then the micro
+# The load benchmark against nginx, Varnish and thumbor (about 40 minutes), then the micro
 # benchmarks. Loopback only. BENCHMARKS.md holds a run.
 bench: setup-bench
 	# One build for both: an example unifies dev-dependency features, so apart they
 	# would compile the library twice.
-	$(CARGO) build --release --bin filegate --example thumbnail_cost
+	$(CARGO) build --release --bin filegate --example thumbnail_cost --example decode_floor
 	python3 benches/load/bench.py
 	$(CARGO) bench --bench micro
 

@@ -49,8 +49,8 @@ if [ "$depth" -ge 2 ]; then
     libimage-exiftool-perl
     # the benchmark's peers and load tools (make bench; its smoke runs in make test);
     # nginx is also the TLS tests' https store front, openssl makes their test CA,
-    # h2load (nghttp2-client) counts TLS handshakes
-    nginx-light libnginx-mod-http-image-filter wrk nghttp2-client openssl
+    # h2load (nghttp2-client) counts TLS handshakes; Varnish is the second cache peer
+    nginx-light libnginx-mod-http-image-filter wrk nghttp2-client openssl varnish
   )
 fi
 if [ "$depth" -ge 3 ]; then

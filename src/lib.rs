@@ -93,6 +93,8 @@ pub use storage::{keys, post_policy, sigv4, ByteRange, TypeRule, UploadRequest};
 
 // Transforms and the cache, for the micro benchmarks.
 pub use cache::{EdgeCache, OriginalBody, OriginalView};
+pub use media::jpeg::thumbnail::{scale_denominator, stored_target};
+pub use media::jpeg::{decode as decode_jpeg, Decoded as DecodedJpeg};
 pub use media::limits::{Deadline, Limits};
 pub use media::thumbnail::render_thumbnail;
 pub use media::vips;

@@ -52,7 +52,8 @@ def rows(b):
     cold = bench.interleaved(b.runs, {
         # The same boxes for both builds in a round, fresh ones each round.
         name: (lambda r, fg=fg, template=template:
-               thumbnail_rows.cold_run(fg.base + "/", b, template, r * 613 + 4099, fg=fg))
+               thumbnail_rows.cold_run(fg.base + "/", b, template, r * 613 + 4099, fg=fg,
+                                       source=b.fixture("photo1600.jpg")))
         for name, (fg, template) in cold_systems.items()
     })
     b.results["baseline_hit"] = {"filegate": hit["this build"], "peer": hit["baseline"]}

@@ -1,25 +1,29 @@
 #!/usr/bin/env python3
-"""`make bench`: filegate side by side with nginx and thumbor, on loopback only and
-bounded in time. It makes the same inputs for every system, starts each system on free
+"""`make bench`: filegate side by side with nginx, Varnish and thumbor, on loopback only
+and bounded in time. It makes the same inputs for every system, starts each system on free
 ports, drives it with wrk, and prints one table: filegate's figure, the peer's, the ratio.
 
 Two filegates run: one on an embedded store (the hit, cold, original and AMR rows) and
 one in front of a real S3 server, s3s-fs (the S3 rows). Both keep their access log on
 (the default: one JSON line per request on stdout, here into their log file), and so
 does nginx (`access_log` to a file, `combined`, buffered 64 KiB / 100 ms as filegate's
-own log is, with `open_file_cache`: the nginx an operator who cares would run).
+own log is, with `open_file_cache`: the nginx an operator who cares would run) and
+Varnish (malloc storage, `varnishncsa -w` writing its log to a file).
 
 Rows:
   1. cache hit of a 200x200 thumbnail of a 1600x1200 JPEG on /file/download/chat, the
-     access token in a header: filegate vs an nginx proxy_cache hit of the same
-     thumbnail (its own image_filter output);
+     access token in a header: filegate vs an nginx proxy_cache hit and a Varnish hit
+     of the same thumbnail (nginx's own image_filter output);
   2. the same on /file/download/avatar with the token in the query (the web SDK's
-     way), vs the same nginx proxy_cache hit;
+     way), vs the same nginx proxy_cache and Varnish hits;
   3. cache hit of a ~100 KB JPEG original (an avatar) through the S3 filegate, token in
      a header, vs nginx proxy_cache of the same bytes (from its own /static/);
   4. origin offload of the S3 filegate: a Zipf mix (s=1.0, fixed seed) of downloads
      over 1,000 small chat files; store GETs per download after a warm-up, from its
      /metrics (driven from Python: a URL per request);
+  4b. the tiers (`tiers`, tiers_row.py): a Zipf trace over files 4x the memory each
+     system gets (32 MiB): hit ratios of filegate's memory tier, of it with a disk
+     tier, of nginx proxy_cache and of Varnish, and what each held at most;
   5. cold thumbnails (a fresh size per request, no cache; every filegate request
      proven a miss by its transform count): the 1600x1200 and 4000x3000 photos,
      baseline (also vs nginx image_filter) and progressive, two real photographs,
@@ -31,7 +35,8 @@ Rows:
   7. AMR->MP3 of a 60 s voice file: filegate's request latency vs the ffmpeg CLI;
   8. each filegate's peak RSS (VmHWM) against its cache budget;
   9-10. three nodes on a ring against one node and three without (store GETs and
-     transforms over a Zipf mix), and the hit latency of a peer hop (cluster_row.py).
+     transforms over a Zipf mix; then store GETs over a trace 3x one node's memory),
+     and the hit latency of a peer hop (cluster_row.py).
   11. TLS (the `tls` rows), one certificate (EC P-256, from a CA made for the run) and
      the same versions, suites and groups on both sides: the cache hit of row 1 over
      TLS on keep-alive connections (wrk, HTTP/1.1), filegate's TLS listener vs nginx
@@ -40,8 +45,11 @@ Rows:
   12. `baseline` (not run by default; needs `--baseline BIN`): the chat hit and a cold
      thumbnail row of this build against an earlier filegate binary (baseline_row.py).
 
-Every request must succeed: a wrk run with non-2xx answers or socket errors, a hit row
-whose check request is not a 200 with X-Cache-Status: HIT (nginx too), an offload
+Every request must succeed, and rows look at what they get while the load runs: a
+wrk run with non-2xx answers or socket errors, a hit row whose check request (before
+the run, and sampled twice a second during it) is not a 200 with X-Cache-Status: HIT
+and the same bytes (nginx and Varnish too), a cold row whose thumbnails sampled during
+the run (a fresh box a second) are not the box's width and the source's aspect, an offload
 download that is not a 200 of the right length, an h2load run whose requests did not
 all succeed (or whose connections were reused, or whose TLS parameters differ between
 the two systems), or an empty access log fails the run.
@@ -90,6 +98,8 @@ def tools_dir():
 VENV = os.path.join(tools_dir(), "venv", "bin")
 SECRET = "bench-secret-0123456789abcdef"
 CACHE_BUDGET_MIB = 256
+# The memory every system gets in the tiers row (tiers_row.py): its working set is 4x.
+TIERS_MEMORY_MIB = 32
 # The S3 server's key pair and the bucket filegate uses.
 S3_ACCESS_KEY = "bench-ak"
 S3_SECRET_KEY = "bench-s3-secret-0123456789"
@@ -97,8 +107,9 @@ S3_BUCKET = "filegate"
 
 # key: (target as printed, test of the figure, optional goal beyond the target).
 TARGETS = {
-    "cache_hit_chat": ("ratio >= 1.0 (goal 1.2)", lambda r: r >= 1.0, lambda r: r >= 1.2),
-    "cache_hit_avatar": ("ratio >= 1.0", lambda r: r >= 1.0),
+    "cache_hit_chat": ("ratio >= 1.2", lambda r: r >= 1.2),
+    "cache_hit_avatar": ("ratio >= 1.2", lambda r: r >= 1.2),
+    "cache_hit_varnish": ("ratio >= 1.0", lambda r: r >= 1.0),
     "s3_original_hit": ("ratio >= 1.0", lambda r: r >= 1.0),
     "offload": ("offload >= 99%", lambda o: o >= 0.99),
     "cold_1600_vs_thumbor": ("ratio >= 1.5", lambda r: r >= 1.5),
@@ -116,6 +127,7 @@ TARGETS = {
     "tls_handshakes": ("ratio >= 0.8", lambda r: r >= 0.8),
     "baseline": ("within noise (0.9-1.1)", lambda r: 0.9 <= r <= 1.1),
     "heif_vs_thumbor": ("ratio >= 1.5", lambda r: r >= 1.5),
+    "tiers_hit_ratio": ("filegate >= peer", lambda d: d >= 0),
 }
 
 # Trusts the run's test CA for the checks of the TLS rows (set once the CA exists).
@@ -269,7 +281,8 @@ def s3_store(endpoint):
             f"  secret_access_key: {S3_SECRET_KEY}\n  path_style: true\n")
 
 
-def filegate_config(path, port, admin, data, cache_memory, write_back, store, extra=""):
+def filegate_config(path, port, admin, data, cache_memory, write_back, store, extra="",
+                    cache_extra=""):
     # Two apps: `bench` uploads by POST form, `benchput` by presigned PUT (quick to fill
     # an S3 store with many objects).
     with open(path, "w") as f:
@@ -300,7 +313,7 @@ media:
 cache:
   memory: {cache_memory}
   write_back: {"true" if write_back else "false"}
-{extra}""")
+{cache_extra}{extra}""")
 
 
 def _context(url):
@@ -349,10 +362,11 @@ class Filegate:
     """One filegate under test, its access log on (the default), stdout and stderr in
     its log file. `store` is its `store:` section (default: embedded in its dir); `ports`
     its (public, admin) ports (default: free ones); `extra` more config (a `cluster:`).
-    `wait=False` returns before it listens (the nodes of a cluster start together)."""
+    `wait=False` returns before it listens (the nodes of a cluster start together);
+    `cache_extra` more keys of its `cache:` section (each line indented two spaces)."""
 
     def __init__(self, started, binary, work, name, cache_memory, write_back, store=None,
-                 ports=None, extra="", wait=True, tls=None):
+                 ports=None, extra="", wait=True, tls=None, cache_extra=""):
         self.name = name
         self.dir = os.path.join(work, name)
         os.makedirs(self.dir, exist_ok=True)
@@ -364,7 +378,7 @@ class Filegate:
         tls_section = (f"tls:\n  listen: 127.0.0.1:{self.tls_port}\n  cert: {tls[0]}\n"
                        f"  key: {tls[1]}\n") if tls else ""
         filegate_config(config, self.port, self.admin_port, data, cache_memory, write_back,
-                        store or embedded_store(data), tls_section + extra)
+                        store or embedded_store(data), tls_section + extra, cache_extra)
         # Logging at its default level, whatever the caller's shell says: RUST_LOG=warn
         # would turn the access log off.
         env = dict(os.environ, RUST_LOG="info")
@@ -449,6 +463,10 @@ http {{
     default_type application/octet-stream;
     proxy_cache_path {work}/nginx-cache levels=1:2 keys_zone=thumbs:10m max_size=1g
                      inactive=1h use_temp_path=off;
+    # The tiers row's cache: max_size the memory every system gets there (its cache
+    # manager evicts the least recently used files above it).
+    proxy_cache_path {work}/nginx-zipf-cache levels=1:2 keys_zone=zipf:10m
+                     max_size={zipf_bytes} inactive=1h use_temp_path=off;
     server {{
         listen 127.0.0.1:{port};
         # The TLS rows: the certificate filegate's TLS listener has, and what rustls
@@ -478,6 +496,14 @@ http {{
         # The same bytes as /static/, from nginx's cache. tcp_nopush off here: with it on,
         # nginx 1.22's cache hits of a ~100 KB body stall on loopback (measured here:
         # 0.6-1.9k req/s, against ~20-26k with it off), and the peer gets its best setting.
+        location /zipf/ {{
+            proxy_pass http://127.0.0.1:{port}/static/zipf/;
+            proxy_cache zipf;
+            proxy_cache_valid 200 1h;
+            proxy_http_version 1.1;
+            tcp_nopush off;
+            add_header X-Cache-Status $upstream_cache_status;
+        }}
         location /cached-static/ {{
             proxy_pass http://127.0.0.1:{port}/static/;
             proxy_cache thumbs;
@@ -508,12 +534,63 @@ def start_nginx(started, work, fixtures, tls):
     conf = os.path.join(work, "nginx.conf")
     with open(conf, "w") as f:
         f.write(NGINX_CONF.format(work=work, port=port, fixtures=fixtures, tls_port=tls_port,
-                                  tls_cert=tls[0], tls_key=tls[1]))
+                                  tls_cert=tls[0], tls_key=tls[1],
+                                  zipf_bytes=f"{TIERS_MEMORY_MIB}m"))
     proc = started.start(["nginx", "-c", conf, "-p", work, "-g", "daemon off;"],
                          os.path.join(work, "nginx.log"))
     wait_port(port, proc=proc)
     wait_port(tls_port, proc=proc)
     return f"http://127.0.0.1:{port}", f"https://127.0.0.1:{tls_port}"
+
+
+VARNISH_VCL = """vcl 4.1;
+# Varnish in front of the bench's nginx (its image_filter thumbnails and static files):
+# every GET cached for an hour, in malloc storage of the size varnishd is given.
+backend origin {{ .host = "127.0.0.1"; .port = "{origin_port}"; }}
+sub vcl_backend_response {{ set beresp.ttl = 1h; set beresp.grace = 0s; }}
+sub vcl_deliver {{
+    if (obj.hits > 0) {{ set resp.http.X-Cache-Status = "HIT"; }}
+    else {{ set resp.http.X-Cache-Status = "MISS"; }}
+}}
+"""
+
+
+class Varnish:
+    """varnishd (Debian's, malloc storage of `memory`, its default two thread pools) in
+    front of `origin` (an nginx base), with varnishncsa writing its access log to a file:
+    Varnish itself logs only into shared memory, and varnishncsa is how its operators get
+    a log, so it runs (and takes its CPU) as nginx's and filegate's logs do."""
+
+    def __init__(self, started, work, name, origin, memory):
+        self.dir = os.path.join(work, name)
+        os.makedirs(self.dir, exist_ok=True)
+        origin_port = urllib.parse.urlsplit(origin).port
+        vcl = os.path.join(self.dir, "bench.vcl")
+        with open(vcl, "w") as f:
+            f.write(VARNISH_VCL.format(origin_port=origin_port))
+        self.port = free_port()
+        # varnishd's own files (-n): its child drops to the `varnish` user, which must
+        # read them.
+        state = os.path.join(self.dir, "state")
+        os.makedirs(state, exist_ok=True)
+        proc = started.start(["varnishd", "-F", "-a", f"127.0.0.1:{self.port}", "-T", "none",
+                              "-f", vcl, "-s", f"malloc,{memory}", "-n", state],
+                             os.path.join(self.dir, "varnishd.log"))
+        wait_port(self.port, proc=proc)
+        self.log = os.path.join(self.dir, "access.log")
+        started.start(["varnishncsa", "-n", state, "-w", self.log],
+                      os.path.join(self.dir, "varnishncsa.log"))
+        self.base = f"http://127.0.0.1:{self.port}"
+        self.state = state
+
+    def stat(self, field):
+        """One counter of varnishstat (e.g. MAIN.cache_hit)."""
+        out = run(["varnishstat", "-n", self.state, "-1", "-f", field]).stdout.decode()
+        for line in out.splitlines():
+            parts = line.split()
+            if parts and parts[0] == field:
+                return int(parts[1])
+        raise RuntimeError(f"varnishstat has no {field}")
 
 
 def make_tls_certificate(work):
@@ -700,20 +777,60 @@ def interleaved(runs, systems):
     return {name: summarize(name, values[name], notes[name]) for name in systems}
 
 
+class Sampler:
+    """Runs `sample()` (returning a list of problems) every `period` seconds on a thread
+    of its own while the load runs, so a row checks what it gets during the run, not
+    only before it: `with Sampler(fn): wrk(...)`, then `.problems` and `.count`."""
+
+    def __init__(self, sample, period=0.5):
+        self.sample, self.period = sample, period
+        self.problems, self.count = [], 0
+        self._stop = threading.Event()
+        self._thread = threading.Thread(target=self._run, daemon=True)
+
+    def _run(self):
+        while not self._stop.wait(self.period):
+            try:
+                self.problems.extend(self.sample())
+            except (OSError, HTTPException, ValueError) as e:
+                self.problems.append(f"sample: {type(e).__name__}: {e}")
+            self.count += 1
+
+    def __enter__(self):
+        self._thread.start()
+        return self
+
+    def __exit__(self, *exc):
+        self._stop.set()
+        self._thread.join()
+        if self.count == 0:
+            self.problems.append("no response sampled during the run")
+
+
 def throughput(url, seconds, conns, sizes=None, headers=None, check=None):
     """A round's requests/s; `sizes(round)` gives the wrk size-script arguments;
-    `check()`, run before each wrk run, returns what is wrong (then an error)."""
+    `check()` returns what is wrong with one response (then an error): run before each
+    wrk run and, sampled, twice a second during it."""
     def once(r):
         problems = check() if check else []
-        rps, _latency, bad = wrk(url, seconds, conns, sizes=sizes(r) if sizes else None,
-                                 headers=headers)
+        if check:
+            with Sampler(check) as sampler:
+                rps, _latency, bad = wrk(url, seconds, conns,
+                                         sizes=sizes(r) if sizes else None, headers=headers)
+            problems += sampler.problems
+        else:
+            rps, _latency, bad = wrk(url, seconds, conns, sizes=sizes(r) if sizes else None,
+                                     headers=headers)
         return rps, problems + bad
     return once
 
 
 def hit_check(url, headers=None, body=None):
     """A check for throughput(): one request must answer 200, X-Cache-Status: HIT and
-    a whole body (`body`, when given, byte for byte)."""
+    a whole body: `body` byte for byte when given, else the bytes of the first answer
+    (every later sample the same)."""
+    first = []
+
     def check():
         status, got_headers, got = fetch(url, headers)
         cache = got_headers.get("X-Cache-Status")
@@ -722,11 +839,52 @@ def hit_check(url, headers=None, body=None):
             return [f"check request: HTTP {status} {got[:200]!r}"]
         if cache != "HIT":
             return [f"check request: X-Cache-Status {cache}, not HIT"]
-        if not got or length != str(len(got)) or (body is not None and got != body):
+        want = body if body is not None else (first[0] if first else None)
+        if not got or length != str(len(got)) or (want is not None and got != want):
             return [f"check request: body of {len(got)} bytes (Content-Length {length}),"
-                    f" want {len(body) if body is not None else 'a whole body'}"]
+                    f" want {len(want) if want is not None else 'a whole body'}"
+                    + (" (not the bytes of the first answer)" if body is None and first else "")]
+        if not first:
+            first.append(got)
         return []
     return check
+
+
+def image_size(data):
+    """(width, height) of a JPEG (its first SOFn), PNG (IHDR), GIF (its screen) or WebP
+    (VP8, VP8L or VP8X header), else None (AVIF: not read here)."""
+    if data[:8] == b"\x89PNG\r\n\x1a\n" and len(data) >= 24:
+        return int.from_bytes(data[16:20], "big"), int.from_bytes(data[20:24], "big")
+    if data[:6] in (b"GIF87a", b"GIF89a") and len(data) >= 10:
+        return int.from_bytes(data[6:8], "little"), int.from_bytes(data[8:10], "little")
+    if data[:4] == b"RIFF" and data[8:12] == b"WEBP" and len(data) >= 30:
+        chunk = data[12:16]
+        if chunk == b"VP8 ":
+            return (int.from_bytes(data[26:28], "little") & 0x3FFF,
+                    int.from_bytes(data[28:30], "little") & 0x3FFF)
+        if chunk == b"VP8L":
+            bits = int.from_bytes(data[21:25], "little")
+            return (bits & 0x3FFF) + 1, ((bits >> 14) & 0x3FFF) + 1
+        if chunk == b"VP8X":
+            return (int.from_bytes(data[24:27], "little") + 1,
+                    int.from_bytes(data[27:30], "little") + 1)
+        return None
+    if data[:2] != b"\xff\xd8":
+        return None
+    i = 2
+    while i + 9 <= len(data):
+        if data[i] != 0xFF:
+            return None
+        marker = data[i + 1]
+        if marker == 0xFF:
+            i += 1
+            continue
+        length = int.from_bytes(data[i + 2:i + 4], "big")
+        if 0xC0 <= marker <= 0xCF and marker not in (0xC4, 0xC8, 0xCC):
+            return (int.from_bytes(data[i + 7:i + 9], "big"),
+                    int.from_bytes(data[i + 5:i + 7], "big"))
+        i += 2 + length
+    return None
 
 
 def warm(urls_headers, times=2):
@@ -748,10 +906,11 @@ def latency_of(fn):
 class Bench:
     """What the rows share: the options, the systems under test, the results."""
 
-    def __init__(self, args, work, fixtures, fg, fg_s3, s3, nginx, thumbor, nginx_tls=None):
+    def __init__(self, args, work, fixtures, fg, fg_s3, s3, nginx, thumbor, nginx_tls=None,
+                 varnish=None):
         self.args, self.work, self.fixtures = args, work, fixtures
         self.fg, self.fg_s3, self.s3, self.nginx, self.thumbor = fg, fg_s3, s3, nginx, thumbor
-        self.nginx_tls = nginx_tls
+        self.nginx_tls, self.varnish = nginx_tls, varnish
         self.seconds, self.runs, self.conns = args.seconds, args.runs, args.connections
         self.results = {}
         self.photos = {}  # size -> object_name of the photo uploaded as an avatar
@@ -759,6 +918,9 @@ class Bench:
         # beside the binary under test.
         self.thumbnail_cost = os.path.join(os.path.dirname(args.binary), "examples",
                                            "thumbnail_cost")
+        # The decode alone, with the decoder filegate uses (examples/decode_floor.rs).
+        self.decode_floor = os.path.join(os.path.dirname(args.binary), "examples",
+                                         "decode_floor")
 
     def fixture(self, name):
         return os.path.join(self.fixtures, name)
@@ -780,6 +942,7 @@ def hit_rows(b):
                                             fg.headers),
         "filegate avatar, token in query": (fg.avatar_url(b.photos[1600], THUMB_200), {}),
         "nginx proxy_cache": (f"{b.nginx}/cached/200x200/photo1600.jpg", {}),
+        "Varnish (malloc)": (f"{b.varnish.base}/resize/200x200/photo1600.jpg", {}),
     }
     warm(systems.values())
     print("rows 1-2: cache hit of a 200x200 thumbnail (requests/s)", flush=True)
@@ -788,10 +951,10 @@ def hit_rows(b):
                          check=hit_check(url, headers))
         for name, (url, headers) in systems.items()
     })
-    b.results["cache_hit_chat"] = {"filegate": r["filegate chat, token in headers"],
-                                   "peer": r["nginx proxy_cache"]}
-    b.results["cache_hit_avatar"] = {"filegate": r["filegate avatar, token in query"],
-                                     "peer": r["nginx proxy_cache"]}
+    for key, name in (("chat", "filegate chat, token in headers"),
+                      ("avatar", "filegate avatar, token in query")):
+        b.results[f"cache_hit_{key}"] = {"filegate": r[name], "peer": r["nginx proxy_cache"],
+                                         "varnish": r["Varnish (malloc)"]}
 
 
 def limits_row(b):
@@ -906,18 +1069,22 @@ def s3_original_row(b):
                                     "peer": r["nginx proxy_cache"], "bytes": len(want)}
 
 
-def put_uploads(fg, count, rng, body=None, file_type=100):
-    """`count` chat files (of `file_type`) of `body`, or else of 2-20 KB of random bytes,
-    each through a presigned PUT grant of the `benchput` app (its headers sent as given,
-    If-None-Match: * included); returns [(download path, size)] with the token left to a
-    header."""
+def put_uploads(fg, count, rng, body=None, file_type=100, bodies=None):
+    """`count` chat files (of `file_type`) of `body`, or else of 2-20 KB of random bytes
+    (or the files `bodies` names, one each, when given), each through a presigned PUT grant
+    of the `benchput` app (its headers sent as given, If-None-Match: * included); returns
+    [(download path, size)] with the token left to a header."""
     token = mint("benchput", 1, "user")
     api = HTTPConnection("127.0.0.1", fg.port, timeout=30)
     stores = {}
     objects = []
     try:
-        for _ in range(count):
-            content = body if body is not None else rng.randbytes(rng.randint(2_000, 20_000))
+        for i in range(count):
+            if bodies is not None:
+                with open(bodies[i], "rb") as f:
+                    content = f.read()
+            else:
+                content = body if body is not None else rng.randbytes(rng.randint(2_000, 20_000))
             api.request("GET", f"/file/upload/chat?app_id=benchput&file_type={file_type}"
                                f"&to_id=1&size={len(content)}", headers={"access-token": token})
             resp = api.getresponse()
@@ -1171,7 +1338,8 @@ def access_log_lines(path, first):
 
 # The rows that send requests to each long-lived system (its access log must then have
 # lines; the embedded filegate always has the photo uploads).
-LOGGED_BY = {"filegate-s3": {"s3", "offload"}, "nginx": {"hits", "s3", "cold", "original", "tls"}}
+LOGGED_BY = {"filegate-s3": {"s3", "offload"}, "nginx": {"hits", "s3", "cold", "original", "tls"},
+             "varnish": {"hits"}}
 
 
 def check_access_logs(b, wanted):
@@ -1179,6 +1347,7 @@ def check_access_logs(b, wanted):
     sent requests to wrote its access log."""
     logs = {f.name: (f.log, b'{"time"') for f in (b.fg, b.fg_s3)}
     logs["nginx"] = (nginx_access_log(b.work), b"127.0.0.1 ")
+    logs["varnish"] = (b.varnish.log, b"127.0.0.1 ")
     logs = {name: log for name, log in logs.items()
             if name not in LOGGED_BY or LOGGED_BY[name] & set(wanted)}
     b.results["access_log"] = {}
@@ -1207,6 +1376,8 @@ ROWS = {
     "info": lambda b: info_rows(b),
     # Imported here: heif_rows imports this module's helpers.
     "heif": lambda b: __import__("heif_rows").rows(b),
+    # Imported here: tiers_row imports this module's helpers.
+    "tiers": lambda b: __import__("tiers_row").rows(b),
     # Imported here: baseline_row imports this module's helpers. Needs --baseline.
     "baseline": lambda b: __import__("baseline_row").rows(b),
 }
@@ -1234,6 +1405,9 @@ def main():
 
     os.makedirs(args.out, exist_ok=True)
     work = tempfile.mkdtemp(prefix="run-", dir=args.out)
+    # varnishd started as root reads its VCL as the `varnish` user: the run's directory
+    # (no secrets but the bench's demo ones) must be traversable.
+    os.chmod(work, 0o755)
     fixtures = os.path.join(args.out, "fixtures")
     started = Started()
     began = time.perf_counter()
@@ -1251,7 +1425,13 @@ def main():
         fg_s3 = Filegate(started, args.binary, work, "filegate-s3", budget, True, store=s3_store(s3))
         nginx, nginx_tls = start_nginx(started, work, fixtures, (cert, key))
         thumbor = start_thumbor(started, work, fixtures)
-        b = Bench(args, work, fixtures, fg, fg_s3, s3, nginx, thumbor, nginx_tls)
+        # Varnish gets filegate's memory budget (the hit rows hold one object).
+        varnish = Varnish(started, work, "varnish", nginx, f"{CACHE_BUDGET_MIB}m")
+        b = Bench(args, work, fixtures, fg, fg_s3, s3, nginx, thumbor, nginx_tls, varnish)
+        if "tiers" in wanted:
+            # The tiers row's Varnish: the memory every system gets there.
+            b.zipf_varnish = Varnish(started, work, "varnish-tiers", nginx,
+                                     f"{TIERS_MEMORY_MIB}m")
         b.started = started
         print(f"bench: wrk -t2 -c{b.conns}, {b.seconds}s a run, {b.runs} runs a figure,"
               " systems interleaved run by run; access logs on", flush=True)
@@ -1286,7 +1466,7 @@ def report(results, args, work):
     lines.append(f"load: wrk -t2 -c{args.connections} on the same machine; each figure the median"
                  f" of {args.runs} run(s), spread min-max; access logs on (filegate: stdout to"
                  " a file, 64 KiB / 100 ms buffer; nginx: access_log combined buffer=64k"
-                 " flush=100ms, open_file_cache)")
+                 " flush=100ms, open_file_cache; Varnish: varnishncsa -w to a file)")
     lines.append("")
     lines.append("| row | filegate | peer | peer figure | ratio | target | met |")
     lines.append("| --- | --- | --- | --- | --- | --- | --- |")
@@ -1307,13 +1487,14 @@ def report(results, args, work):
         lines.append(f"| {title} | {fmt(fg, unit)} | {peer_name} | {fmt(peer, unit)} | {ratio:.2f}x | {target} | {met} |")
 
     r = results
-    if "cache_hit_chat" in r:
-        row("cache hit 200x200 thumbnail, /file/download/chat, token in headers",
-            r["cache_hit_chat"]["filegate"], r["cache_hit_chat"]["peer"], "nginx proxy_cache",
-            "req/s", "cache_hit_chat")
-        row("cache hit 200x200 thumbnail, /file/download/avatar, token in query",
-            r["cache_hit_avatar"]["filegate"], r["cache_hit_avatar"]["peer"], "nginx proxy_cache",
-            "req/s", "cache_hit_avatar")
+    for key, title in (("chat", "/file/download/chat, token in headers"),
+                       ("avatar", "/file/download/avatar, token in query")):
+        if f"cache_hit_{key}" in r:
+            hit = r[f"cache_hit_{key}"]
+            row(f"cache hit 200x200 thumbnail, {title}", hit["filegate"], hit["peer"],
+                "nginx proxy_cache", "req/s", f"cache_hit_{key}")
+            row(f"cache hit 200x200 thumbnail, {title}", hit["filegate"], hit["varnish"],
+                "Varnish malloc (varnishncsa logging)", "req/s", "cache_hit_varnish")
     for cold in r.get("info_cold", []):
         row(f"info=1 cold, {cold['kind']} (latency)", cold["filegate"], cold["peer"],
             f"{cold['tool']} as a process", "ms", "info_cold")
@@ -1330,6 +1511,8 @@ def report(results, args, work):
             s3["filegate"], s3["peer"], "nginx proxy_cache", "req/s", "s3_original_hit")
     if "offload" in r:
         offload_line(r, lines, verdict)
+    if "tiers" in r:
+        __import__("tiers_row").report_lines(r, lines, verdict)
     if any(k.startswith("cold_") for k in r) or "eager" in r:
         __import__("thumbnail_rows").report_lines(r, lines, verdict)
     if any(k.startswith("heif_") for k in r):

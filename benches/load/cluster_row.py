@@ -11,6 +11,13 @@ the ideal is one body GET per distinct object and one transform per distinct thu
 asked (with `write_back`, each first miss of a thumbnail also looks for its copy under
 `_derived/`: a GET answered 404).
 
+Row 9b: the ring when the working set does not fit one node: 1,500 files of 20-114 KB
+(~96 MiB, the first of the tiers row's files) and nodes of 32 MiB of memory each, no disk
+tier, write-back off: the working set is 3x one node's memory and fits three nodes' only
+if each holds what it owns. One trace (Zipf s=1.0, fixed seed, ranks shuffled; 5,000
+downloads of warm-up, 20,000 measured, round robin over the nodes, 8 threads): store GETs
+over the measured part, one node vs three without a ring vs three on a ring.
+
 Row 10: the hit latency a peer hop adds. Three nodes on a ring; a thumbnail owned by the
 third is read (wrk -t1 -c1, keep-alive) from its owner, from a node that must ask the
 owner every time (`local_copy_max: 0`) and from a node with the default short-lived copy.
@@ -18,6 +25,7 @@ owner every time (`local_copy_max: 0`) and from a node with the default short-li
 
 import concurrent.futures
 import itertools
+import os
 import random
 import re
 import threading
@@ -29,9 +37,11 @@ CLUSTER_SECRET = "bench-cluster-secret-0123456789"
 THUMB = "&image_type=2&w=200&h=200&thumbnail_strategy=2"
 
 
-def start_nodes(b, label, count, ring, cluster_extra=lambda i: "", write_back=True):
-    """`count` nodes over the bench's s3s-fs, started together; on a ring if `ring`, with
-    `cluster_extra(i)` more keys of node i's `cluster:` section."""
+def start_nodes(b, label, count, ring, cluster_extra=lambda i: "", write_back=True,
+                memory_mib=bench.CACHE_BUDGET_MIB):
+    """`count` nodes over the bench's s3s-fs, started together, each with `memory_mib` of
+    memory tier; on a ring if `ring`, with `cluster_extra(i)` more keys of node i's
+    `cluster:` section."""
     started = bench.Started()
     drawn = bench.free_ports(2 * count)
     ports = list(zip(drawn[0::2], drawn[1::2]))
@@ -44,7 +54,7 @@ def start_nodes(b, label, count, ring, cluster_extra=lambda i: "", write_back=Tr
                      f"  secret: \"{CLUSTER_SECRET}\"\n")
             extra += "".join(f"  {line}\n" for line in cluster_extra(i).splitlines())
         nodes.append(bench.Filegate(started, b.args.binary, b.work, f"{label}-{i}",
-                                    f"{bench.CACHE_BUDGET_MIB} MiB", write_back,
+                                    f"{memory_mib} MiB", write_back,
                                     store=bench.s3_store(b.s3), ports=(port, admin),
                                     extra=extra, wait=False))
     for node in nodes:
@@ -148,6 +158,53 @@ def mix_row(b):
     }
 
 
+def ring_fit_row(b):
+    import tiers_row
+    count, warmup, measured = (100, 200, 300) if b.args.smoke else (1500, 5000, 20000)
+    files = tiers_row.make_objects(b.fixtures, count)
+    sequence = tiers_row.trace(count, warmup, measured)
+    total = sum(os.path.getsize(p) for p in files)
+    print(f"row 9b: a Zipf trace over {count:,} files ({total / 2**20:,.0f} MiB) on nodes of"
+          f" {bench.TIERS_MEMORY_MIB} MiB each; {warmup:,} downloads of warm-up, {measured:,}"
+          " measured, round robin", flush=True)
+    out = {"objects": count, "bytes": total, "memory_mib": bench.TIERS_MEMORY_MIB,
+           "measured": measured,
+           "first_requests": len(set(sequence[warmup:]) - set(sequence[:warmup]))}
+    for label, nodes_count, ring in (("one node", 1, False), ("three nodes, no ring", 3, False),
+                                     ("three nodes, ring", 3, True)):
+        started, nodes = start_nodes(b, "fit-" + label.replace(" ", "-").replace(",", ""),
+                                     nodes_count, ring, write_back=False,
+                                     memory_mib=bench.TIERS_MEMORY_MIB)
+        try:
+            uploaded, headers = bench.put_uploads(nodes[0], count, random.Random(1), bodies=files)
+            local = threading.local()
+
+            def download(i, nodes=nodes, uploaded=uploaded, headers=headers):
+                node = nodes[i % len(nodes)]
+                path, size = uploaded[sequence[i]]
+                resp, body = bench.keepalive_get(local, node.port, path, headers)
+                if resp is None:
+                    return body
+                if resp.status != 200:
+                    return f"download: HTTP {resp.status} {body[:200]!r}"
+                if len(body) != size:
+                    return f"download: {len(body)} bytes, want {size}"
+                return None
+
+            with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
+                problems = list(pool.map(download, range(warmup)))
+                gets0 = sum(n.store_gets() for n in nodes)
+                problems += list(pool.map(download, range(warmup, warmup + measured)))
+                gets = sum(n.store_gets() for n in nodes) - gets0
+        finally:
+            started.stop_all()
+        out[label] = {"store_gets": gets, "errors": sorted({p for p in problems if p})}
+        print(f"  {label}: {gets:,.0f} store GETs over {measured:,} downloads"
+              + (f"  !! {'; '.join(out[label]['errors'])}" if out[label]["errors"] else ""),
+              flush=True)
+    b.results["cluster_fit"] = out
+
+
 def to_ms(text):
     """wrk's latency ("812.00us", "1.20ms", "2.00s") in milliseconds."""
     m = re.fullmatch(r"([\d.]+)(us|ms|s)", text)
@@ -241,6 +298,21 @@ def report_lines(r, lines):
                 f" {one['ideal_transforms']:,} transforms) | body GETs {gets_x:.2f}x,"
                 f" transforms {made_x:.2f}x |"
                 f" {target} | {met} |")
+    if "cluster_fit" in r:
+        f = r["cluster_fit"]
+        one = f["one node"]["store_gets"]
+        for name in ("three nodes, no ring", "three nodes, ring"):
+            gets = f[name]["store_gets"]
+            ratio = gets / one if one else float("nan")
+            ring = name.endswith(", ring")
+            met = ("yes" if ratio <= 0.5 else "no") if ring else "-"
+            if f[name]["errors"] or f["one node"]["errors"]:
+                met += " (errors!)"
+            lines.append(
+                f"| ring at 3x: Zipf over {f['objects']:,} files ({f['bytes'] / 2**20:,.0f} MiB),"
+                f" {f['memory_mib']} MiB of memory a node, {f['measured']:,} downloads, {name} |"
+                f" {gets:,.0f} store GETs | one node | {one:,.0f} store GETs (first requests"
+                f" {f['first_requests']:,}) | {ratio:.2f}x | {'<= 0.5x' if ring else '-'} | {met} |")
     if "cluster_hop" in r:
         h = r["cluster_hop"]
         owner = h["owner (its own cache)"]
@@ -256,5 +328,6 @@ def rows(b):
     with open(b.fixture("avatar100k.jpg"), "rb") as f:
         b.avatar_jpeg = f.read()
     mix_row(b)
+    ring_fit_row(b)
     hop_row(b)
 

@@ -10,11 +10,13 @@ and progressive, two real photographs (thumbor's own test fixtures, with ICC
 profiles), and the 1600x1200 photo as PNG, WebP and GIF. Each filegate run proves it
 missed: its `filegate_transforms_total{kind="thumbnail",result="ok"}` must grow by at
 least the requests wrk completed. Beside each: the floor, the CPU a scaled decode
-alone costs (decode_floor.py, Pillow's draft: libjpeg-turbo's DCT scaling) as
-requests/s on the machine's cores, and filegate's own CPU per thumbnail in process
-(examples/thumbnail_cost.rs: no HTTP).
+alone costs with the decoder filegate uses (examples/decode_floor.rs: libjpeg's DCT
+scaling at the scale filegate picks for a JPEG, libvips' whole decode otherwise) as
+requests/s on the machine's cores, Pillow's scaled decode beside it (decode_floor.py),
+and filegate's own CPU per thumbnail in process (examples/thumbnail_cost.rs: no HTTP).
 """
 
+import itertools
 import json
 import os
 import shutil
@@ -76,24 +78,74 @@ def make_fixtures(fixtures):
 
 
 def floor(b, fixture):
-    """(floor requests/s on all cores, Pillow's ms a decode, filegate's ms a thumbnail)."""
+    """(floor requests/s on all cores, by the decoder filegate uses; its ms a decode;
+    Pillow's ms a scaled decode; filegate's ms a whole thumbnail in process)."""
     path = b.fixture(fixture)
     count = "20" if b.args.smoke else "200"
     pillow = json.loads(bench.run([os.path.join(bench.VENV, "python"),
                                    os.path.join(bench.ROOT, "benches", "load", "decode_floor.py"),
                                    path, count]).stdout)
+    decoder = json.loads(bench.run([b.decode_floor, path, count]).stdout)
     ours = json.loads(bench.run([b.thumbnail_cost, path, count]).stdout)
     cores = os.cpu_count() or 1
-    return cores * 1000.0 / pillow["cpu_ms"], pillow["cpu_ms"], ours["cpu_ms"]
+    return cores * 1000.0 / decoder["cpu_ms"], decoder["cpu_ms"], pillow["cpu_ms"], ours["cpu_ms"]
 
 
-def cold_run(url, b, template, hbase, headers=None, fg=None):
+# Boxes the samplers ask for: wider than wrk's (100-199) and taller than its (200-1999),
+# so never one wrk asks for, and never the same twice in a run.
+SAMPLE_BOXES = itertools.count()
+
+
+def source_size(path, cache={}):
+    """(width, height) of a fixture, from vipsheader (once per file)."""
+    if path not in cache:
+        out = bench.run(["vipsheader", "-f", "width", path]).stdout.decode().strip()
+        height = bench.run(["vipsheader", "-f", "height", path]).stdout.decode().strip()
+        cache[path] = (int(out), int(height))
+    return cache[path]
+
+
+def output_check(base, template, source, headers=None):
+    """A sample for bench.Sampler: one fresh box of `template` on `base` must answer 200
+    with a picture (of a type `headers`' Accept names, when given) the box's width wide
+    and the source's aspect (within a pixel) high (an AVIF: its type and a body)."""
+    sw, sh = source_size(source)
+
+    def sample():
+        n = next(SAMPLE_BOXES)
+        w, h = 200 + n % 50, 2000 + n
+        url = base.rstrip("/") + template.replace("{W}", str(w)).replace("{H}", str(h))
+        status, got_headers, body = bench.fetch(url, headers)
+        if status != 200:
+            return [f"sampled thumbnail: HTTP {status} {body[:120]!r}"]
+        kind = (got_headers.get("Content-Type") or "").split(";")[0]
+        wanted = (headers or {}).get("Accept")
+        if not kind.startswith("image/") or (wanted and kind not in wanted):
+            return [f"sampled thumbnail: {len(body)} bytes of {kind!r}"]
+        size = bench.image_size(body)
+        if size is None:
+            # An AVIF: its type and a body are what is checked.
+            return [] if body and kind == "image/avif" else [
+                f"sampled thumbnail: {len(body)} bytes of {kind!r}, not readable"]
+        want_h = w * sh / sw
+        if size[0] != w or abs(size[1] - want_h) > 1:
+            return [f"sampled thumbnail of a {w}x{h} box: {size[0]}x{size[1]},"
+                    f" want {w}x{want_h:.0f}"]
+        return []
+    return sample
+
+
+def cold_run(url, b, template, hbase, headers=None, fg=None, source=None):
     """One wrk run of never-asked boxes; a filegate run (`fg`) must show a transform per
-    request it answered."""
+    request it answered. With `source` (the fixture's path), thumbnails of fresh boxes are
+    sampled during the run and checked for their dimensions."""
     before = fg.metric_sum(TRANSFORMS) if fg else 0
-    rps, stats, bad = bench.wrk(url, b.seconds, b.conns, sizes=(template, 50, 100, hbase),
-                                headers=headers)
-    problems = list(bad)
+    sampler = bench.Sampler(output_check(url, template, source, headers) if source
+                            else (lambda: []), period=1.0)
+    with sampler:
+        rps, stats, bad = bench.wrk(url, b.seconds, b.conns, sizes=(template, 50, 100, hbase),
+                                    headers=headers)
+    problems = list(bad) + (sampler.problems if source else [])
     if fg:
         made = fg.metric_sum(TRANSFORMS) - before
         if made < stats["requests"]:
@@ -126,14 +178,17 @@ def cold_rows(b):
         seed = sum(map(ord, key)) * 97
         result = bench.interleaved(b.runs, {
             name: (lambda r, base=base, template=template, f=f:
-                   cold_run(base + "/", b, template, r * 613 + seed, fg=f))
+                   cold_run(base + "/", b, template, r * 613 + seed, fg=f,
+                            source=b.fixture(fixture)))
             for name, (base, template, f) in systems.items()
         })
-        floor_rps, pillow_ms, ours_ms = floor(b, fixture)
-        result["floor"] = {"rps": floor_rps, "pillow_ms": pillow_ms, "filegate_ms": ours_ms}
+        floor_rps, decoder_ms, pillow_ms, ours_ms = floor(b, fixture)
+        result["floor"] = {"rps": floor_rps, "decoder_ms": decoder_ms, "pillow_ms": pillow_ms,
+                           "filegate_ms": ours_ms}
         result["label"] = label
-        print(f"  floor: {floor_rps:,.1f} requests/s on {os.cpu_count()} cores (Pillow's scaled"
-              f" decode {pillow_ms:.2f} ms; filegate's thumbnail in process {ours_ms:.2f} ms)",
+        print(f"  floor: {floor_rps:,.1f} requests/s on {os.cpu_count()} cores (filegate's"
+              f" decoder alone {decoder_ms:.2f} ms a decode; Pillow's scaled decode"
+              f" {pillow_ms:.2f} ms; filegate's thumbnail in process {ours_ms:.2f} ms)",
               flush=True)
         b.results[f"cold_{key}"] = result
 
@@ -149,7 +204,7 @@ def format_rows(b):
     result = bench.interleaved(b.runs, {
         f: (lambda r, accept=accept, f=f:
             cold_run(fg.base + "/", b, template, r * 613 + 5000 + len(f), headers={"Accept": accept},
-                     fg=fg))
+                     fg=fg, source=b.fixture("photo1600.jpg")))
         for f, accept in formats.items()
     })
     # Mean output size over 20 fresh boxes each, and the type actually answered.
@@ -314,8 +369,9 @@ def report_lines(r, lines, verdict):
         fl = c["floor"]
         ratio = fl["rps"] / fg["median"] if fg["median"] else float("nan")
         target, met = verdict("cold_floor", ratio, errors) if key == "1600" else ("-", "-")
-        lines.append(f"| cold thumbnails, {label}: the decode floor | {fmt(fg)} | scaled decode"
-                     f" alone ({fl['pillow_ms']:.2f} ms a decode; filegate in process"
+        lines.append(f"| cold thumbnails, {label}: the decode floor | {fmt(fg)} | filegate's"
+                     f" decoder alone ({fl['decoder_ms']:.2f} ms a decode; Pillow's"
+                     f" {fl['pillow_ms']:.2f} ms; filegate in process"
                      f" {fl['filegate_ms']:.2f} ms a thumbnail) | {fl['rps']:,.1f} req/s |"
                      f" floor / filegate {ratio:.2f}x | {target} | {met} |")
     if "cold_formats" in r:

@@ -29,14 +29,7 @@ pub struct Source<'a> {
 pub fn render(source: &Source<'_>, fit: Fit) -> Result<Pixels, String> {
     let stored = (source.width.max(1), source.height.max(1));
     let target = stored_target(stored, source.orientation, fit);
-    let denom = [8u8, 4, 2]
-        .into_iter()
-        .find(|&d| {
-            let d = i64::from(d);
-            (stored.0 + d - 1) / d >= target.0 && (stored.1 + d - 1) / d >= target.1
-        })
-        .unwrap_or(1);
-    let decoded = jpeg::decode(source.bytes, denom, true)?;
+    let decoded = jpeg::decode(source.bytes, scale_denominator(stored, target), true)?;
     let resized = pixels::resize(
         &decoded,
         decoded.width,
@@ -52,6 +45,18 @@ pub fn render(source: &Source<'_>, fit: Fit) -> Result<Pixels, String> {
         resized
     };
     Ok(pixels::orient(coloured, source.orientation))
+}
+
+/// The coarsest libjpeg scale (1/8, 1/4, 1/2 or 1) whose decode of `stored` pixels still
+/// covers `target`: the resize after it only ever shrinks.
+pub fn scale_denominator(stored: (i64, i64), target: (i64, i64)) -> u8 {
+    [8u8, 4, 2]
+        .into_iter()
+        .find(|&d| {
+            let d = i64::from(d);
+            (stored.0 + d - 1) / d >= target.0 && (stored.1 + d - 1) / d >= target.1
+        })
+        .unwrap_or(1)
 }
 
 /// Through the embedded profile (Little CMS, transforms kept per worker) or, for CMYK
