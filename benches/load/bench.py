@@ -1450,14 +1450,29 @@ def main():
     report(b.results, args, work)
 
 
-def report(results, args, work):
-    lines = []
-    cpu = "unknown cpu"
+def cpu_model():
+    """The CPU as /proc/cpuinfo names it, with its family and model numbers (a VM often
+    names only the vendor's line: "AMD EPYC") and whether it runs under a hypervisor."""
+    fields = {}
     try:
         with open("/proc/cpuinfo") as f:
-            cpu = next(l.split(":", 1)[1].strip() for l in f if l.startswith("model name"))
-    except (OSError, StopIteration):
-        pass
+            for line in f:
+                k, _, v = line.partition(":")
+                k = k.strip()
+                if not line.strip():
+                    break
+                fields.setdefault(k, v.strip())
+    except OSError:
+        return "unknown cpu"
+    name = fields.get("model name", "unknown cpu")
+    family, model = fields.get("cpu family"), fields.get("model")
+    virtual = " under a hypervisor" if "hypervisor" in fields.get("flags", "").split() else ""
+    return f"{name} (family {family}, model {model}){virtual}"
+
+
+def report(results, args, work):
+    lines = []
+    cpu = cpu_model()
     lines.append(f"machine: {platform.node()}, {os.cpu_count()} cores, {cpu}")
     lines.append(f"command: python3 benches/load/bench.py --seconds {args.seconds} --runs {args.runs}"
                  f" --connections {args.connections} --rows {args.rows}"

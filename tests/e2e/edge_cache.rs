@@ -459,6 +459,43 @@ fn dir_bytes(dir: &std::path::Path) -> u64 {
 }
 
 #[test]
+fn a_popular_object_outlives_a_scan_of_objects_asked_for_once() {
+    // An 8 MiB memory tier (one shard), a picture a chat keeps showing, then 40 MB of
+    // files each opened once (a busy group's new attachments): the popular one must
+    // still be a hit, while the first of the scan was pushed out (the scan did fill the
+    // memory). An LRU would have evicted the popular one with the rest.
+    let fg = Filegate::start_with(Setup {
+        extra: "cache:\n  memory: 8 MiB\n".into(),
+        ..Setup::default()
+    });
+    let popular = pseudo_random(100_000, 500);
+    let popular_url = chat_file(&fg, "demo", &popular);
+    let statuses: Vec<String> = (0..3).map(|_| status_of(&get(&popular_url, &[]))).collect();
+    assert_eq!(statuses, ["MISS", "HIT", "HIT"]);
+    let mut scan = Vec::new();
+    for i in 0..100u64 {
+        let bytes = pseudo_random(400_000, 600 + i);
+        let url = chat_file(&fg, "demo", &bytes);
+        let resp = get(&url, &[]);
+        assert_eq!(status_of(&resp), "MISS");
+        assert_eq!(resp.bytes().unwrap().as_ref(), bytes.as_slice());
+        scan.push(url);
+    }
+    let resp = get(&popular_url, &[]);
+    assert_eq!(
+        status_of(&resp),
+        "HIT",
+        "the popular object was evicted by the scan"
+    );
+    assert_eq!(resp.bytes().unwrap().as_ref(), popular.as_slice());
+    assert_eq!(
+        status_of(&get(&scan[0], &[])),
+        "MISS",
+        "the scan did not fill the memory tier"
+    );
+}
+
+#[test]
 fn the_disk_tier_stays_within_its_budget_and_never_serves_damaged_bytes() {
     let budget: u64 = 32 << 20;
     let dir = tempfile::tempdir().unwrap();
