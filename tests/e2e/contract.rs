@@ -22,9 +22,34 @@ fn run_pass(fg: &Filegate, name: &str, parameters: &str) {
     let checks = "[generation]\nallow-extra-parameters = false\n";
     std::fs::write(&config, format!("{checks}[parameters]\n{parameters}")).unwrap();
     let admin = token("demo", 1, TokenKind::Admin);
+    // Debian 12's CPython 3.11 sometimes fails `ast.parse` with "AST constructor
+    // recursion depth mismatch" (a CPython bug) when hypothesis describes a strategy:
+    // schemathesis reports it as a Runtime Error of its own, no check failed. Such a run,
+    // and only such a run, is made again (at most twice); any failed check fails the test.
+    let mut attempts = 0;
+    let (out, stdout) = loop {
+        let (out, stdout) = schemathesis_run(&config, fg, &admin);
+        attempts += 1;
+        let tool_bug = !out.status.success()
+            && stdout.contains("AST constructor recursion depth mismatch")
+            && !stdout.contains("FAILURES");
+        if !tool_bug || attempts == 3 {
+            break (out, stdout);
+        }
+    };
+    assert!(
+        out.status.success(),
+        "schemathesis ({name}) failed:\n{stdout}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert!(stdout.contains("passed"), "{stdout}");
+}
+
+/// One schemathesis run: its output, and its stdout with lines cut short.
+fn schemathesis_run(config: &Path, fg: &Filegate, admin: &str) -> (std::process::Output, String) {
     let out = Command::new(schemathesis())
         .arg("--config-file")
-        .arg(&config)
+        .arg(config)
         .arg("run")
         .arg(Path::new(env!("CARGO_MANIFEST_DIR")).join("docs/openapi.yaml"))
         .args(["--url", &fg.base])
@@ -48,12 +73,7 @@ fn run_pass(fg: &Filegate, name: &str, parameters: &str) {
         .map(|l| l.chars().take(300).collect::<String>())
         .collect::<Vec<_>>()
         .join("\n");
-    assert!(
-        out.status.success(),
-        "schemathesis ({name}) failed:\n{stdout}\n{}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    assert!(stdout.contains("passed"), "{stdout}");
+    (out, stdout)
 }
 
 both_stores!(server_conforms_to_the_openapi_document);
