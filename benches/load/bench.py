@@ -63,6 +63,7 @@ import argparse
 import base64
 import collections
 import concurrent.futures
+import contextlib
 import hashlib
 import hmac
 import itertools
@@ -755,6 +756,20 @@ def keepalive_get(local, port, path, headers, timeout=60):
         return None, f"download: {type(e).__name__}: {e}"
 
 
+def sized_get(local, port, path, headers, size, timeout=60):
+    """A keep-alive GET (keepalive_get) that must answer 200 with `size` bytes: (problem or
+    None, X-Cache-Status or None)."""
+    resp, body = keepalive_get(local, port, path, headers, timeout=timeout)
+    if resp is None:
+        return body, None
+    cache = resp.getheader("X-Cache-Status")
+    if resp.status != 200:
+        return f"download: HTTP {resp.status} {body[:200]!r}", cache
+    if len(body) != size:
+        return f"download: {len(body)} bytes, want {size}", cache
+    return None, cache
+
+
 def summarize(label, values, notes):
     med = statistics.median(values)
     print(f"  {label}: median {med:,.1f} (runs {', '.join(f'{v:,.1f}' for v in values)})"
@@ -779,8 +794,9 @@ def interleaved(runs, systems):
 
 class Sampler:
     """Runs `sample()` (returning a list of problems) every `period` seconds on a thread
-    of its own while the load runs, so a row checks what it gets during the run, not
-    only before it: `with Sampler(fn): wrk(...)`, then `.problems` and `.count`."""
+    of its own while the load runs, and at least once, so a row checks what it gets
+    during the run, not only before it: `with Sampler(fn): wrk(...)`, then `.problems`
+    and `.count`."""
 
     def __init__(self, sample, period=0.5):
         self.sample, self.period = sample, period
@@ -788,13 +804,16 @@ class Sampler:
         self._stop = threading.Event()
         self._thread = threading.Thread(target=self._run, daemon=True)
 
+    def _once(self):
+        try:
+            self.problems.extend(self.sample())
+        except (OSError, HTTPException, ValueError) as e:
+            self.problems.append(f"sample: {type(e).__name__}: {e}")
+        self.count += 1
+
     def _run(self):
         while not self._stop.wait(self.period):
-            try:
-                self.problems.extend(self.sample())
-            except (OSError, HTTPException, ValueError) as e:
-                self.problems.append(f"sample: {type(e).__name__}: {e}")
-            self.count += 1
+            self._once()
 
     def __enter__(self):
         self._thread.start()
@@ -803,8 +822,9 @@ class Sampler:
     def __exit__(self, *exc):
         self._stop.set()
         self._thread.join()
+        # A run shorter than the period (a smoke's second) is sampled once at its end.
         if self.count == 0:
-            self.problems.append("no response sampled during the run")
+            self._once()
 
 
 def throughput(url, seconds, conns, sizes=None, headers=None, check=None):
@@ -813,15 +833,10 @@ def throughput(url, seconds, conns, sizes=None, headers=None, check=None):
     wrk run and, sampled, twice a second during it."""
     def once(r):
         problems = check() if check else []
-        if check:
-            with Sampler(check) as sampler:
-                rps, _latency, bad = wrk(url, seconds, conns,
-                                         sizes=sizes(r) if sizes else None, headers=headers)
-            problems += sampler.problems
-        else:
+        with Sampler(check) if check else contextlib.nullcontext() as sampler:
             rps, _latency, bad = wrk(url, seconds, conns, sizes=sizes(r) if sizes else None,
                                      headers=headers)
-        return rps, problems + bad
+        return rps, problems + (sampler.problems if check else []) + bad
     return once
 
 
@@ -1138,15 +1153,7 @@ def offload_row(b):
     def download(i):
         """(problem or None, X-Cache-Status) of one download of object i."""
         path, size = objects[i]
-        resp, body = keepalive_get(local, fg.port, path, headers, timeout=30)
-        if resp is None:
-            return body, None
-        cache = resp.getheader("X-Cache-Status")
-        if resp.status != 200:
-            return f"download: HTTP {resp.status} {body[:200]!r}", cache
-        if len(body) != size:
-            return f"download: {len(body)} bytes, want {size}", cache
-        return None, cache
+        return sized_get(local, fg.port, path, headers, size, timeout=30)
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
         first = list(pool.map(download, sequence[:warmup]))

@@ -32,6 +32,7 @@ import threading
 import time
 
 import bench
+import tiers_row
 
 CLUSTER_SECRET = "bench-cluster-secret-0123456789"
 THUMB = "&image_type=2&w=200&h=200&thumbnail_strategy=2"
@@ -159,7 +160,6 @@ def mix_row(b):
 
 
 def ring_fit_row(b):
-    import tiers_row
     count, warmup, measured = (100, 200, 300) if b.args.smoke else (1500, 5000, 20000)
     files = tiers_row.make_objects(b.fixtures, count)
     sequence = tiers_row.trace(count, warmup, measured)
@@ -180,16 +180,8 @@ def ring_fit_row(b):
             local = threading.local()
 
             def download(i, nodes=nodes, uploaded=uploaded, headers=headers):
-                node = nodes[i % len(nodes)]
                 path, size = uploaded[sequence[i]]
-                resp, body = bench.keepalive_get(local, node.port, path, headers)
-                if resp is None:
-                    return body
-                if resp.status != 200:
-                    return f"download: HTTP {resp.status} {body[:200]!r}"
-                if len(body) != size:
-                    return f"download: {len(body)} bytes, want {size}"
-                return None
+                return bench.sized_get(local, nodes[i % len(nodes)].port, path, headers, size)[0]
 
             with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool:
                 problems = list(pool.map(download, range(warmup)))

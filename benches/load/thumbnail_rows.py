@@ -16,6 +16,7 @@ requests/s on the machine's cores, Pillow's scaled decode beside it (decode_floo
 and filegate's own CPU per thumbnail in process (examples/thumbnail_cost.rs: no HTTP).
 """
 
+import contextlib
 import itertools
 import json
 import os
@@ -140,8 +141,8 @@ def cold_run(url, b, template, hbase, headers=None, fg=None, source=None):
     request it answered. With `source` (the fixture's path), thumbnails of fresh boxes are
     sampled during the run and checked for their dimensions."""
     before = fg.metric_sum(TRANSFORMS) if fg else 0
-    sampler = bench.Sampler(output_check(url, template, source, headers) if source
-                            else (lambda: []), period=1.0)
+    sampler = (bench.Sampler(output_check(url, template, source, headers), period=1.0)
+               if source else contextlib.nullcontext())
     with sampler:
         rps, stats, bad = bench.wrk(url, b.seconds, b.conns, sizes=(template, 50, 100, hbase),
                                     headers=headers)

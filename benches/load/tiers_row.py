@@ -96,7 +96,7 @@ class Peak:
 
     def __exit__(self, *exc):
         self.sampler.__exit__(*exc)
-        self._sample()
+        self._sample()  # the end of the trace, whatever the sampler's last moment was
 
 
 def replay(port, paths_sizes, headers, sequence, warmup, held):
@@ -106,14 +106,8 @@ def replay(port, paths_sizes, headers, sequence, warmup, held):
 
     def download(i):
         path, size = paths_sizes[i]
-        resp, body = bench.keepalive_get(local, port, path, headers, timeout=30)
-        if resp is None:
-            return body, False
-        if resp.status != 200:
-            return f"download: HTTP {resp.status} {body[:120]!r}", False
-        if len(body) != size:
-            return f"download: {len(body)} bytes, want {size}", False
-        return None, resp.getheader("X-Cache-Status") == "HIT"
+        problem, cache = bench.sized_get(local, port, path, headers, size, timeout=30)
+        return problem, problem is None and cache == "HIT"
 
     with concurrent.futures.ThreadPoolExecutor(max_workers=8) as pool, Peak(held) as peak:
         first = list(pool.map(download, sequence[:warmup]))
