@@ -1,23 +1,53 @@
-//! Colour management of small decoded images with Little CMS (the library libvips
-//! uses): from a source's embedded ICC profile to sRGB, relative colorimetric, as
-//! libvips' `icc_transform` does. Building a transform costs milliseconds, far more
-//! than running it on a thumbnail, and photos share a handful of profiles (a phone's
-//! Display P3, sRGB IEC61966-2.1, Adobe RGB), so each worker keeps the last few.
+//! Colour management of decoded images: from a source's embedded ICC profile to sRGB,
+//! relative colorimetric, as libvips' `icc_transform` does. RGB pictures whose profile
+//! is a matrix and curves (a phone's Display P3, sRGB IEC61966-2.1, Adobe RGB: nearly
+//! every photo) go through qcms, Firefox's colour management, whose SSE/AVX path
+//! converts a 12 MP picture in 25 ms where Little CMS takes 85 (within one level of
+//! it; docs/decisions.md); every other profile (grey, CMYK, lookup tables) through
+//! Little CMS, the library libvips uses. Building a transform costs milliseconds, far
+//! more than running it on a thumbnail, and photos share a handful of profiles, so
+//! each worker keeps the last few.
 
 use std::cell::RefCell;
 use std::rc::Rc;
 
-use lcms2::{ColorSpaceSignature, Intent, PixelFormat, Profile, Transform};
+use lcms2::{ColorSpaceSignature, Intent, PixelFormat, Profile};
 
 use crate::media::pixels::Pixels;
 
 /// Transforms a worker keeps.
 const KEPT: usize = 8;
 
+/// A profile's way to sRGB.
+enum Transform {
+    /// A matrix-and-curves RGB profile, by qcms (in place).
+    Matrix(qcms::Transform),
+    /// Any other, by Little CMS.
+    Lcms(lcms2::Transform<u8, u8>),
+}
+
+impl Transform {
+    /// RGB `pixels` (whole pixels) to sRGB where they lie.
+    fn in_place(&self, pixels: &mut [u8]) {
+        match self {
+            Transform::Matrix(t) => t.apply(pixels),
+            Transform::Lcms(t) => t.transform_in_place(pixels),
+        }
+    }
+
+    /// `from` (the transform's band count) to sRGB RGB in `into`, of as many pixels.
+    fn copied(&self, from: &[u8], into: &mut [u8]) {
+        match self {
+            Transform::Matrix(t) => t.convert(from, into),
+            Transform::Lcms(t) => t.transform_pixels(from, into),
+        }
+    }
+}
+
 struct Cached {
     profile_hash: u64,
     bands: u8,
-    transform: Rc<Transform<u8, u8>>,
+    transform: Rc<Transform>,
 }
 
 thread_local! {
@@ -31,7 +61,7 @@ fn hash(profile: &[u8]) -> u64 {
     h.finish()
 }
 
-fn transform_for(profile: &[u8], bands: u8) -> Result<Rc<Transform<u8, u8>>, String> {
+fn transform_for(profile: &[u8], bands: u8) -> Result<Rc<Transform>, String> {
     let key = hash(profile);
     let found = TRANSFORMS.with(|t| {
         let mut kept = t.borrow_mut();
@@ -47,27 +77,7 @@ fn transform_for(profile: &[u8], bands: u8) -> Result<Rc<Transform<u8, u8>>, Str
     if let Some(t) = found {
         return Ok(t);
     }
-    let source = Profile::new_icc(profile).map_err(|e| format!("the ICC profile: {e}"))?;
-    let format = match (bands, source.color_space()) {
-        (1, ColorSpaceSignature::GrayData) => PixelFormat::GRAY_8,
-        (3, ColorSpaceSignature::RgbData) => PixelFormat::RGB_8,
-        (4, ColorSpaceSignature::CmykData) => PixelFormat::CMYK_8,
-        (b, space) => {
-            return Err(format!(
-                "an ICC profile for {space:?} on an image of {b} bands"
-            ))
-        }
-    };
-    let transform = Rc::new(
-        Transform::new(
-            &source,
-            format,
-            &Profile::new_srgb(),
-            PixelFormat::RGB_8,
-            Intent::RelativeColorimetric,
-        )
-        .map_err(|e| format!("an ICC transform: {e}"))?,
-    );
+    let transform = Rc::new(build(profile, bands)?);
     TRANSFORMS.with(|t| {
         let mut kept = t.borrow_mut();
         if kept.len() >= KEPT {
@@ -82,11 +92,57 @@ fn transform_for(profile: &[u8], bands: u8) -> Result<Rc<Transform<u8, u8>>, Str
     Ok(transform)
 }
 
+fn build(profile: &[u8], bands: u8) -> Result<Transform, String> {
+    let source = Profile::new_icc(profile).map_err(|e| format!("the ICC profile: {e}"))?;
+    let format = match (bands, source.color_space()) {
+        (1, ColorSpaceSignature::GrayData) => PixelFormat::GRAY_8,
+        (3, ColorSpaceSignature::RgbData) => PixelFormat::RGB_8,
+        (4, ColorSpaceSignature::CmykData) => PixelFormat::CMYK_8,
+        (b, space) => {
+            return Err(format!(
+                "an ICC profile for {space:?} on an image of {b} bands"
+            ))
+        }
+    };
+    if bands == 3 && source.is_matrix_shaper() {
+        if let Some(t) = matrix_transform(profile) {
+            return Ok(Transform::Matrix(t));
+        }
+    }
+    lcms2::Transform::new(
+        &source,
+        format,
+        &Profile::new_srgb(),
+        PixelFormat::RGB_8,
+        Intent::RelativeColorimetric,
+    )
+    .map(Transform::Lcms)
+    .map_err(|e| format!("an ICC transform: {e}"))
+}
+
+/// qcms' transform of an RGB matrix-and-curves profile to sRGB (its precached output
+/// tables: the SIMD path), or `None` when qcms does not take the profile.
+fn matrix_transform(profile: &[u8]) -> Option<qcms::Transform> {
+    let source = qcms::Profile::new_from_slice(profile, false)?;
+    let mut srgb = qcms::Profile::new_sRGB();
+    srgb.precache_output_transform();
+    qcms::Transform::new(
+        &source,
+        &srgb,
+        qcms::DataType::RGB8,
+        qcms::Intent::RelativeColorimetric,
+    )
+}
+
 /// `p` (grey, RGB or CMYK as its profile says) in sRGB through `profile`.
 pub fn to_srgb(p: &Pixels, profile: &[u8]) -> Result<Pixels, String> {
     let transform = transform_for(profile, p.bands)?;
-    let mut out = vec![0u8; p.width as usize * p.height as usize * 3];
-    transform.transform_pixels(&p.data, &mut out);
+    let pixels = p.width as usize * p.height as usize;
+    if p.data.len() != pixels * usize::from(p.bands) {
+        return Err(format!("{} bytes are not {pixels} pixels", p.data.len()));
+    }
+    let mut out = vec![0u8; pixels * 3];
+    transform.copied(&p.data, &mut out);
     Ok(Pixels {
         data: out,
         width: p.width,
@@ -97,12 +153,12 @@ pub fn to_srgb(p: &Pixels, profile: &[u8]) -> Result<Pixels, String> {
 
 /// [`to_srgb`] of a picture the caller gives up: RGB is converted where it lies (a
 /// 12 MP picture is 36 MB: no second buffer), other band counts into a new one. A
-/// profile Little CMS cannot use leaves the pixels as they are (logged): the picture
+/// profile neither library can use leaves the pixels as they are (logged): the picture
 /// still shows, in its own colours.
 pub fn into_srgb(mut p: Pixels, profile: &[u8]) -> Pixels {
     if p.bands == 3 && p.data.len() % 3 == 0 {
         match transform_for(profile, 3) {
-            Ok(transform) => transform.transform_in_place(&mut p.data),
+            Ok(transform) => transform.in_place(&mut p.data),
             Err(e) => log::debug!("colour: {e}; the pixels kept as they are"),
         }
         return p;
@@ -122,6 +178,58 @@ mod tests {
 
     fn srgb_profile() -> Vec<u8> {
         Profile::new_srgb().icc().expect("sRGB as ICC bytes")
+    }
+
+    /// Display P3 as a phone tags its photos: P3 primaries, D65, the sRGB curve.
+    fn display_p3_profile() -> Vec<u8> {
+        let xy = |x, y| lcms2::CIExyY { x, y, Y: 1.0 };
+        let primaries = lcms2::CIExyYTRIPLE {
+            Red: xy(0.680, 0.320),
+            Green: xy(0.265, 0.690),
+            Blue: xy(0.150, 0.060),
+        };
+        let curve = lcms2::ToneCurve::new_parametric(
+            4,
+            &[2.4, 1.0 / 1.055, 0.055 / 1.055, 1.0 / 12.92, 0.04045],
+        )
+        .expect("the sRGB curve");
+        Profile::new_rgb(&xy(0.3127, 0.3290), &primaries, &[&curve, &curve, &curve])
+            .and_then(|p| p.icc())
+            .expect("Display P3 as ICC bytes")
+    }
+
+    #[test]
+    fn a_matrix_profile_goes_through_qcms_within_a_level_of_little_cms() {
+        let profile = display_p3_profile();
+        let transform = transform_for(&profile, 3).expect("a transform");
+        assert!(
+            matches!(*transform, Transform::Matrix(_)),
+            "qcms takes Display P3"
+        );
+        let pixels: Vec<u8> = (0..64 * 64 * 3).map(|i| ((i * 7919) % 251) as u8).collect();
+        let mut fast = pixels.clone();
+        transform.in_place(&mut fast);
+        let source = Profile::new_icc(&profile).expect("the profile");
+        let lcms = lcms2::Transform::new(
+            &source,
+            PixelFormat::RGB_8,
+            &Profile::new_srgb(),
+            PixelFormat::RGB_8,
+            Intent::RelativeColorimetric,
+        )
+        .expect("Little CMS' transform");
+        let mut reference = pixels.clone();
+        lcms.transform_in_place(&mut reference);
+        assert_ne!(fast, pixels, "P3 to sRGB moves saturated colours");
+        let worst = fast
+            .iter()
+            .zip(&reference)
+            .map(|(a, b)| a.abs_diff(*b))
+            .max();
+        assert!(
+            worst <= Some(1),
+            "qcms vs Little CMS: {worst:?} levels apart"
+        );
     }
 
     #[test]

@@ -2,7 +2,10 @@
 //! with libde265): 2.2x less CPU for an iPhone photo (BENCHMARKS.md). The HEIF item
 //! table is read here ([`crate::media::heif_items`]), each tile of the primary image
 //! (a `grid` of `hvc1` items, or one `hvc1` item) is decoded and converted to RGB by
-//! swscale with the file's colour matrix and range, and laid into the picture.
+//! swscale with the file's colour matrix and range, and laid into the picture. A
+//! thumbnail a half, a quarter or an eighth of the picture or less has each tile
+//! averaged down by as much while it is converted (as libjpeg's scaled decode does for
+//! a JPEG): a quarter of the pixels to convert, lay and resize per halving.
 //!
 //! Only the common case is taken: 8-bit HEVC, no alpha, no `clap` or `imir`. Anything
 //! else (AVIF, 10-bit, alpha, mirrored or cropped pictures, damaged files) answers
@@ -19,17 +22,23 @@ use crate::media::heif_items::{
     Location, Reader,
 };
 use crate::media::isobmff::{child, meta_children, BoxRef};
+use crate::media::jpeg::thumbnail::scale_denominator;
 use crate::media::limits::Deadline;
 use crate::media::pixels::Pixels;
 
 /// Most tiles of a grid decoded here (an iPhone photo has 48; beyond, libheif).
 const MAX_TILES: usize = 1024;
 
-/// A decoded primary picture: RGB as stored, the orientation its `irot` asks for (as
-/// an EXIF orientation: 1, 3, 6 or 8) and its ICC profile.
+/// A decoded primary picture: RGB as stored (shrunk on decode, perhaps), the
+/// orientation its `irot` asks for (as an EXIF orientation: 1, 3, 6 or 8) and its ICC
+/// profile.
 pub struct Decoded {
-    /// Packed RGB, 3 bands.
+    /// Packed RGB, 3 bands: the picture, or its tiles each averaged down by the
+    /// same factor.
     pub pixels: Pixels,
+    /// The picture's stored width and height before any shrink (what a fit is
+    /// computed from, so that the result's size never depends on the shrink).
+    pub stored: (u32, u32),
     /// The `irot` turn as an EXIF orientation.
     pub orientation: i32,
     /// The embedded ICC profile (`colr` of type `prof` or `rICC`).
@@ -60,8 +69,8 @@ struct Plan {
 
 /// The primary picture of `bytes`, decoded by FFmpeg, or its preview (a `thmb` item)
 /// when that is at least `needed` (upright width and height, from the picture's size)
-/// on both sides; `None` when it is not a case this path takes (see the module doc)
-/// or anything about it is unexpected.
+/// on both sides, shrunk on decode as far as still covers `needed`; `None` when it is
+/// not a case this path takes (see the module doc) or anything about it is unexpected.
 pub fn decode(
     bytes: &[u8],
     max_pixels: u64,
@@ -86,12 +95,28 @@ pub fn decode(
             pw >= need_w && ph >= need_h
         })
         .min_by_key(|p| p.width * p.height);
-    render(preview.unwrap_or(primary), deadline)
+    let chosen = preview.unwrap_or(primary);
+    let (w, h) = chosen.upright();
+    let shrink = scale_denominator((w as i64, h as i64), (need_w as i64, need_h as i64));
+    render(chosen, usize::from(shrink), deadline)
 }
 
-fn render(plan: Plan, deadline: Deadline) -> Option<Decoded> {
+/// The largest of `wanted`, its halves, ... 1 that divides both sides of a tile (so
+/// that each shrunk tile lands on whole pixels of the canvas).
+fn tile_shrink(wanted: usize, tile: (usize, usize)) -> usize {
+    let mut s = wanted.max(1);
+    while s > 1 && (tile.0 % s != 0 || tile.1 % s != 0) {
+        s /= 2;
+    }
+    s
+}
+
+/// The plan's tiles decoded, each converted (and averaged down by up to `wanted`) into
+/// its place on one canvas.
+fn render(plan: Plan, wanted: usize, deadline: Deadline) -> Option<Decoded> {
     let (width, height) = (plan.width, plan.height);
-    let mut canvas = vec![0u8; width.checked_mul(height)?.checked_mul(3)?];
+    // Made at the first tile, once its size (hence the shrink) is known.
+    let mut canvas: Option<Canvas> = None;
     let mut decoder = hevc_decoder(&plan.tiles.first()?.0)?;
     // One scaler for every tile (they share size and format), one RGB frame reused.
     let mut scaler: Option<scaling::Context> = None;
@@ -111,19 +136,25 @@ fn render(plan: Plan, deadline: Deadline) -> Option<Decoded> {
         if *tile_size.get_or_insert((tw, th)) != (tw, th) {
             return None;
         }
+        let canvas = match canvas.as_mut() {
+            Some(c) => c,
+            None => canvas.insert(Canvas::new(width, height, tile_shrink(wanted, (tw, th)))?),
+        };
+        let shrink = canvas.shrink;
         let converter = match scaler.as_mut() {
             Some(s) if s.input().format == picture.format() => s,
-            _ => scaler.insert(rgb_scaler(&picture, plan.nclx)?),
+            _ => scaler.insert(rgb_scaler(&picture, plan.nclx, shrink)?),
         };
         converter.run(&picture, &mut rgb).ok()?;
         let (row, column) = (index / plan.columns, index % plan.columns);
+        let (sw, sh) = (tw / shrink, th / shrink);
         let tile = Tile {
             data: rgb.data(0),
             stride: rgb.stride(0),
-            width: tw,
-            height: th,
+            width: sw,
+            height: sh,
         };
-        place(&mut canvas, width, height, &tile, column * tw, row * th);
+        canvas.place(&tile, column * sw, row * sh);
     }
     let (tw, th) = tile_size?;
     let rows = plan.tiles.len().div_ceil(plan.columns);
@@ -131,16 +162,42 @@ fn render(plan: Plan, deadline: Deadline) -> Option<Decoded> {
     if tw * plan.columns < width || th * rows < height {
         return None;
     }
+    let canvas = canvas?;
     Some(Decoded {
         pixels: Pixels {
-            data: canvas,
-            width: u32::try_from(width).ok()?,
-            height: u32::try_from(height).ok()?,
+            data: canvas.data,
+            width: u32::try_from(canvas.width).ok()?,
+            height: u32::try_from(canvas.height).ok()?,
             bands: 3,
         },
+        stored: (u32::try_from(width).ok()?, u32::try_from(height).ok()?),
         orientation: plan.orientation,
         icc: plan.icc,
     })
+}
+
+/// The picture being laid: RGB at 1/`shrink` of its size (rounded up).
+struct Canvas {
+    data: Vec<u8>,
+    width: usize,
+    height: usize,
+    shrink: usize,
+}
+
+impl Canvas {
+    fn new(width: usize, height: usize, shrink: usize) -> Option<Canvas> {
+        let (width, height) = (width.div_ceil(shrink), height.div_ceil(shrink));
+        Some(Canvas {
+            data: vec![0u8; width.checked_mul(height)?.checked_mul(3)?],
+            width,
+            height,
+            shrink,
+        })
+    }
+
+    fn place(&mut self, tile: &Tile<'_>, x: usize, y: usize) {
+        place(&mut self.data, self.width, self.height, tile, x, y);
+    }
 }
 
 impl Plan {
@@ -415,9 +472,10 @@ fn decode_one(decoder: &mut ffmpeg::decoder::Video, data: &[u8]) -> Option<frame
     got.then_some(picture)
 }
 
-/// A scaler from `picture`'s format to RGB24 at its size, with the file's colour
-/// matrix and range; `None` for formats this path does not take (above 8 bits).
-fn rgb_scaler(picture: &frame::Video, nclx: Nclx) -> Option<scaling::Context> {
+/// A scaler from `picture`'s format to RGB24 at 1/`shrink` of its size (an area
+/// average), with the file's colour matrix and range; `None` for formats this path
+/// does not take (above 8 bits).
+fn rgb_scaler(picture: &frame::Video, nclx: Nclx, shrink: usize) -> Option<scaling::Context> {
     let format = picture.format();
     if !matches!(
         format,
@@ -432,16 +490,14 @@ fn rgb_scaler(picture: &frame::Video, nclx: Nclx) -> Option<scaling::Context> {
         return None;
     }
     let (w, h) = (picture.width(), picture.height());
-    let mut scaler = scaling::Context::get(
-        format,
-        w,
-        h,
-        Pixel::RGB24,
-        w,
-        h,
-        scaling::Flags::BILINEAR | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INT,
-    )
-    .ok()?;
+    let divisor = u32::try_from(shrink).ok()?.max(1);
+    let flags = if divisor == 1 {
+        scaling::Flags::BILINEAR | scaling::Flags::ACCURATE_RND | scaling::Flags::FULL_CHR_H_INT
+    } else {
+        scaling::Flags::AREA | scaling::Flags::ACCURATE_RND
+    };
+    let mut scaler =
+        scaling::Context::get(format, w, h, Pixel::RGB24, w / divisor, h / divisor, flags).ok()?;
     let colourspace = match nclx.matrix {
         1 => ffmpeg::ffi::SWS_CS_ITU709,
         9 | 10 => ffmpeg::ffi::SWS_CS_BT2020,
@@ -495,6 +551,18 @@ fn place(canvas: &mut [u8], width: usize, height: usize, tile: &Tile<'_>, x: usi
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_shrink_always_lands_tiles_on_whole_pixels() {
+        assert_eq!(tile_shrink(8, (512, 512)), 8);
+        assert_eq!(tile_shrink(4, (512, 512)), 4);
+        assert_eq!(tile_shrink(8, (500, 500)), 4, "500 = 4 x 125");
+        assert_eq!(tile_shrink(8, (510, 512)), 2);
+        assert_eq!(tile_shrink(4, (511, 512)), 1);
+        assert_eq!(tile_shrink(0, (512, 512)), 1);
+        let canvas = Canvas::new(4032, 3023, 4).expect("a canvas");
+        assert_eq!((canvas.width, canvas.height), (1008, 756), "rounded up");
+    }
 
     #[test]
     fn tiles_are_laid_in_place_and_clipped() {

@@ -142,7 +142,8 @@ fn from_decoded(
 ) -> Result<Vec<u8>, ApiError> {
     let internal = |e: String| ApiError::internal(format!("a HEIF thumbnail: {e}"));
     let p = decoded.pixels;
-    let stored = (i64::from(p.width), i64::from(p.height));
+    // The fit of the whole picture, whatever the decode shrank it to.
+    let stored = (i64::from(decoded.stored.0), i64::from(decoded.stored.1));
     let (w, h) = jpeg_thumbnail::stored_target(stored, decoded.orientation, fit);
     let to = |v: i64| u32::try_from(v).map_err(|e| internal(e.to_string()));
     let resized = pixels::resized(p, to(w)?, to(h)?).map_err(internal)?;

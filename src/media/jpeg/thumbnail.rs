@@ -47,8 +47,9 @@ pub fn render(source: &Source<'_>, fit: Fit) -> Result<Pixels, String> {
     Ok(pixels::orient(coloured, source.orientation))
 }
 
-/// The coarsest libjpeg scale (1/8, 1/4, 1/2 or 1) whose decode of `stored` pixels still
-/// covers `target`: the resize after it only ever shrinks.
+/// The coarsest scale (1/8, 1/4, 1/2 or 1: libjpeg's, and the HEIC decode's tile
+/// averaging) whose decode of `stored` pixels still covers `target`: the resize after
+/// it only ever shrinks.
 pub fn scale_denominator(stored: (i64, i64), target: (i64, i64)) -> u8 {
     [8u8, 4, 2]
         .into_iter()
