@@ -117,6 +117,9 @@ fn metered(store: Arc<dyn ObjectStore>, metrics: &Metrics) -> Arc<dyn ObjectStor
 
 /// Runs filegate until it is stopped; returns only on a start-up error.
 pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
+    if !options.upgrade {
+        addresses_free(&config)?;
+    }
     let config = Arc::new(config);
     for key in config.cache.deprecated_keys() {
         log::warn!("config key `{key}` is deprecated and ignored (see conf/filegate.yaml)");
@@ -296,6 +299,26 @@ fn h2_options(max_concurrent_streams: u32, max_head: usize) -> H2Options {
     options.max_concurrent_streams(max_concurrent_streams);
     options.max_header_list_size(u32::try_from(max_head).unwrap_or(u32::MAX));
     options
+}
+
+/// Fails the start when an address filegate listens on is taken (another process on
+/// the port). pingora would retry its bind for 30 s and then stop that listener alone,
+/// while the admin listener answered `/healthz` as healthy. Not checked on `-u`, where
+/// the old process still holds the sockets it hands over.
+fn addresses_free(config: &Config) -> Result<(), String> {
+    let mut addresses = vec![
+        ("listen", config.listen.as_str()),
+        ("admin_listen", config.admin_listen.as_str()),
+    ];
+    if let Some(tls) = &config.tls {
+        addresses.push(("tls.listen", tls.listen.as_str()));
+    }
+    for (key, address) in addresses {
+        // Bound and closed at once: pingora binds it again (in its SO_REUSEPORT group).
+        std::net::TcpListener::bind(address)
+            .map_err(|e| format!("config key `{key}`: cannot listen on {address}: {e}"))?;
+    }
+    Ok(())
 }
 
 /// The bind string of worker `n`'s socket: the listen address with `n` leading zeros

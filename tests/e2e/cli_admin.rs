@@ -163,6 +163,49 @@ fn token_and_sign_are_accepted_by_the_server() {
 }
 
 #[test]
+fn a_taken_port_stops_the_start_naming_it() {
+    // Held by this test for as long as filegate tries.
+    let taken = std::net::TcpListener::bind("127.0.0.1:0").expect("a port");
+    let address = taken.local_addr().expect("its address").to_string();
+    let dir = tempfile::tempdir().expect("temp dir");
+    let mut child = Command::new(built_binary("filegate"))
+        .arg("serve")
+        .current_dir(dir.path())
+        .env("FILEGATE_LISTEN", &address)
+        .env(
+            "FILEGATE_ADMIN_LISTEN",
+            format!("127.0.0.1:{}", free_port()),
+        )
+        .stdout(std::process::Stdio::null())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("run filegate");
+    // At once, not after pingora's 30 s of retries (or never: it kept running).
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    let status = loop {
+        if let Some(status) = child.try_wait().expect("wait") {
+            break Some(status);
+        }
+        if std::time::Instant::now() > deadline {
+            let _ = child.kill();
+            let _ = child.wait();
+            break None;
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let status = status.expect("filegate still running 10 s beside a taken port");
+    assert!(!status.success(), "filegate served beside a taken port");
+    let mut stderr = String::new();
+    std::io::Read::read_to_string(&mut child.stderr.take().expect("stderr"), &mut stderr)
+        .expect("read stderr");
+    assert!(
+        stderr.contains("`listen`") && stderr.contains(&address),
+        "the message names the key and the address: {stderr}"
+    );
+    drop(taken);
+}
+
+#[test]
 fn healthz_metrics_and_access_log() {
     let fg = Filegate::start();
     let health = client()

@@ -356,7 +356,17 @@ fn wait_ready(child: &mut Child, base: &str, admin: &str, timeout: Duration) -> 
             .get(format!("{admin}/healthz"))
             .send()
             .is_ok_and(|r| r.status() == 200);
-        if admin_ok && client.get(format!("{base}/file/nope")).send().is_ok() {
+        // filegate's own envelope, not merely an answer: a port taken by another test's
+        // server between picking and binding must not pass for this filegate.
+        let ours = || {
+            client
+                .get(format!("{base}/file/nope"))
+                .send()
+                .ok()
+                .and_then(|r| r.text().ok())
+                .is_some_and(|body| body.starts_with("{\"code\":"))
+        };
+        if admin_ok && ours() {
             return true;
         }
         std::thread::sleep(Duration::from_millis(50));
