@@ -229,8 +229,16 @@ fn healthz_metrics_and_access_log() {
         .send()
         .unwrap();
     assert_eq!(resp.status(), 401);
-    // The logging phase runs just after the answer: allow it a moment.
-    std::thread::sleep(std::time::Duration::from_millis(200));
+    // The logging phase runs just after the answer (metrics, then the access line,
+    // flushed within 100 ms): wait for the four lines.
+    let access_lines = |log: &str| -> Vec<serde_json::Value> {
+        log.lines()
+            .filter(|l| l.starts_with('{'))
+            .map(|l| serde_json::from_str(l).expect("access lines are JSON"))
+            .filter(|v: &serde_json::Value| v["route"] == "upload_avatar_user")
+            .collect()
+    };
+    let log = fg.log_when(|log| access_lines(log).len() >= 4);
     let text = fg.metrics();
     assert_eq!(
         metric_value(
@@ -249,13 +257,7 @@ fn healthz_metrics_and_access_log() {
     );
     assert!(text.contains("filegate_request_duration_seconds_bucket{route=\"upload_avatar_user\""));
     // One JSON access line per request, never the credential.
-    let log = fg.log();
-    let lines: Vec<serde_json::Value> = log
-        .lines()
-        .filter(|l| l.starts_with('{'))
-        .map(|l| serde_json::from_str(l).expect("access lines are JSON"))
-        .filter(|v: &serde_json::Value| v["route"] == "upload_avatar_user")
-        .collect();
+    let lines = access_lines(&log);
     assert_eq!(lines.len(), 4, "{log}");
     assert_eq!(lines[0]["principal"], "user:9");
     assert_eq!(lines[0]["app"], "demo");

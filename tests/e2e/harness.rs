@@ -246,6 +246,19 @@ impl Filegate {
         s
     }
 
+    /// What filegate printed, once `done` holds for it (access lines are flushed every
+    /// 100 ms, after the answer), or as it is after 10 s.
+    pub fn log_when(&self, done: impl Fn(&str) -> bool) -> String {
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            let log = self.log();
+            if done(&log) || Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+    }
+
     /// `base` + `path_and_query`.
     pub fn url(&self, path_and_query: &str) -> String {
         format!("{}{path_and_query}", self.base)

@@ -305,6 +305,20 @@ http {{
     pub fn access_log(&self) -> String {
         std::fs::read_to_string(self.dir.path().join("access.log")).unwrap_or_default()
     }
+
+    /// The access log once it holds every one of `lines` (nginx writes a request's
+    /// line after its answer is sent, so a client can read the log first), or as it
+    /// is after 10 s.
+    pub fn access_log_with(&self, lines: &[&str]) -> String {
+        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+        loop {
+            let log = self.access_log();
+            if lines.iter().all(|l| log.contains(l)) || std::time::Instant::now() > deadline {
+                return log;
+            }
+            std::thread::sleep(std::time::Duration::from_millis(50));
+        }
+    }
 }
 
 impl Drop for NginxTls {
