@@ -137,14 +137,11 @@ fn a_failing_processor_leaks_no_store_signature(backend: Backend) {
         mode.store(m, Ordering::SeqCst);
         statuses.push(ask("demo", &demo, w).status().as_u16());
     }
-    let log = fg.log_when(|log| {
-        ["unreachable", "timed out", "broke off"]
-            .iter()
-            .all(|what| log.contains(what))
-    });
+    let failures = ["unreachable", "timed out", "broke off"];
+    let log = fg.log_when(|log| failures.iter().all(|what| log.contains(what)));
     let leaks = credential_values(&log);
     assert!(leaks.is_empty(), "credentials in the log: {leaks:?}\n{log}");
-    for what in ["unreachable", "timed out", "broke off"] {
+    for what in failures {
         assert!(
             log.contains("thumbnail processor") && log.contains(what),
             "the log says nothing of the processor being {what}:\n{log}"

@@ -64,6 +64,19 @@ pub fn secret_of(app: &str) -> &'static str {
     }
 }
 
+/// `read()` again every 50 ms until `done` holds for what it read, for at most 10 s;
+/// the last read either way (the caller's assertion says what was missing).
+pub fn read_until<T>(read: impl Fn() -> T, done: impl Fn(&T) -> bool) -> T {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let got = read();
+        if done(&got) || Instant::now() > deadline {
+            return got;
+        }
+        std::thread::sleep(Duration::from_millis(50));
+    }
+}
+
 /// A free loopback port (the OS picks it; the listener is closed right away).
 pub fn free_port() -> u16 {
     TcpListener::bind("127.0.0.1:0")
@@ -249,14 +262,7 @@ impl Filegate {
     /// What filegate printed, once `done` holds for it (access lines are flushed every
     /// 100 ms, after the answer), or as it is after 10 s.
     pub fn log_when(&self, done: impl Fn(&str) -> bool) -> String {
-        let deadline = Instant::now() + Duration::from_secs(10);
-        loop {
-            let log = self.log();
-            if done(&log) || Instant::now() > deadline {
-                return log;
-            }
-            std::thread::sleep(Duration::from_millis(50));
-        }
+        read_until(|| self.log(), |log| done(log))
     }
 
     /// `base` + `path_and_query`.

@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 use reqwest::blocking::Client;
 
-use crate::harness::{free_port, TlsSetup};
+use crate::harness::{free_port, read_until, TlsSetup};
 
 fn openssl(args: &[&str], dir: &Path) {
     let out = Command::new("openssl")
@@ -310,14 +310,10 @@ http {{
     /// line after its answer is sent, so a client can read the log first), or as it
     /// is after 10 s.
     pub fn access_log_with(&self, lines: &[&str]) -> String {
-        let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
-        loop {
-            let log = self.access_log();
-            if lines.iter().all(|l| log.contains(l)) || std::time::Instant::now() > deadline {
-                return log;
-            }
-            std::thread::sleep(std::time::Duration::from_millis(50));
-        }
+        read_until(
+            || self.access_log(),
+            |log| lines.iter().all(|l| log.contains(l)),
+        )
     }
 }
 
