@@ -17,7 +17,13 @@ use filegate::{Fit, ImageFormat, Qualities};
 mod cpu;
 use cpu::cpu_ms;
 
+/// The allocators as the `filegate` binary sets them up (mimalloc for Rust, glibc's
+/// limits for the C libraries), so that the figure is the server's.
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> Result<(), String> {
+    filegate::tune_c_heap();
     let args: Vec<String> = std::env::args().collect();
     let path = args
         .get(1)

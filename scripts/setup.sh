@@ -37,6 +37,8 @@ packages=(
   # encoder Debian's FFmpeg lacks), which `filegate seed` links to make voice files
   libvips-dev libjpeg62-turbo-dev liblcms2-dev libavcodec-dev libavformat-dev libavutil-dev
   libswresample-dev libswscale-dev libavfilter-dev libavdevice-dev libopencore-amrnb-dev
+  # libyuv: YCbCr to RGB of decoded HEIC tiles (src/media/yuv.rs)
+  libyuv-dev
   # the README's first requests
   curl
 )

@@ -25,6 +25,7 @@ use crate::media::isobmff::{child, meta_children, BoxRef};
 use crate::media::jpeg::thumbnail::scale_denominator;
 use crate::media::limits::Deadline;
 use crate::media::pixels::Pixels;
+use crate::media::yuv;
 
 /// Most tiles of a grid decoded here (an iPhone photo has 48; beyond, libheif).
 const MAX_TILES: usize = 1024;
@@ -138,15 +139,33 @@ fn render(plan: Plan, wanted: usize, deadline: Deadline) -> Option<Decoded> {
         }
         let canvas = match canvas.as_mut() {
             Some(c) => c,
-            None => canvas.insert(Canvas::new(width, height, tile_shrink(wanted, (tw, th)))?),
+            None => {
+                // The tiles must cover the picture (each is checked to be this size):
+                // then every byte of the canvas is written, and a spare one's old
+                // pixels never show.
+                let rows = plan.tiles.len().div_ceil(plan.columns);
+                if tw * plan.columns < width || th * rows < height {
+                    return None;
+                }
+                canvas.insert(Canvas::new(width, height, tile_shrink(wanted, (tw, th)))?)
+            }
         };
         let shrink = canvas.shrink;
+        let (row, column) = (index / plan.columns, index % plan.columns);
+        if shrink == 1 {
+            if let Some(done) = canvas.convert_in_place(&picture, plan.nclx, column * tw, row * th)
+            {
+                if !done {
+                    return None;
+                }
+                continue;
+            }
+        }
         let converter = match scaler.as_mut() {
             Some(s) if s.input().format == picture.format() => s,
             _ => scaler.insert(rgb_scaler(&picture, plan.nclx, shrink)?),
         };
         converter.run(&picture, &mut rgb).ok()?;
-        let (row, column) = (index / plan.columns, index % plan.columns);
         let (sw, sh) = (tw / shrink, th / shrink);
         let tile = Tile {
             data: rgb.data(0),
@@ -155,12 +174,6 @@ fn render(plan: Plan, wanted: usize, deadline: Deadline) -> Option<Decoded> {
             height: sh,
         };
         canvas.place(&tile, column * sw, row * sh);
-    }
-    let (tw, th) = tile_size?;
-    let rows = plan.tiles.len().div_ceil(plan.columns);
-    // The tiles must cover the picture.
-    if tw * plan.columns < width || th * rows < height {
-        return None;
     }
     let canvas = canvas?;
     Some(Decoded {
@@ -185,10 +198,11 @@ struct Canvas {
 }
 
 impl Canvas {
+    /// A canvas whose every byte the tiles will write (so a spare one is not cleared).
     fn new(width: usize, height: usize, shrink: usize) -> Option<Canvas> {
         let (width, height) = (width.div_ceil(shrink), height.div_ceil(shrink));
         Some(Canvas {
-            data: vec![0u8; width.checked_mul(height)?.checked_mul(3)?],
+            data: spare_canvas(width.checked_mul(height)?.checked_mul(3)?),
             width,
             height,
             shrink,
@@ -198,6 +212,90 @@ impl Canvas {
     fn place(&mut self, tile: &Tile<'_>, x: usize, y: usize) {
         place(&mut self.data, self.width, self.height, tile, x, y);
     }
+
+    /// An 8-bit 4:2:0 tile converted by libyuv straight to (`x`, `y`) of an unshrunk
+    /// canvas, clipped to it: `Some(true)` when done, `Some(false)` when libyuv refused
+    /// it, `None` when it is not a tile libyuv takes (swscale converts it then).
+    fn convert_in_place(
+        &mut self,
+        picture: &frame::Video,
+        nclx: Nclx,
+        x: usize,
+        y: usize,
+    ) -> Option<bool> {
+        let matrix = yuv::Matrix::from_code(nclx.matrix)?;
+        if self.shrink != 1 || !matches!(picture.format(), Pixel::YUV420P | Pixel::YUVJ420P) {
+            return None;
+        }
+        if x >= self.width || y >= self.height {
+            return Some(true);
+        }
+        let (w, h) = (
+            (picture.width() as usize).min(self.width - x),
+            (picture.height() as usize).min(self.height - y),
+        );
+        let planes = yuv::Planes {
+            y: (picture.data(0), picture.stride(0)),
+            u: (picture.data(1), picture.stride(1)),
+            v: (picture.data(2), picture.stride(2)),
+        };
+        let stride = self.width * 3;
+        let into = self.data.get_mut((y * self.width + x) * 3..)?;
+        Some(yuv::i420_to_rgb(
+            &planes,
+            matrix,
+            nclx.full_range,
+            w,
+            h,
+            into,
+            stride,
+        ))
+    }
+}
+
+/// Canvases at least this large are kept for the next picture ([`recycle`]).
+const SPARE_FROM: usize = 8 << 20;
+
+/// At most this many kept (one per transform worker, as the default pool has).
+const MAX_SPARES: usize = 2;
+
+/// Pictures' buffers kept between jobs: a 12 MP rendition's canvas is 36 MB, and a
+/// fresh one cost its page faults and a clearing (~11 ms of ~300, docs/decisions.md).
+static SPARES: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
+
+/// `len` bytes to lay a picture in: a kept buffer (old pixels left in it: the caller
+/// overwrites every byte) or a zeroed new one.
+fn spare_canvas(len: usize) -> Vec<u8> {
+    if len >= SPARE_FROM {
+        let kept = SPARES.lock().ok().and_then(|mut spares| spares.pop());
+        if let Some(mut buffer) = kept {
+            if buffer.len() >= len {
+                buffer.truncate(len);
+            } else {
+                buffer.resize(len, 0);
+            }
+            return buffer;
+        }
+    }
+    vec![0u8; len]
+}
+
+/// Keeps `buffer` (a finished picture's pixels) for the next large canvas.
+pub fn recycle(buffer: Vec<u8>) {
+    if buffer.len() < SPARE_FROM {
+        return;
+    }
+    if let Ok(mut spares) = SPARES.lock() {
+        if spares.len() < MAX_SPARES {
+            spares.push(buffer);
+        }
+    }
+}
+
+/// Lets the kept buffers go (the transform pool, gone idle).
+pub fn drop_spares() {
+    let kept = SPARES.lock().map(|mut s| std::mem::take(&mut *s));
+    drop(kept);
 }
 
 impl Plan {

@@ -11,6 +11,7 @@
 //! each runs whole on one pool worker.
 
 pub mod av;
+pub mod c_heap;
 pub mod colour;
 pub mod cover;
 pub mod engine;
@@ -31,6 +32,7 @@ pub mod thumbnail;
 pub mod transform;
 pub mod vips;
 pub mod voice;
+pub mod yuv;
 
 pub use engine::Media;
 pub use transform::{Fit, ImageFormat, Qualities, Rendered, Transform};

@@ -15,7 +15,7 @@
 //! for requests, and lets one background job run at a time.
 
 use std::panic::{catch_unwind, AssertUnwindSafe};
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{mpsc, Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -24,6 +24,7 @@ use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
 use crate::media::limits::{too_slow, Deadline};
+use crate::media::{c_heap, heif_decode};
 
 /// A job as the worker threads run it.
 type Job = Box<dyn FnOnce() + Send>;
@@ -43,20 +44,11 @@ pub struct Pool {
     background: Arc<Semaphore>,
 }
 
-/// How often, at most, a worker hands glibc's freed memory back to the system.
-const TRIM_EVERY: Duration = Duration::from_millis(250);
-
-/// Returns the free pages of glibc's heap to the system. libvips, libjpeg and FFmpeg
-/// allocate through glibc (Rust code through mimalloc); a whole-image decode (PNG,
-/// GIF, WebP) frees megabytes that glibc keeps inside its arenas, and the process
-/// grew by ~150 MiB over the bench's cold rows without this.
-fn give_back_freed_memory() {
-    #[cfg(all(target_os = "linux", target_env = "gnu"))]
-    // SAFETY: malloc_trim only returns free memory of glibc's heap.
-    unsafe {
-        libc::malloc_trim(0);
-    }
-}
+/// How long the pool stays idle (no job running, none arriving) before glibc's freed
+/// memory and the kept picture buffers go back to the system ([`c_heap::give_back`]):
+/// while jobs keep coming, what one freed the next reuses (a 12 MP rendition's 70 MB of
+/// buffers, without faulting their pages in again: 9% of its CPU, docs/decisions.md).
+const IDLE_BEFORE_TRIM: Duration = Duration::from_millis(1000);
 
 /// How often a background job waiting for an idle pool looks again.
 const IDLE_POLL: Duration = Duration::from_millis(10);
@@ -90,25 +82,45 @@ impl Pool {
     ) -> Pool {
         let (jobs, inbox) = mpsc::channel::<Job>();
         let inbox = Arc::new(Mutex::new(inbox));
+        // Whether a job ran since glibc's memory was last handed back.
+        let dirty = Arc::new(AtomicBool::new(false));
+        // Jobs running now.
+        let running = Arc::new(AtomicUsize::new(0));
         for i in 0..workers.max(1) {
             let inbox = inbox.clone();
+            let (dirty, running) = (dirty.clone(), running.clone());
             let spawned = std::thread::Builder::new()
                 .name(format!("filegate-media-{i}"))
-                .spawn(move || {
-                    let mut trimmed = Instant::now();
-                    loop {
-                        // The lock is held only while waiting for the next job.
-                        let next = match inbox.lock() {
-                            Ok(rx) => rx.recv(),
-                            Err(poisoned) => poisoned.into_inner().recv(),
+                .spawn(move || loop {
+                    // The lock is held only while waiting for the next job; its
+                    // holder is the one that trims (every arena at once) when the
+                    // pool has been idle a while since a job ran.
+                    let next = {
+                        let rx = match inbox.lock() {
+                            Ok(rx) => rx,
+                            Err(poisoned) => poisoned.into_inner(),
                         };
-                        let Ok(job) = next else { return };
-                        job();
-                        if trimmed.elapsed() >= TRIM_EVERY {
-                            give_back_freed_memory();
-                            trimmed = Instant::now();
+                        loop {
+                            match rx.recv_timeout(IDLE_BEFORE_TRIM) {
+                                Ok(job) => break Some(job),
+                                Err(mpsc::RecvTimeoutError::Timeout) => {
+                                    // Another worker's job still running: not idle.
+                                    if running.load(Ordering::Acquire) == 0
+                                        && dirty.swap(false, Ordering::AcqRel)
+                                    {
+                                        heif_decode::drop_spares();
+                                        c_heap::give_back();
+                                    }
+                                }
+                                Err(mpsc::RecvTimeoutError::Disconnected) => break None,
+                            }
                         }
-                    }
+                    };
+                    let Some(job) = next else { return };
+                    running.fetch_add(1, Ordering::AcqRel);
+                    job();
+                    dirty.store(true, Ordering::Release);
+                    running.fetch_sub(1, Ordering::AcqRel);
                 });
             if let Err(e) = spawned {
                 // Fewer threads than permits only makes jobs wait for one another.

@@ -151,11 +151,10 @@ fn from_decoded(
         Some(profile) => colour::into_srgb(resized, profile),
         None => resized,
     };
-    encode(
-        &pixels::orient(coloured, decoded.orientation),
-        format,
-        qualities,
-    )
+    let upright = pixels::orient(coloured, decoded.orientation);
+    let encoded = encode(&upright, format, qualities);
+    heif_decode::recycle(upright.data);
+    encoded
 }
 
 /// A HEIF file with its property order repaired for libheif
