@@ -1,8 +1,9 @@
 //! HEIC pictures decoded by FFmpeg's HEVC decoder instead of libheif 1.15 (Debian 12's,
 //! with libde265): 2.2x less CPU for an iPhone photo (BENCHMARKS.md). The HEIF item
 //! table is read here ([`crate::media::heif_items`]), each tile of the primary image
-//! (a `grid` of `hvc1` items, or one `hvc1` item) is decoded and converted to RGB by
-//! swscale with the file's colour matrix and range, and laid into the picture. A
+//! (a `grid` of `hvc1` items, or one `hvc1` item) is decoded and converted to RGB with
+//! the file's colour matrix and range (by libyuv straight into its place in the
+//! picture, [`crate::media::yuv`]; by swscale when shrunk or not 4:2:0). A
 //! thumbnail a half, a quarter or an eighth of the picture or less has each tile
 //! averaged down by as much while it is converted (as libjpeg's scaled decode does for
 //! a JPEG): a quarter of the pixels to convert, lay and resize per halving.
