@@ -35,14 +35,7 @@ fn start_nodes_among(
     others: &[&str],
     env: &[(&str, &str)],
 ) -> Vec<Filegate> {
-    let ports: Vec<u16> = {
-        let held: Vec<_> = (0..count)
-            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").unwrap())
-            .collect();
-        held.iter()
-            .map(|l| l.local_addr().unwrap().port())
-            .collect()
-    };
+    let ports = crate::harness::free_ports(count);
     let peers: Vec<String> = ports
         .iter()
         .map(|p| format!("http://127.0.0.1:{p}"))

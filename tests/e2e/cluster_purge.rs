@@ -15,14 +15,7 @@ const APP: &str = "putapp";
 /// Three nodes over `s3`, started one after another (each ready before the next),
 /// checking each other's health every `health_interval`.
 fn three_nodes(s3: &S3Server, health_interval: &str) -> Vec<Filegate> {
-    let ports: Vec<u16> = {
-        let held: Vec<_> = (0..3)
-            .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("port"))
-            .collect();
-        held.iter()
-            .map(|l| l.local_addr().expect("addr").port())
-            .collect()
-    };
+    let ports = crate::harness::free_ports(3);
     let peers: Vec<String> = ports
         .iter()
         .map(|p| format!("http://127.0.0.1:{p}"))

@@ -7,6 +7,7 @@ use std::io::Read;
 use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::{Duration, Instant};
 
 use filegate::claims::{TokenClaims, TokenKind};
@@ -77,12 +78,50 @@ pub fn read_until<T>(read: impl Fn() -> T, done: impl Fn(&T) -> bool) -> T {
     }
 }
 
-/// A free loopback port (the OS picks it; the listener is closed right away).
+/// Lowest port the tests hand out.
+const FIRST_TEST_PORT: u32 = 10_000;
+
+/// The ports the tests hand out: from [`FIRST_TEST_PORT`] to just below the kernel's
+/// ephemeral range (`net.ipv4.ip_local_port_range`, 32768-60999 by default). `bind(0)`
+/// and every outgoing connection's source port come from that range, so a port picked
+/// there and released could be taken by some connection before the server meant for
+/// it bound it (a cluster test's node failed so in CI: "Address already in use").
+/// `None` when the ephemeral range leaves too few below it.
+fn test_ports() -> Option<(u32, u32)> {
+    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+    let low: u32 = range.split_whitespace().next()?.parse().ok()?;
+    (low > FIRST_TEST_PORT + 2_000).then_some((FIRST_TEST_PORT, low))
+}
+
+/// Test ports handed out so far in this process.
+static PORTS_HANDED: AtomicU32 = AtomicU32::new(0);
+
+/// A free loopback port, never handed out before in this run: the next of
+/// [`test_ports`] that nothing listens on (each process starts at its own place in
+/// the range, so that two test runs at once seldom meet), or one the OS picks if there
+/// is no such range. Nothing holds it: the caller binds it (or leaves it closed).
 pub fn free_port() -> u16 {
+    if let Some((low, high)) = test_ports() {
+        let span = high - low;
+        let start = std::process::id().wrapping_mul(2_654_435_761) % span;
+        for _ in 0..span {
+            let n = PORTS_HANDED.fetch_add(1, Ordering::Relaxed);
+            let port = low + (start + n) % span;
+            let port = u16::try_from(port).expect("a port number");
+            if TcpListener::bind(("127.0.0.1", port)).is_ok() {
+                return port;
+            }
+        }
+    }
     TcpListener::bind("127.0.0.1:0")
         .and_then(|l| l.local_addr())
         .map(|a| a.port())
         .expect("a free port")
+}
+
+/// `n` distinct free loopback ports ([`free_port`]).
+pub fn free_ports(n: usize) -> Vec<u16> {
+    (0..n).map(|_| free_port()).collect()
 }
 
 /// Path of a binary cargo built beside the tests. Examples (`cargo test` builds them

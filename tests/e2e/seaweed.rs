@@ -49,17 +49,6 @@ pub struct SeaweedCluster {
     pub dir: tempfile::TempDir,
 }
 
-/// `n` distinct free loopback ports (all bound at once, then released).
-fn free_ports(n: usize) -> Vec<u16> {
-    let listeners: Vec<_> = (0..n)
-        .map(|_| std::net::TcpListener::bind("127.0.0.1:0").expect("bind"))
-        .collect();
-    listeners
-        .iter()
-        .map(|l| l.local_addr().expect("addr").port())
-        .collect()
-}
-
 /// The last `lines` lines of a file.
 fn tail(path: &Path, lines: usize) -> String {
     let text = std::fs::read_to_string(path).unwrap_or_default();
@@ -134,7 +123,7 @@ impl SeaweedCluster {
         let root = dir.path().to_path_buf();
         // master, 4 volumes, filer, s3: an HTTP and a gRPC port each, all explicit
         // (the default gRPC ports collide).
-        let ports = free_ports(2 * (VOLUME_SERVERS + 3));
+        let ports = crate::harness::free_ports(2 * (VOLUME_SERVERS + 3));
         let (m_port, m_grpc) = (ports[0], ports[1]);
         let (f_port, f_grpc) = (ports[2], ports[3]);
         let (s_port, s_grpc) = (ports[4], ports[5]);
