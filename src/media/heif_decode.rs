@@ -257,7 +257,8 @@ impl Canvas {
 /// Canvases at least this large are kept for the next picture ([`recycle`]).
 const SPARE_FROM: usize = 8 << 20;
 
-/// At most this many kept (one per transform worker, as the default pool has).
+/// At most this many kept (36 MB each for a 12 MP picture): as many as a 2-core node
+/// runs at once; a job beyond them lays its picture in a new buffer.
 const MAX_SPARES: usize = 2;
 
 /// Pictures' buffers kept between jobs: a 12 MP rendition's canvas is 36 MB, and a
