@@ -23,7 +23,7 @@ use cpu::cpu_ms;
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() -> Result<(), String> {
-    filegate::tune_c_heap();
+    filegate::tune_malloc();
     let args: Vec<String> = std::env::args().collect();
     let path = args
         .get(1)

@@ -72,7 +72,7 @@ pub use storage::ObjectStore;
 
 // The process: logging (the binary installs it first).
 pub use logging::init as init_logging;
-pub use media::c_heap::tune as tune_c_heap;
+pub use media::job_memory::tune as tune_malloc;
 
 // Credentials: the formats the product's app server and SDKs share (README), and
 // their verifiers.

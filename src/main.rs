@@ -9,7 +9,7 @@ static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
 fn main() {
     no_transparent_huge_pages();
-    filegate::tune_c_heap();
+    filegate::tune_malloc();
     filegate::init_logging();
     let cli = filegate::cli::Cli::parse();
     std::process::exit(filegate::cli::run(cli));

@@ -23,6 +23,7 @@ use crate::media::heif_items::{
     Location, Reader,
 };
 use crate::media::isobmff::{child, meta_children, BoxRef};
+use crate::media::job_memory;
 use crate::media::jpeg::thumbnail::scale_denominator;
 use crate::media::limits::Deadline;
 use crate::media::pixels::Pixels;
@@ -142,7 +143,7 @@ fn render(plan: Plan, wanted: usize, deadline: Deadline) -> Option<Decoded> {
             Some(c) => c,
             None => {
                 // The tiles must cover the picture (each is checked to be this size):
-                // then every byte of the canvas is written, and a spare one's old
+                // then every byte of the canvas is written, and a kept one's old
                 // pixels never show.
                 let rows = plan.tiles.len().div_ceil(plan.columns);
                 if tw * plan.columns < width || th * rows < height {
@@ -153,14 +154,10 @@ fn render(plan: Plan, wanted: usize, deadline: Deadline) -> Option<Decoded> {
         };
         let shrink = canvas.shrink;
         let (row, column) = (index / plan.columns, index % plan.columns);
-        if shrink == 1 {
-            if let Some(done) = canvas.convert_in_place(&picture, plan.nclx, column * tw, row * th)
-            {
-                if !done {
-                    return None;
-                }
-                continue;
-            }
+        match canvas.convert_in_place(&picture, plan.nclx, column * tw, row * th) {
+            Some(true) => continue,
+            Some(false) => return None,
+            None => {}
         }
         let converter = match scaler.as_mut() {
             Some(s) if s.input().format == picture.format() => s,
@@ -199,11 +196,11 @@ struct Canvas {
 }
 
 impl Canvas {
-    /// A canvas whose every byte the tiles will write (so a spare one is not cleared).
+    /// A canvas whose every byte the tiles will write (so a kept one is not cleared).
     fn new(width: usize, height: usize, shrink: usize) -> Option<Canvas> {
         let (width, height) = (width.div_ceil(shrink), height.div_ceil(shrink));
         Some(Canvas {
-            data: spare_canvas(width.checked_mul(height)?.checked_mul(3)?),
+            data: job_memory::take_buffer(width.checked_mul(height)?.checked_mul(3)?),
             width,
             height,
             shrink,
@@ -252,52 +249,6 @@ impl Canvas {
             stride,
         ))
     }
-}
-
-/// Canvases at least this large are kept for the next picture ([`recycle`]).
-const SPARE_FROM: usize = 8 << 20;
-
-/// At most this many kept (36 MB each for a 12 MP picture): as many as a 2-core node
-/// runs at once; a job beyond them lays its picture in a new buffer.
-const MAX_SPARES: usize = 2;
-
-/// Pictures' buffers kept between jobs: a 12 MP rendition's canvas is 36 MB, and a
-/// fresh one cost its page faults and a clearing (~11 ms of ~300, docs/decisions.md).
-static SPARES: std::sync::Mutex<Vec<Vec<u8>>> = std::sync::Mutex::new(Vec::new());
-
-/// `len` bytes to lay a picture in: a kept buffer (old pixels left in it: the caller
-/// overwrites every byte) or a zeroed new one.
-fn spare_canvas(len: usize) -> Vec<u8> {
-    if len >= SPARE_FROM {
-        let kept = SPARES.lock().ok().and_then(|mut spares| spares.pop());
-        if let Some(mut buffer) = kept {
-            if buffer.len() >= len {
-                buffer.truncate(len);
-            } else {
-                buffer.resize(len, 0);
-            }
-            return buffer;
-        }
-    }
-    vec![0u8; len]
-}
-
-/// Keeps `buffer` (a finished picture's pixels) for the next large canvas.
-pub fn recycle(buffer: Vec<u8>) {
-    if buffer.len() < SPARE_FROM {
-        return;
-    }
-    if let Ok(mut spares) = SPARES.lock() {
-        if spares.len() < MAX_SPARES {
-            spares.push(buffer);
-        }
-    }
-}
-
-/// Lets the kept buffers go (the transform pool, gone idle).
-pub fn drop_spares() {
-    let kept = SPARES.lock().map(|mut s| std::mem::take(&mut *s));
-    drop(kept);
 }
 
 impl Plan {

@@ -11,7 +11,6 @@
 //! each runs whole on one pool worker.
 
 pub mod av;
-pub mod c_heap;
 pub mod colour;
 pub mod cover;
 pub mod engine;
@@ -20,6 +19,7 @@ pub mod heif_items;
 pub mod heif_repair;
 pub mod info;
 pub mod isobmff;
+pub mod job_memory;
 pub mod jpeg;
 pub mod limits;
 pub mod location;

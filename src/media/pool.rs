@@ -23,8 +23,8 @@ use prometheus::IntGauge;
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
 use crate::error::ApiError;
+use crate::media::job_memory;
 use crate::media::limits::{too_slow, Deadline};
-use crate::media::{c_heap, heif_decode};
 
 /// A job as the worker threads run it.
 type Job = Box<dyn FnOnce() + Send>;
@@ -48,7 +48,7 @@ pub struct Pool {
 }
 
 /// How long the pool stays idle (no job running, none arriving) before glibc's freed
-/// memory and the kept picture buffers go back to the system ([`c_heap::give_back`]):
+/// memory and the kept picture buffers go back to the system ([`job_memory::give_back`]):
 /// while jobs keep coming, what one freed the next reuses (a 12 MP rendition's 70 MB of
 /// buffers, without faulting their pages in again: the kernel's share of the
 /// rendition row went from 8.9% to 3.2%, docs/decisions.md).
@@ -114,8 +114,7 @@ impl Pool {
                                     if running.load(Ordering::Acquire) == 0
                                         && dirty.swap(false, Ordering::AcqRel)
                                     {
-                                        heif_decode::drop_spares();
-                                        c_heap::give_back();
+                                        job_memory::give_back();
                                         handbacks.fetch_add(1, Ordering::AcqRel);
                                     }
                                 }
@@ -239,22 +238,31 @@ mod tests {
         ))
     }
 
+    /// A job that runs until the sender sends (or is dropped).
+    fn held_job(
+        p: &Arc<Pool>,
+    ) -> (
+        std::sync::mpsc::Sender<()>,
+        tokio::task::JoinHandle<Result<(), ApiError>>,
+    ) {
+        let (release, held) = std::sync::mpsc::channel::<()>();
+        let p = p.clone();
+        let job = tokio::spawn(async move {
+            p.run(move |_| {
+                let _ = held.recv();
+                Ok(())
+            })
+            .await
+        });
+        (release, job)
+    }
+
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
     async fn memory_goes_back_only_once_no_job_runs() {
         let p = pool(2, 4, 10_000);
         p.run(|_| Ok(())).await.unwrap();
         // A job still running on the other worker: past the idle wait, nothing yet.
-        let (release, held) = std::sync::mpsc::channel::<()>();
-        let long = {
-            let p = p.clone();
-            tokio::spawn(async move {
-                p.run(move |_| {
-                    let _ = held.recv();
-                    Ok(())
-                })
-                .await
-            })
-        };
+        let (release, long) = held_job(&p);
         tokio::time::sleep(IDLE_BEFORE_TRIM + Duration::from_millis(500)).await;
         assert_eq!(p.handbacks.load(Ordering::Acquire), 0, "while a job ran");
         release.send(()).unwrap();
@@ -312,17 +320,7 @@ mod tests {
         drop(turn);
         // One request transform running leaves one worker free: that one is kept for
         // requests, so no turn.
-        let (tx, rx) = std::sync::mpsc::channel::<()>();
-        let busy = {
-            let p = p.clone();
-            tokio::spawn(async move {
-                p.run(move |_| {
-                    let _ = rx.recv();
-                    Ok(())
-                })
-                .await
-            })
-        };
+        let (tx, busy) = held_job(&p);
         while p.permits.available_permits() == 2 {
             tokio::time::sleep(Duration::from_millis(5)).await;
         }

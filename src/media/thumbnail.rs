@@ -12,6 +12,7 @@ use crate::media::heif_decode;
 use crate::media::heif_repair::{
     high_depth_video_range, normalise_property_order, without_thumbnails,
 };
+use crate::media::job_memory;
 use crate::media::jpeg;
 use crate::media::jpeg::thumbnail::{self as jpeg_thumbnail, Source as JpegSource};
 use crate::media::limits::{undecodable, unsupported, Deadline, Limits};
@@ -153,7 +154,7 @@ fn from_decoded(
     };
     let upright = pixels::orient(coloured, decoded.orientation);
     let encoded = encode(&upright, format, qualities);
-    heif_decode::recycle(upright.data);
+    job_memory::keep_buffer(upright.data);
     encoded
 }
 

@@ -8,6 +8,7 @@ use std::net::TcpListener;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::OnceLock;
 use std::time::{Duration, Instant};
 
 use filegate::claims::{TokenClaims, TokenKind};
@@ -86,11 +87,14 @@ const FIRST_TEST_PORT: u32 = 10_000;
 /// and every outgoing connection's source port come from that range, so a port picked
 /// there and released could be taken by some connection before the server meant for
 /// it bound it (a cluster test's node failed so in CI: "Address already in use").
-/// `None` when the ephemeral range leaves too few below it.
+/// `None` when the ephemeral range leaves too few below it. Read once a run.
 fn test_ports() -> Option<(u32, u32)> {
-    let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
-    let low: u32 = range.split_whitespace().next()?.parse().ok()?;
-    (low > FIRST_TEST_PORT + 2_000).then_some((FIRST_TEST_PORT, low))
+    static RANGE: OnceLock<Option<(u32, u32)>> = OnceLock::new();
+    *RANGE.get_or_init(|| {
+        let range = std::fs::read_to_string("/proc/sys/net/ipv4/ip_local_port_range").ok()?;
+        let low: u32 = range.split_whitespace().next()?.parse().ok()?;
+        (low > FIRST_TEST_PORT + 2_000).then_some((FIRST_TEST_PORT, low))
+    })
 }
 
 /// Test ports handed out so far in this process.
