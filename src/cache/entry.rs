@@ -77,8 +77,11 @@ pub enum CacheValue {
     Derivations(Arc<Vec<Derivation>>),
 }
 
-/// Bytes an entry costs besides its body (keys, metadata, the engine's bookkeeping).
-const ENTRY_OVERHEAD: usize = 256;
+/// Bytes an entry costs besides its body and the lengths of its strings: the key,
+/// foyer's record and index, the `Arc`s, the allocator's rounding. Measured, not
+/// guessed: filling the tier with 150,000 thumbnails of ~1.1 KB grew the process by
+/// ~300 bytes an entry more than the tier counted at 256 (BENCHMARKS.md, "Memory").
+const ENTRY_OVERHEAD: usize = 560;
 
 impl CacheValue {
     /// Its weight against `cache.memory`.
