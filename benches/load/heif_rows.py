@@ -4,7 +4,10 @@ image and a gain map; no preview item, so every thumbnail decodes the whole pict
 as phones send it.
 
 Against thumbor 7.8 with pillow-heif in its venv (thumbor's PIL engine decodes HEIF
-through it), JPEG out on both:
+through it), JPEG out on both. Not the same work: filegate converts Display P3 to sRGB
+(SPEC §11; ~8% of a rendition's CPU), thumbor's PIL engine embeds the source's ICC
+profile in its JPEG and converts nothing.
+
 - The first view of a photo just sent: each request a fresh upload's (nothing cached),
   two at a time: a 200x200 chat thumbnail and a `format=jpg` rendition (the whole
   picture as JPEG).
