@@ -11,15 +11,18 @@ Loopback only; stops what it started. Not part of `make bench` (docs/decisions.m
 "An entry weighs its body plus 560 bytes").
 """
 
+import concurrent.futures
 import os
 import shutil
 import sys
 import tempfile
 import threading
-import time
 import urllib.parse
 
 import bench
+
+# Thumbnails between two lines of the report.
+REPORT_EVERY = 10_000
 
 
 def main():
@@ -36,20 +39,15 @@ def main():
                             source, "small.jpg", "image/jpeg")["file_sign"]
         url = urllib.parse.urlsplit(fg.chat_url(sign, "", token_in_query=False))
         path = f"{url.path}?{url.query}"
-        next_box, lock, problems = [0], threading.Lock(), []
+        local = threading.local()
 
-        def worker():
-            local = threading.local()
-            while True:
-                with lock:
-                    i = next_box[0]
-                    next_box[0] += 1
-                if i >= count:
-                    return
-                box = f"&image_type=2&w={20 + i % 100}&h={20 + i // 100}&thumbnail_strategy=2"
-                resp, body = bench.keepalive_get(local, fg.port, path + box, fg.headers)
-                if resp is None or resp.status != 200:
-                    problems.append(body if resp is None else f"status {resp.status}")
+        def thumbnail(i):
+            """None, or what was wrong with the answer for box i (never asked before)."""
+            box = f"&image_type=2&w={20 + i % 100}&h={20 + i // 100}&thumbnail_strategy=2"
+            resp, body = bench.keepalive_get(local, fg.port, path + box, fg.headers)
+            if resp is None:
+                return body
+            return None if resp.status == 200 else f"status {resp.status}"
 
         def report(label):
             rss = bench.rss_kib(fg.proc.pid)[0] / 1024
@@ -58,15 +56,12 @@ def main():
                   flush=True)
 
         report("start:")
-        threads = [threading.Thread(target=worker) for _ in range(4)]
-        for t in threads:
-            t.start()
-        while any(t.is_alive() for t in threads):
-            time.sleep(5)
-            report(f"{min(next_box[0], count):>7} thumbnails:")
-        for t in threads:
-            t.join()
-        report("end:")
+        problems = []
+        with concurrent.futures.ThreadPoolExecutor(max_workers=4) as pool:
+            for done in range(0, count, REPORT_EVERY):
+                chunk = range(done, min(done + REPORT_EVERY, count))
+                problems += [p for p in pool.map(thumbnail, chunk) if p]
+                report(f"{chunk.stop:>7} thumbnails:")
         if problems:
             print(f"FAILED: {len(problems)} answers were not 200, e.g. {problems[:3]}")
             sys.exit(1)
