@@ -13,6 +13,7 @@ use std::rc::Rc;
 
 use lcms2::{ColorSpaceSignature, Intent, PixelFormat, Profile};
 
+use crate::media::job_memory;
 use crate::media::pixels::Pixels;
 
 /// Transforms a worker keeps.
@@ -141,7 +142,8 @@ pub fn to_srgb(p: &Pixels, profile: &[u8]) -> Result<Pixels, String> {
     if p.data.len() != pixels * usize::from(p.bands) {
         return Err(format!("{} bytes are not {pixels} pixels", p.data.len()));
     }
-    let mut out = vec![0u8; pixels * 3];
+    // Every byte is written: a kept picture buffer will do (a rendition's is 36 MB).
+    let mut out = job_memory::take_buffer(pixels * 3);
     transform.copied(&p.data, &mut out);
     Ok(Pixels {
         data: out,

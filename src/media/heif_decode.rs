@@ -114,8 +114,21 @@ fn tile_shrink(wanted: usize, tile: (usize, usize)) -> usize {
     s
 }
 
+/// The clockwise turn, in degrees, that an EXIF orientation of [`Plan`] (1, 3, 6 or
+/// 8) asks for.
+fn clockwise_degrees(orientation: i32) -> u16 {
+    match orientation {
+        6 => 90,
+        3 => 180,
+        8 => 270,
+        _ => 0,
+    }
+}
+
 /// The plan's tiles decoded, each converted (and averaged down by up to `wanted`) into
-/// its place on one canvas.
+/// its place on one canvas. A whole-size picture that `irot` turns has each 4:2:0 tile
+/// turned as it is laid (libyuv turns the tile's planes, in cache), so the picture is
+/// made upright: turning 12 MP afterwards cost ~40 ms more.
 fn render(plan: Plan, wanted: usize, deadline: Deadline) -> Option<Decoded> {
     let (width, height) = (plan.width, plan.height);
     // Made at the first tile, once its size (hence the shrink) is known.
@@ -149,7 +162,14 @@ fn render(plan: Plan, wanted: usize, deadline: Deadline) -> Option<Decoded> {
                 if tw * plan.columns < width || th * rows < height {
                     return None;
                 }
-                canvas.insert(Canvas::new(width, height, tile_shrink(wanted, (tw, th)))?)
+                let shrink = tile_shrink(wanted, (tw, th));
+                let libyuv = yuv::Matrix::from_code(plan.nclx.matrix).is_some();
+                let turn = if shrink == 1 && libyuv && is_420(&picture) {
+                    clockwise_degrees(plan.orientation)
+                } else {
+                    0
+                };
+                canvas.insert(Canvas::new(width, height, shrink, turn)?)
             }
         };
         let shrink = canvas.shrink;
@@ -157,6 +177,8 @@ fn render(plan: Plan, wanted: usize, deadline: Deadline) -> Option<Decoded> {
         match canvas.convert_in_place(&picture, plan.nclx, column * tw, row * th) {
             Some(true) => continue,
             Some(false) => return None,
+            // A tile that is not 4:2:0 on a canvas laid upright: libvips' then.
+            None if canvas.turn != 0 => return None,
             None => {}
         }
         let converter = match scaler.as_mut() {
@@ -174,6 +196,12 @@ fn render(plan: Plan, wanted: usize, deadline: Deadline) -> Option<Decoded> {
         canvas.place(&tile, column * sw, row * sh);
     }
     let canvas = canvas?;
+    // Laid upright: the turn is done, and the size a fit is computed from is upright.
+    let (orientation, stored) = if canvas.turn != 0 {
+        (1, plan.upright())
+    } else {
+        (plan.orientation, (width, height))
+    };
     Some(Decoded {
         pixels: Pixels {
             data: canvas.data,
@@ -181,29 +209,50 @@ fn render(plan: Plan, wanted: usize, deadline: Deadline) -> Option<Decoded> {
             height: u32::try_from(canvas.height).ok()?,
             bands: 3,
         },
-        stored: (u32::try_from(width).ok()?, u32::try_from(height).ok()?),
-        orientation: plan.orientation,
+        stored: (u32::try_from(stored.0).ok()?, u32::try_from(stored.1).ok()?),
+        orientation,
         icc: plan.icc,
     })
 }
 
-/// The picture being laid: RGB at 1/`shrink` of its size (rounded up).
+/// Whether a decoded tile is 8-bit 4:2:0 (what libyuv converts and turns).
+fn is_420(picture: &frame::Video) -> bool {
+    matches!(picture.format(), Pixel::YUV420P | Pixel::YUVJ420P)
+}
+
+/// The picture being laid: RGB at 1/`shrink` of its size (rounded up), upright when
+/// `turn` is not 0 (then `shrink` is 1).
 struct Canvas {
     data: Vec<u8>,
+    /// Width and height of `data` (upright when turned).
     width: usize,
     height: usize,
+    /// The stored picture's width and height at this scale (where the tiles are).
+    stored: (usize, usize),
     shrink: usize,
+    /// Degrees clockwise each tile is turned by as it is laid (0, 90, 180 or 270).
+    turn: u16,
+    /// A turned tile's planes (reused from tile to tile).
+    turned: Vec<u8>,
 }
 
 impl Canvas {
     /// A canvas whose every byte the tiles will write (so a kept one is not cleared).
-    fn new(width: usize, height: usize, shrink: usize) -> Option<Canvas> {
-        let (width, height) = (width.div_ceil(shrink), height.div_ceil(shrink));
+    fn new(width: usize, height: usize, shrink: usize, turn: u16) -> Option<Canvas> {
+        let stored = (width.div_ceil(shrink), height.div_ceil(shrink));
+        let (width, height) = if turn == 90 || turn == 270 {
+            (stored.1, stored.0)
+        } else {
+            stored
+        };
         Some(Canvas {
             data: job_memory::take_buffer(width.checked_mul(height)?.checked_mul(3)?),
             width,
             height,
+            stored,
             shrink,
+            turn,
+            turned: Vec::new(),
         })
     }
 
@@ -212,7 +261,8 @@ impl Canvas {
     }
 
     /// An 8-bit 4:2:0 tile converted by libyuv straight to (`x`, `y`) of an unshrunk
-    /// canvas, clipped to it: `Some(true)` when done, `Some(false)` when libyuv refused
+    /// stored picture, clipped to it (turned first, and laid where the turn puts it,
+    /// on a turned canvas): `Some(true)` when done, `Some(false)` when libyuv refused
     /// it, `None` when it is not a tile libyuv takes (swscale converts it then).
     fn convert_in_place(
         &mut self,
@@ -222,29 +272,51 @@ impl Canvas {
         y: usize,
     ) -> Option<bool> {
         let matrix = yuv::Matrix::from_code(nclx.matrix)?;
-        if self.shrink != 1 || !matches!(picture.format(), Pixel::YUV420P | Pixel::YUVJ420P) {
+        if self.shrink != 1 || !is_420(picture) {
             return None;
         }
-        if x >= self.width || y >= self.height {
+        let (stored_w, stored_h) = self.stored;
+        if x >= stored_w || y >= stored_h {
             return Some(true);
         }
         let (w, h) = (
-            (picture.width() as usize).min(self.width - x),
-            (picture.height() as usize).min(self.height - y),
+            (picture.width() as usize).min(stored_w - x),
+            (picture.height() as usize).min(stored_h - y),
         );
         let planes = yuv::Planes {
             y: (picture.data(0), picture.stride(0)),
             u: (picture.data(1), picture.stride(1)),
             v: (picture.data(2), picture.stride(2)),
         };
+        // Where the (turned) tile goes, and its sides there.
+        let (to_x, to_y, to_w, to_h) = match self.turn {
+            90 => (stored_h - y - h, x, h, w),
+            180 => (stored_w - x - w, stored_h - y - h, w, h),
+            270 => (y, stored_w - x - w, h, w),
+            _ => (x, y, w, h),
+        };
         let stride = self.width * 3;
-        let into = self.data.get_mut((y * self.width + x) * 3..)?;
+        let into = self.data.get_mut((to_y * self.width + to_x) * 3..)?;
+        if self.turn == 0 {
+            return Some(yuv::i420_to_rgb(
+                &planes,
+                matrix,
+                nclx.full_range,
+                w,
+                h,
+                into,
+                stride,
+            ));
+        }
+        let Some(turned) = yuv::rotate(&planes, w, h, self.turn, &mut self.turned) else {
+            return Some(false);
+        };
         Some(yuv::i420_to_rgb(
-            &planes,
+            &turned,
             matrix,
             nclx.full_range,
-            w,
-            h,
+            to_w,
+            to_h,
             into,
             stride,
         ))
@@ -611,8 +683,58 @@ mod tests {
         assert_eq!(tile_shrink(8, (510, 512)), 2);
         assert_eq!(tile_shrink(4, (511, 512)), 1);
         assert_eq!(tile_shrink(0, (512, 512)), 1);
-        let canvas = Canvas::new(4032, 3023, 4).expect("a canvas");
+        let canvas = Canvas::new(4032, 3023, 4, 0).expect("a canvas");
         assert_eq!((canvas.width, canvas.height), (1008, 756), "rounded up");
+    }
+
+    #[test]
+    fn a_canvas_laid_turned_is_the_stored_picture_turned() {
+        // 2 x 2 tiles of 6 x 4 clipped to 10 x 7 (odd edges), each flat in chroma (so
+        // that no upsampling differs) and graded in luma.
+        let (tw, th, sw, sh) = (6usize, 4usize, 10usize, 7usize);
+        let tile = |n: usize| {
+            let mut f = frame::Video::new(Pixel::YUV420P, tw as u32, th as u32);
+            let stride = f.stride(0);
+            for y in 0..th {
+                for x in 0..tw {
+                    f.data_mut(0)[y * stride + x] = (16 + n * 50 + x * 7 + y * 3) as u8;
+                }
+            }
+            for plane in 1..3 {
+                f.data_mut(plane).fill((60 + n * 40 + plane * 10) as u8);
+            }
+            f
+        };
+        let nclx = Nclx {
+            matrix: 6,
+            full_range: true,
+        };
+        let lay = |turn| {
+            let mut c = Canvas::new(sw, sh, 1, turn).expect("a canvas");
+            for n in 0..4 {
+                let at = ((n % 2) * tw, (n / 2) * th);
+                assert_eq!(c.convert_in_place(&tile(n), nclx, at.0, at.1), Some(true));
+            }
+            c
+        };
+        let stored = lay(0);
+        for (turn, orientation) in [(90, 6), (180, 3), (270, 8)] {
+            let turned = lay(turn);
+            let want = crate::media::pixels::orient(
+                Pixels {
+                    data: stored.data.clone(),
+                    width: sw as u32,
+                    height: sh as u32,
+                    bands: 3,
+                },
+                orientation,
+            );
+            assert_eq!(
+                (turned.width, turned.height),
+                (want.width as usize, want.height as usize)
+            );
+            assert_eq!(turned.data, want.data, "turned {turn} degrees");
+        }
     }
 
     #[test]

@@ -52,7 +52,9 @@ pub fn render_thumbnail(
         let thumb = jpeg_thumbnail::render(&jpeg, fit)
             .map_err(|e| undecodable("the image cannot be decoded").with_detail(e))?;
         deadline.check()?;
-        let bytes = encode(&thumb, format, qualities)?;
+        let bytes = encode(&thumb, format, qualities);
+        job_memory::keep_buffer(thumb.data);
+        let bytes = bytes?;
         limits.check_output(bytes.len())?;
         return Ok(Rendered {
             bytes,

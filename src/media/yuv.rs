@@ -41,6 +41,24 @@ extern "C" {
         height: c_int,
         filter: c_int,
     ) -> c_int;
+
+    fn I420Rotate(
+        src_y: *const u8,
+        src_stride_y: c_int,
+        src_u: *const u8,
+        src_stride_u: c_int,
+        src_v: *const u8,
+        src_stride_v: c_int,
+        dst_y: *mut u8,
+        dst_stride_y: c_int,
+        dst_u: *mut u8,
+        dst_stride_u: c_int,
+        dst_v: *mut u8,
+        dst_stride_v: c_int,
+        width: c_int,
+        height: c_int,
+        mode: c_int,
+    ) -> c_int;
 }
 
 /// The colour matrices libyuv converts with, by their ITU-T H.273 code.
@@ -87,6 +105,28 @@ pub struct Planes<'a> {
     pub v: (&'a [u8], usize),
 }
 
+/// Whether `rows` rows of `row` bytes, `row_stride` apart, fit in `len` bytes (the last
+/// row need only be as long as what is read or written of it).
+fn holds(len: usize, rows: usize, row_stride: usize, row: usize) -> bool {
+    rows == 0
+        || (row_stride >= row
+            && (rows - 1)
+                .checked_mul(row_stride)
+                .and_then(|n| n.checked_add(row))
+                .is_some_and(|n| n <= len))
+}
+
+impl Planes<'_> {
+    /// Whether the planes hold a `width` x `height` picture (chroma at half of each,
+    /// rounded up).
+    fn hold(&self, width: usize, height: usize) -> bool {
+        let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
+        holds(self.y.0.len(), height, self.y.1, width)
+            && holds(self.u.0.len(), ch, self.u.1, cw)
+            && holds(self.v.0.len(), ch, self.v.1, cw)
+    }
+}
+
 /// The top-left `width` x `height` of `planes` converted into packed RGB at the start
 /// of `into`, `stride` bytes a row; `false` (and nothing written) when a plane or
 /// `into` is too short for that or a size does not fit libyuv's `int`s.
@@ -102,18 +142,7 @@ pub fn i420_to_rgb(
     if width == 0 || height == 0 {
         return true;
     }
-    let (cw, ch) = (width.div_ceil(2), height.div_ceil(2));
-    // The last row of each plane need only be as long as what is read of it.
-    let holds = |len: usize, rows: usize, row_stride: usize, row: usize| {
-        row_stride >= row
-            && (rows - 1)
-                .checked_mul(row_stride)
-                .and_then(|n| n.checked_add(row))
-                .is_some_and(|n| n <= len)
-    };
-    let fits = holds(planes.y.0.len(), height, planes.y.1, width)
-        && holds(planes.u.0.len(), ch, planes.u.1, cw)
-        && holds(planes.v.0.len(), ch, planes.v.1, cw)
+    let fits = planes.hold(width, height)
         && width
             .checked_mul(3)
             .is_some_and(|row| holds(into.len(), height, stride, row));
@@ -152,6 +181,76 @@ pub fn i420_to_rgb(
         )
     };
     status == 0
+}
+
+/// The top-left `width` x `height` of `planes` turned clockwise by `degrees` (90, 180
+/// or 270) by libyuv (SIMD transposes of each plane) into `scratch`, grown as
+/// needed: the turned picture's planes, rows packed. `None` when a plane is too short,
+/// a size does not fit libyuv's `int`s or `degrees` is not a turn.
+pub fn rotate<'s>(
+    planes: &Planes<'_>,
+    width: usize,
+    height: usize,
+    degrees: u16,
+    scratch: &'s mut Vec<u8>,
+) -> Option<Planes<'s>> {
+    if !matches!(degrees, 90 | 180 | 270) || width == 0 || height == 0 {
+        return None;
+    }
+    if !planes.hold(width, height) {
+        return None;
+    }
+    // The turned picture's sides, its chroma's, and where each plane starts.
+    let (tw, th) = if degrees == 180 {
+        (width, height)
+    } else {
+        (height, width)
+    };
+    let (cw, ch) = (tw.div_ceil(2), th.div_ceil(2));
+    let luma = tw.checked_mul(th)?;
+    let chroma = cw.checked_mul(ch)?;
+    let total = luma.checked_add(chroma.checked_mul(2)?)?;
+    if scratch.len() < total {
+        scratch.resize(total, 0);
+    }
+    let int = |v: usize| c_int::try_from(v).ok();
+    let (w, h, sy, su, sv) = (
+        int(width)?,
+        int(height)?,
+        int(planes.y.1)?,
+        int(planes.u.1)?,
+        int(planes.v.1)?,
+    );
+    let (dy, dc) = (int(tw)?, int(cw)?);
+    let (out_y, chroma_planes) = scratch[..total].split_at_mut(luma);
+    let (out_u, out_v) = chroma_planes.split_at_mut(chroma);
+    // SAFETY: the source planes hold the rows libyuv reads (checked by `hold`), and the
+    // three output planes, split from `scratch`, are `th` rows of `tw` and `ch` rows
+    // of `cw` bytes: what a turned `width` x `height` picture fills.
+    let status = unsafe {
+        I420Rotate(
+            planes.y.0.as_ptr(),
+            sy,
+            planes.u.0.as_ptr(),
+            su,
+            planes.v.0.as_ptr(),
+            sv,
+            out_y.as_mut_ptr(),
+            dy,
+            out_u.as_mut_ptr(),
+            dc,
+            out_v.as_mut_ptr(),
+            dc,
+            w,
+            h,
+            c_int::from(degrees),
+        )
+    };
+    (status == 0).then_some(Planes {
+        y: (out_y, tw),
+        u: (out_u, cw),
+        v: (out_v, cw),
+    })
 }
 
 #[cfg(test)]
@@ -246,6 +345,34 @@ mod tests {
             &mut out,
             w * 3
         ));
+    }
+
+    #[test]
+    fn a_turn_moves_each_sample_and_refuses_short_planes() {
+        // 3 x 2 luma numbered, chroma 2 x 1.
+        let (py, pu, pv) = (vec![0u8, 1, 2, 3, 4, 5], vec![10u8, 11], vec![20u8, 21]);
+        let planes = Planes {
+            y: (&py, 3),
+            u: (&pu, 2),
+            v: (&pv, 2),
+        };
+        let mut scratch = Vec::new();
+        let turned = rotate(&planes, 3, 2, 90, &mut scratch).expect("turned");
+        // Clockwise: the bottom-left sample comes to the top-left.
+        assert_eq!(
+            (turned.y.1, &turned.y.0[..6]),
+            (2, &[3u8, 0, 4, 1, 5, 2][..])
+        );
+        assert_eq!((turned.u.0, turned.v.0), (&[10u8, 11][..], &[20u8, 21][..]));
+        let half = rotate(&planes, 3, 2, 180, &mut scratch).expect("turned");
+        assert_eq!(&half.y.0[..6], &[5u8, 4, 3, 2, 1, 0][..]);
+        assert!(rotate(&planes, 3, 2, 45, &mut scratch).is_none());
+        let short = Planes {
+            y: (&py[..5], 3),
+            u: (&pu, 2),
+            v: (&pv, 2),
+        };
+        assert!(rotate(&short, 3, 2, 90, &mut scratch).is_none());
     }
 
     #[test]
