@@ -778,14 +778,48 @@ def summarize(label, values, notes):
             "errors": sorted(set(notes))}
 
 
+def cpu_times():
+    """(idle, total) jiffies of all the machine's CPUs, from /proc/stat."""
+    with open("/proc/stat") as f:
+        fields = [int(v) for v in f.readline().split()[1:9]]
+    # user nice system idle iowait irq softirq steal
+    return fields[3] + fields[4], sum(fields)
+
+
+def settle(limit=60.0, quiet=0.9, window=0.25):
+    """Waits until the machine is quiet (at least `quiet` of its CPU time idle over a
+    `window`), at most `limit` seconds, and returns the seconds waited: what a system
+    still does after its run (thumbor finishes every request wrk abandoned: 16 HEIC
+    thumbnails are ~8 s of CPU) must not land in the next system's run."""
+    started = time.perf_counter()
+    before = cpu_times()
+    while True:
+        time.sleep(window)
+        now = cpu_times()
+        total = now[1] - before[1]
+        if total > 0 and (now[0] - before[0]) / total >= quiet:
+            return time.perf_counter() - started
+        waited = time.perf_counter() - started
+        if waited >= limit:
+            print(f"  (the machine was still busy after {waited:.0f} s; the run starts anyway)",
+                  flush=True)
+            return waited
+        before = now
+
+
 def interleaved(runs, systems):
     """Runs each system once per round, rounds `runs` times: drift of a shared
-    machine then touches every system alike. `systems` maps a label to a function
-    of the round number returning (value, notes)."""
+    machine then touches every system alike. Each run starts on a quiet machine
+    ([`settle`]). `systems` maps a label to a function of the round number returning
+    (value, notes)."""
     values = {name: [] for name in systems}
     notes = {name: [] for name in systems}
     for r in range(runs):
         for name, fn in systems.items():
+            waited = settle()
+            if waited >= 1.0:
+                print(f"  ({name}, run {r + 1}: waited {waited:.1f} s for the machine to go"
+                      " quiet)", flush=True)
             value, note = fn(r)
             values[name].append(value)
             notes[name].extend(note or [])
