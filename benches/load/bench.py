@@ -54,9 +54,11 @@ download that is not a 200 of the right length, an h2load run whose requests did
 all succeed (or whose connections were reused, or whose TLS parameters differ between
 the two systems), or an empty access log fails the run.
 
-Each figure is the median of --runs runs with the spread (min-max). --smoke runs
-every row briefly (1 s a run, 1 run; the offload row on 100 objects) so the harness
-cannot rot; its figures mean nothing.
+Each figure is the median of --runs runs with the spread (min-max), the systems of a row
+interleaved run by run, each run started once the machine is quiet again (what the last
+system still did for requests wrk abandoned does not land in the next one's run).
+--smoke runs every row briefly (1 s a run, 1 run; the offload row on 100 objects) so
+the harness cannot rot; its figures mean nothing.
 """
 
 import argparse
@@ -807,16 +809,18 @@ def settle(limit=60.0, quiet=0.9, window=0.25):
         before = now
 
 
-def interleaved(runs, systems):
+def interleaved(runs, systems, quiet=True):
     """Runs each system once per round, rounds `runs` times: drift of a shared
-    machine then touches every system alike. Each run starts on a quiet machine
-    ([`settle`]). `systems` maps a label to a function of the round number returning
-    (value, notes)."""
+    machine then touches every system alike. With `quiet`, each run starts on a quiet
+    machine ([`settle`]); rows of one request at a time, each awaited, leave nothing
+    behind and pass `quiet=False` (a pause before a lone request would add the idle
+    CPUs' wake-up to its latency: ~4 ms on this VM). `systems` maps a label to a
+    function of the round number returning (value, notes)."""
     values = {name: [] for name in systems}
     notes = {name: [] for name in systems}
     for r in range(runs):
         for name, fn in systems.items():
-            waited = settle()
+            waited = settle() if quiet else 0.0
             if waited >= 1.0:
                 print(f"  ({name}, run {r + 1}: waited {waited:.1f} s for the machine to go"
                       " quiet)", flush=True)
@@ -1070,7 +1074,7 @@ def info_rows(b):
         r = interleaved(samples, {
             "filegate info=1": cold,
             " ".join(tool[:1]): latency_of(lambda tool=tool, path=path: run(tool + [path])),
-        })
+        }, quiet=False)
         r["filegate info=1"]["errors"] = sorted(set(errors))
         b.results["info_cold"].append({"kind": label, "filegate": r["filegate info=1"],
                                        "peer": r[" ".join(tool[:1])], "tool": tool[0]})
@@ -1259,12 +1263,13 @@ def amr_rows(b):
         "filegate (cold)": latency_of(filegate_mp3),
         "ffmpeg CLI, same settings": latency_of(cli_mp3(["-compression_level", "7"])),
         "ffmpeg CLI, its defaults": latency_of(cli_mp3([])),
-    })
+    }, quiet=False)
     b.results["amr"] = {"filegate": r["filegate (cold)"], "peer": r["ffmpeg CLI, same settings"],
                         "peer_default": r["ffmpeg CLI, its defaults"]}
     hit_mp3 = fg.chat_url(signs[0], "&format=mp3")
     b.results["amr_cached"] = interleaved(amr_runs, {
-        "filegate (cached)": latency_of(lambda: http("GET", hit_mp3))})["filegate (cached)"]
+        "filegate (cached)": latency_of(lambda: http("GET", hit_mp3))},
+        quiet=False)["filegate (cached)"]
 
 
 def rss_rows(b):
