@@ -116,7 +116,17 @@ fn holds(len: usize, rows: usize, row_stride: usize, row: usize) -> bool {
                 .is_some_and(|n| n <= len))
 }
 
+/// `v` as a C `int`, if it fits.
+fn int(v: usize) -> Option<c_int> {
+    c_int::try_from(v).ok()
+}
+
 impl Planes<'_> {
+    /// The planes' row strides (Y, U, V) as libyuv's `int`s.
+    fn strides(&self) -> Option<(c_int, c_int, c_int)> {
+        Some((int(self.y.1)?, int(self.u.1)?, int(self.v.1)?))
+    }
+
     /// Whether the planes hold a `width` x `height` picture (chroma at half of each,
     /// rounded up).
     fn hold(&self, width: usize, height: usize) -> bool {
@@ -146,15 +156,9 @@ pub fn i420_to_rgb(
         && width
             .checked_mul(3)
             .is_some_and(|row| holds(into.len(), height, stride, row));
-    let int = |v: usize| c_int::try_from(v).ok();
-    let (Some(w), Some(h), Some(sy), Some(su), Some(sv), Some(sd)) = (
-        int(width),
-        int(height),
-        int(planes.y.1),
-        int(planes.u.1),
-        int(planes.v.1),
-        int(stride),
-    ) else {
+    let (Some(w), Some(h), Some(sd), Some((sy, su, sv))) =
+        (int(width), int(height), int(stride), planes.strides())
+    else {
         return false;
     };
     if !fits {
@@ -213,15 +217,8 @@ pub fn rotate<'s>(
     if scratch.len() < total {
         scratch.resize(total, 0);
     }
-    let int = |v: usize| c_int::try_from(v).ok();
-    let (w, h, sy, su, sv) = (
-        int(width)?,
-        int(height)?,
-        int(planes.y.1)?,
-        int(planes.u.1)?,
-        int(planes.v.1)?,
-    );
-    let (dy, dc) = (int(tw)?, int(cw)?);
+    let (sy, su, sv) = planes.strides()?;
+    let (w, h, dy, dc) = (int(width)?, int(height)?, int(tw)?, int(cw)?);
     let (out_y, chroma_planes) = scratch[..total].split_at_mut(luma);
     let (out_u, out_v) = chroma_planes.split_at_mut(chroma);
     // SAFETY: the source planes hold the rows libyuv reads (checked by `hold`), and the
