@@ -12,7 +12,6 @@ use crate::media::heif_decode;
 use crate::media::heif_repair::{
     high_depth_video_range, normalise_property_order, without_thumbnails,
 };
-use crate::media::job_memory;
 use crate::media::jpeg;
 use crate::media::jpeg::thumbnail::{self as jpeg_thumbnail, Source as JpegSource};
 use crate::media::limits::{undecodable, unsupported, Deadline, Limits};
@@ -52,9 +51,7 @@ pub fn render_thumbnail(
         let thumb = jpeg_thumbnail::render(&jpeg, fit)
             .map_err(|e| undecodable("the image cannot be decoded").with_detail(e))?;
         deadline.check()?;
-        let bytes = encode(&thumb, format, qualities);
-        job_memory::keep_buffer(thumb.data);
-        let bytes = bytes?;
+        let bytes = encode(&thumb, format, qualities)?;
         limits.check_output(bytes.len())?;
         return Ok(Rendered {
             bytes,
@@ -155,9 +152,7 @@ fn from_decoded(
         None => resized,
     };
     let upright = pixels::orient(coloured, decoded.orientation);
-    let encoded = encode(&upright, format, qualities);
-    job_memory::keep_buffer(upright.data);
-    encoded
+    encode(&upright, format, qualities)
 }
 
 /// A HEIF file with its property order repaired for libheif

@@ -5,7 +5,6 @@
 //! orientation. The caller encodes.
 
 use crate::media::colour;
-use crate::media::job_memory;
 use crate::media::jpeg;
 use crate::media::pixels::{self, Pixels};
 use crate::media::transform::Fit;
@@ -65,9 +64,7 @@ pub fn scale_denominator(stored: (i64, i64), target: (i64, i64)) -> u8 {
 /// without one, libvips' default CMYK profile, to sRGB, on the small image.
 fn to_srgb(p: Pixels, icc: Option<&[u8]>) -> Result<Pixels, String> {
     if let Some(profile) = icc {
-        let converted = colour::to_srgb(&p, profile);
-        job_memory::keep_buffer(p.data);
-        return converted;
+        return colour::to_srgb(&p, profile);
     }
     let image = Image::from_decoded(&p.data, p.width, p.height, p.bands, icc)?;
     let srgb = image.to_srgb()?;
