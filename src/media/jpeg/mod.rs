@@ -208,6 +208,64 @@ mod tests {
         }
     }
 
+    /// A photo-like picture: a gradient with deterministic noise on it.
+    fn textured(w: u32, h: u32, components: u8) -> Vec<u8> {
+        let mut seed = 0x2545_f491_u32;
+        (0..w as usize * h as usize * usize::from(components))
+            .map(|i| {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                ((i / 97 % 200) as u32 + (seed >> 28)) as u8
+            })
+            .collect()
+    }
+
+    /// Huffman coding is lossless: the same quantized picture decodes the same
+    /// whatever tables coded it.
+    fn decodes_alike(a: &[u8], b: &[u8]) {
+        let (a, b) = (decode(a, 1, true).unwrap(), decode(b, 1, true).unwrap());
+        assert_eq!(
+            (a.width, a.height, a.components),
+            (b.width, b.height, b.components)
+        );
+        assert!(a.deref() == b.deref(), "the same pixels");
+    }
+
+    #[test]
+    fn a_large_picture_gets_tables_from_a_sample_that_code_it_smaller() {
+        for components in [3u8, 1] {
+            let (w, h) = (2400, 1000);
+            let pixels = textured(w, h, components);
+            let sampled = encode(&pixels, w, h, components, 82, true).unwrap();
+            let standard = encode(&pixels, w, h, components, 82, false).unwrap();
+            decodes_alike(&sampled, &standard);
+            assert!(
+                sampled.len() < standard.len(),
+                "{components} bands: {} bytes with the sample's tables, {} with the standard ones",
+                sampled.len(),
+                standard.len()
+            );
+        }
+    }
+
+    #[test]
+    fn symbols_the_sample_never_saw_still_have_codes() {
+        // 2 MP: sampled 1 in 2, band 0 from its left half. All flat but noise in band
+        // 0's right half: symbols (large coefficients, long runs) only outside the sample.
+        let (w, h) = (2048u32, 1024u32);
+        let mut pixels = vec![128u8; (w * h * 3) as usize];
+        let mut seed = 7u32;
+        for y in 0..16 {
+            for x in 1024..w {
+                seed = seed.wrapping_mul(1_664_525).wrapping_add(1_013_904_223);
+                let at = ((y * w + x) * 3) as usize;
+                pixels[at..at + 3].copy_from_slice(&(seed >> 8).to_le_bytes()[..3]);
+            }
+        }
+        let sampled = encode(&pixels, w, h, 3, 95, true).unwrap();
+        let standard = encode(&pixels, w, h, 3, 95, false).unwrap();
+        decodes_alike(&sampled, &standard);
+    }
+
     #[test]
     fn bad_input_is_an_error_not_a_crash() {
         assert!(decode(b"not a jpeg", 8, true).is_err());
