@@ -7,8 +7,9 @@
  *   - for a progressive JPEG decoded at 1/8, stop once the DC coefficients of every
  *     component are complete: the 1/8 IDCT reads only the DC coefficient, so the rest of
  *     the file (the AC scans, most of its bytes and time) changes nothing.
- * And a plain JPEG encoder for the result (Huffman tables from a sample of a large one). Errors use libjpeg's documented
- * setjmp/longjmp recovery, which only C can do; Rust sees a status and a message.
+ * And a plain JPEG encoder for the result (a large one's Huffman tables made from a
+ * sample of it). Errors use libjpeg's documented setjmp/longjmp recovery, which only C
+ * can do; Rust sees a status and a message.
  */
 
 #include <setjmp.h>
@@ -194,7 +195,7 @@ struct fg_encoding {
     unsigned char *sample;
 };
 
-/* Pixels of a sample per 1/`every` of the picture: about one megapixel. */
+/* About how many pixels a sample for Huffman tables has (the picture's / `every`). */
 #define FG_SAMPLE_PIXELS (1L << 20)
 
 /*
