@@ -7,10 +7,10 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::http::exchange::Exchange;
 use bytes::Bytes;
 use http::{Method, StatusCode};
 use pingora_http::{RequestHeader, ResponseHeader};
-use pingora_proxy::Session;
 
 use crate::auth::{self, Credentials, SignedRequest};
 use crate::config::{AppConfig, Config};
@@ -133,7 +133,7 @@ impl FileGate {
     /// other path. An `Err` means the connection broke mid-answer.
     pub async fn request_filter(
         &self,
-        session: &mut Session,
+        session: &mut dyn Exchange,
         ctx: &mut GateCtx,
     ) -> pingora_core::Result<bool> {
         let path = session.req_header().uri.path();
@@ -163,7 +163,7 @@ impl FileGate {
 
     async fn answer(
         &self,
-        session: &mut Session,
+        session: &mut dyn Exchange,
         ctx: &mut GateCtx,
         as_http_200: &mut bool,
     ) -> Result<u16, Failure> {
@@ -281,7 +281,7 @@ impl FileGate {
         }
     }
 
-    async fn demo_page(&self, session: &mut Session) -> Result<u16, Failure> {
+    async fn demo_page(&self, session: &mut dyn Exchange) -> Result<u16, Failure> {
         if !self.services.config.demo_page {
             return Err(ApiError::not_found("the demo page is off (demo_page: false)").into());
         }
@@ -299,7 +299,12 @@ impl FileGate {
 
     /// Records metrics and writes the access log line. Call it from the host's
     /// `logging` phase for every request.
-    pub fn logging(&self, session: &Session, error: Option<&pingora_error::Error>, ctx: &GateCtx) {
+    pub fn logging(
+        &self,
+        session: &dyn Exchange,
+        error: Option<&pingora_error::Error>,
+        ctx: &GateCtx,
+    ) {
         let status = if ctx.answered && ctx.status != 0 {
             ctx.status
         } else {
@@ -338,7 +343,7 @@ impl FileGate {
 }
 
 async fn write_success<T: serde::Serialize>(
-    session: &mut Session,
+    session: &mut dyn Exchange,
     data: &T,
 ) -> pingora_core::Result<u16> {
     write_json(session, StatusCode::OK, success_body(data)).await?;
@@ -347,7 +352,7 @@ async fn write_success<T: serde::Serialize>(
 
 /// CORS preflight of the `/file` routes: the SDKs send credentials as headers from
 /// other origins.
-async fn write_preflight(session: &mut Session) -> pingora_core::Result<u16> {
+async fn write_preflight(session: &mut dyn Exchange) -> pingora_core::Result<u16> {
     let mut resp = ResponseHeader::build_no_case(StatusCode::NO_CONTENT, Some(4))?;
     resp.insert_header(
         "Access-Control-Allow-Methods",
@@ -364,7 +369,7 @@ async fn write_preflight(session: &mut Session) -> pingora_core::Result<u16> {
 
 /// 414 for an over-long query, 431 for over-large headers (SPEC §7).
 /// The address of the socket's peer (`None` for a Unix socket).
-pub(crate) fn peer_ip(session: &Session) -> Option<std::net::IpAddr> {
+pub(crate) fn peer_ip(session: &dyn Exchange) -> Option<std::net::IpAddr> {
     session
         .client_addr()
         .and_then(|a| a.as_inet())
@@ -400,6 +405,7 @@ mod tests {
     use crate::auth::claims::{TokenClaims, TokenKind};
     use crate::config::Secret;
     use crate::storage::embedded::EmbeddedStore;
+    use pingora_proxy::Session;
     use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
     const SECRET: &str = "gate-test-secret-0123456789";

@@ -4,8 +4,9 @@
 //! waits for the first byte up to the keep-alive timeout (closing idle connections at
 //! shutdown), then for the complete head (an empty line) within `header_timeout` of
 //! that first byte and `max_head` bytes. A client too slow or too large gets a 408 or
-//! 414/431 envelope and is disconnected. The bytes read are handed back to the stream
-//! (`rewind`) and pingora parses them as usual.
+//! 414/431 envelope and is disconnected. A `/file` request without a body is then
+//! answered right there by the [`FileLane`]; any other head is handed back to the
+//! stream (`rewind`) and pingora parses it as usual.
 //!
 //! On the TLS listener ([`TlsEdge`]) the handshake comes first; an h2 connection then
 //! goes to pingora's own h2 loop of the inner app (its `ServerApp` impl: streams
@@ -28,6 +29,7 @@ use tokio::time::{timeout, timeout_at, Instant};
 
 use crate::error::ApiError;
 use crate::http::envelope::write_refusal;
+use crate::lane::FileLane;
 use crate::tls::accept::{Accepted, TlsEdge};
 use crate::tls::replay::ReplayStream;
 
@@ -49,6 +51,7 @@ pub struct HeaderDeadline<A> {
     limits: HeadLimits,
     closed: IntCounterVec,
     tls: Option<Arc<TlsEdge>>,
+    lane: Option<FileLane>,
 }
 
 impl<A> HeaderDeadline<A> {
@@ -59,7 +62,14 @@ impl<A> HeaderDeadline<A> {
             limits,
             closed,
             tls: None,
+            lane: None,
         }
+    }
+
+    /// Answers `/file` requests on the connection itself (see [`FileLane`]).
+    pub fn with_lane(mut self, lane: FileLane) -> Self {
+        self.lane = Some(lane);
+        self
     }
 
     /// Terminates TLS on the connections `edge` owns (those of the TLS listener).
@@ -93,8 +103,10 @@ fn rewind(stream: Stream, buf: &[u8]) -> Option<Stream> {
 
 /// What waiting for a head produced.
 enum Head {
-    /// A complete head (or a transport we cannot rewind): serve it.
+    /// A complete head at the start of the buffer: serve it.
     Ready(Stream),
+    /// A transport the head wait cannot hand bytes back to: pingora reads it itself.
+    Untouched(Stream),
     /// Nothing to serve: idle timeout, EOF, shutdown, or an answered refusal.
     Closed,
 }
@@ -116,22 +128,24 @@ impl<A> HeaderDeadline<A> {
         // Only a stream that can take the bytes back waits here; anything else goes
         // to pingora untouched.
         if !rewindable(&stream) {
-            return Head::Ready(stream);
+            return Head::Untouched(stream);
         }
         if reused && *shutdown.borrow() {
             return Head::Closed;
         }
-        // One buffer per connection, reused request after request.
-        buf.clear();
-        buf.reserve(4096);
-        let mut shutdown = shutdown.clone();
-        let first = tokio::select! {
-            r = timeout(self.limits.idle_timeout, stream.read_buf(buf)) => r,
-            _ = shutdown.changed(), if reused => return Head::Closed,
-        };
-        match first {
-            Ok(Ok(n)) if n > 0 => {}
-            _ => return Head::Closed,
+        // One buffer per connection, request after request; it may already hold the
+        // start of a pipelined request.
+        if buf.is_empty() {
+            buf.reserve(4096);
+            let mut shutdown = shutdown.clone();
+            let first = tokio::select! {
+                r = timeout(self.limits.idle_timeout, stream.read_buf(buf)) => r,
+                _ = shutdown.changed(), if reused => return Head::Closed,
+            };
+            match first {
+                Ok(Ok(n)) if n > 0 => {}
+                _ => return Head::Closed,
+            }
         }
         let deadline = Instant::now() + self.limits.header_timeout;
         let mut scanned = 0;
@@ -171,10 +185,7 @@ impl<A> HeaderDeadline<A> {
                 }
             }
         }
-        match rewind(stream, buf) {
-            Some(stream) => Head::Ready(stream),
-            None => Head::Closed,
-        }
+        Head::Ready(stream)
     }
 }
 
@@ -198,14 +209,34 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeaderDeadline<A> {
         };
         let mut settings: Option<HttpPersistentSettings> = None;
         let mut buf = BytesMut::new();
+        let mut reused = false;
+        let request_limit = self
+            .inner
+            .server_options()
+            .and_then(|o| o.keepalive_request_limit);
+        let mut answered: u32 = 0;
         loop {
-            stream = match self
-                .await_head(stream, shutdown, settings.is_some(), &mut buf)
-                .await
-            {
+            stream = match self.await_head(stream, shutdown, reused, &mut buf).await {
                 Head::Ready(s) => s,
+                Head::Untouched(s) => s,
                 Head::Closed => return None,
             };
+            reused = true;
+            if let Some(lane) = &self.lane {
+                if let Some(request) = lane.take(&buf) {
+                    answered = answered.saturating_add(1);
+                    let reuse = !*shutdown.borrow() && request_limit.is_none_or(|l| answered < l);
+                    let head = buf.split_to(request.len).freeze();
+                    if !lane.answer(&mut stream, head, request, reuse).await {
+                        return None;
+                    }
+                    continue;
+                }
+            }
+            if !buf.is_empty() {
+                stream = rewind(stream, &buf)?;
+                buf.clear();
+            }
             let mut session = ServerSession::new_http1(stream);
             match settings.take() {
                 Some(s) => s.apply_to_session(&mut session),
@@ -216,15 +247,11 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeaderDeadline<A> {
                         Some(self.limits.idle_timeout.as_secs())
                     };
                     session.set_keepalive(keepalive);
-                    session.set_keepalive_reuses_remaining(
-                        self.inner
-                            .server_options()
-                            .and_then(|o| o.keepalive_request_limit),
-                    );
+                    session.set_keepalive_reuses_remaining(request_limit);
                 }
             }
-            let reused = self.inner.process_new_http(session, shutdown).await?;
-            let (next, next_settings) = reused.consume();
+            let reused_stream = self.inner.process_new_http(session, shutdown).await?;
+            let (next, next_settings) = reused_stream.consume();
             stream = next;
             settings = next_settings;
         }

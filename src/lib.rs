@@ -15,7 +15,7 @@
 //! | services | `services` | what every handler shares |
 //! | fetch | `fetch` | the pipeline of originals and derived results: owner or local, plan, obtain, write back |
 //! | handlers | `routes`, `front`, `admin`, `eager::worker` | the six `/file` routes, the peer handlers, the store's front (embedded store, pass-through), the admin listener, eager derivation |
-//! | hosts | [`gate`], `proxy` | the `/file` component ([`FileGate`]) and the binary's pingora host |
+//! | hosts | [`gate`], `proxy`, `lane` | the `/file` component ([`FileGate`]), the binary's pingora host, and the `/file` requests answered on the connection before pingora's session |
 //! | process | `server`, `tls`, `header_deadline`, `drain`, `logging`, `seed`, [`cli`] | starting, listening, TLS, stopping, logging, the load kit, the command line |
 //!
 //! docs/architecture.md follows a cached download and a cold thumbnail through the
@@ -47,6 +47,7 @@ pub mod gate;
 pub(crate) mod header_deadline;
 pub(crate) mod headers;
 pub(crate) mod http;
+pub(crate) mod lane;
 pub(crate) mod logging;
 pub(crate) mod media;
 pub(crate) mod metrics;

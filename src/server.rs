@@ -22,6 +22,7 @@ use crate::front::passthrough::PassThrough;
 use crate::front::StoreFront;
 use crate::gate::FileGate;
 use crate::header_deadline::{HeadLimits, HeaderDeadline};
+use crate::lane::FileLane;
 use crate::metrics::Metrics;
 use crate::proxy::FileGateProxy;
 use crate::services::Services;
@@ -219,7 +220,8 @@ pub fn serve(config: Config, options: ServeOptions) -> Result<(), String> {
             options.h2_idle_timeout = Some(limits.idle_timeout);
             proxy.server_options = Some(options);
         }
-        let guarded = HeaderDeadline::new(proxy, limits, metrics.connections_closed.clone());
+        let guarded = HeaderDeadline::new(proxy, limits, metrics.connections_closed.clone())
+            .with_lane(FileLane::new(gate.clone()));
         let guarded = match &tls_edge {
             Some(edge) => guarded.with_tls(edge.clone()),
             None => guarded,

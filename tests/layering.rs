@@ -7,11 +7,11 @@
 //! | leaves | error, query, redact, access_log, file_type, representation, headers, route_table, clock, demo |
 //! | config | config/ |
 //! | engines | storage/, auth/, media/, cache/, cluster/ (the client: ring, signatures, fills, purges), metrics, eager/queue |
-//! | http | http/ (envelope, delivery, presentation) |
+//! | http | http/ (envelope, exchange, delivery, presentation) |
 //! | services | services |
 //! | fetch | fetch/ (originals and derived results: owner or local, plan, obtain, write back) |
 //! | handlers | routes/, front/, admin, eager/worker |
-//! | hosts | gate, proxy |
+//! | hosts | gate, proxy, lane |
 //! | process | server, tls/, header_deadline, drain, logging, seed/, cli, lib, main |
 //!
 //! An import is any `crate::` path in code (comments aside), a `super::` path, and, in
@@ -59,7 +59,7 @@ const LAYERS: &[(&str, &[&str])] = &[
         "handlers",
         &["routes", "front", "admin", "eager::worker", "eager"],
     ),
-    ("hosts", &["gate", "proxy"]),
+    ("hosts", &["gate", "proxy", "lane"]),
     (
         "process",
         &[

@@ -4,7 +4,7 @@
 //! downloads, the embedded store's and the pass-through's presigned GETs, and a peer's
 //! fill (this node's cache only) all fetch originals here.
 
-use pingora_proxy::Session;
+use crate::http::exchange::Exchange;
 
 use crate::cache::{CacheStatus, OriginalBody};
 use crate::cluster::{Asked, Owner};
@@ -43,7 +43,7 @@ pub async fn here(services: &Services, key: &ObjectKey) -> Result<OriginalBody, 
 /// the owner, or streamed from the store when it is too large to cache (`BYPASS`).
 pub async fn serve_original(
     services: &Services,
-    session: &mut Session,
+    session: &mut dyn Exchange,
     key: &ObjectKey,
     headers: &RequestHeaders,
     presentation: &Presentation,

@@ -4,11 +4,11 @@
 //! for originals and derived results alike, from the edge cache ([`serve_found`]) or
 //! straight from the store ([`serve_object`]).
 
+use crate::http::exchange::Exchange;
 use bytes::Bytes;
 use futures::StreamExt;
 use http::StatusCode;
 use pingora_http::ResponseHeader;
-use pingora_proxy::Session;
 
 use crate::cache::{CacheStatus, Found};
 use crate::error::ApiError;
@@ -71,7 +71,7 @@ fn object_headers(
 /// Serves an object straight from the store (uncached: `cache` is `BYPASS`): HEAD,
 /// `If-None-Match`, one `Range`, streamed body. Returns the status written.
 pub async fn serve_object(
-    session: &mut Session,
+    session: &mut dyn Exchange,
     store: &dyn ObjectStore,
     key: &ObjectKey,
     req_range: Option<&str>,
@@ -135,7 +135,7 @@ pub async fn serve_object(
 /// so the client sees a short body against its `Content-Length`, never a whole one.
 /// An `info=1` result (its stored JSON) as the success envelope's `data`, with
 /// `X-Cache-Status`; private to the caller, like the download it describes.
-pub async fn serve_info(session: &mut Session, found: Found) -> Result<u16, Failure> {
+pub async fn serve_info(session: &mut dyn Exchange, found: Found) -> Result<u16, Failure> {
     let cache = found.status;
     let data = found.body.collect().await?;
     let mut body = Vec::with_capacity(data.len() + 40);
@@ -151,7 +151,7 @@ pub async fn serve_info(session: &mut Session, found: Found) -> Result<u16, Fail
 }
 
 pub async fn serve_found(
-    session: &mut Session,
+    session: &mut dyn Exchange,
     found: Found,
     req_range: Option<&str>,
     if_none_match: Option<&str>,
@@ -284,7 +284,7 @@ fn cut(why: String) -> Failure {
 
 /// `304` for an ETag known without the body (a derived result's).
 pub async fn not_modified(
-    session: &mut Session,
+    session: &mut dyn Exchange,
     meta: &ObjectMeta,
     presentation: &Presentation,
     cache: CacheStatus,
@@ -296,7 +296,7 @@ pub async fn not_modified(
 
 /// `302` to a presigned URL, with `Content-Length: 0` (pingora does not add framing).
 pub async fn redirect(
-    session: &mut Session,
+    session: &mut dyn Exchange,
     location: &str,
     max_age_secs: u64,
     cache: CacheStatus,
@@ -310,7 +310,7 @@ pub async fn redirect(
 }
 
 async fn write_header_only(
-    session: &mut Session,
+    session: &mut dyn Exchange,
     mut resp: ResponseHeader,
 ) -> pingora_core::Result<()> {
     add_common_headers(&mut resp)?;
@@ -318,7 +318,7 @@ async fn write_header_only(
 }
 
 async fn stream_body(
-    session: &mut Session,
+    session: &mut dyn Exchange,
     mut resp: ResponseHeader,
     length: u64,
     mut stream: crate::storage::ByteStream,

@@ -1,9 +1,9 @@
 //! The JSON envelope of SPEC §4 and the one place that writes small answers.
 
+use crate::http::exchange::Exchange;
 use bytes::Bytes;
 use http::StatusCode;
 use pingora_http::ResponseHeader;
-use pingora_proxy::Session;
 use serde::Serialize;
 
 use crate::error::ApiError;
@@ -73,7 +73,7 @@ pub fn add_common_headers(resp: &mut ResponseHeader) -> pingora_core::Result<()>
 /// answer to a `HEAD` is the header alone: pingora's HTTP/1 writer drops such a body
 /// itself, but over h2 it would go out as DATA, which clients reject.
 pub async fn write_small(
-    session: &mut Session,
+    session: &mut dyn Exchange,
     mut resp: ResponseHeader,
     body: Bytes,
 ) -> pingora_core::Result<()> {
@@ -89,7 +89,7 @@ pub async fn write_small(
 
 /// Writes a JSON answer with the given status.
 pub async fn write_json(
-    session: &mut Session,
+    session: &mut dyn Exchange,
     status: StatusCode,
     body: Bytes,
 ) -> pingora_core::Result<()> {
@@ -104,7 +104,7 @@ pub async fn write_json(
 /// `Cache-Control: no-store`). With `as_http_200` (per-app switch) the HTTP status is
 /// 200 and the code is in the body only. Returns the HTTP status written.
 pub async fn write_error(
-    session: &mut Session,
+    session: &mut dyn Exchange,
     err: &ApiError,
     as_http_200: bool,
 ) -> pingora_core::Result<u16> {

@@ -4,4 +4,5 @@
 
 pub mod delivery;
 pub mod envelope;
+pub mod exchange;
 pub mod presentation;

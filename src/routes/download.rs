@@ -4,7 +4,7 @@
 
 use std::sync::Arc;
 
-use pingora_proxy::Session;
+use crate::http::exchange::Exchange;
 
 use crate::auth::principal::Principal;
 use crate::auth::store_token::scope_covers;
@@ -142,7 +142,7 @@ pub fn wanted(params: &DownloadParams, file_type: FileType) -> Result<Wanted, Ap
 /// representation asked for.
 pub async fn download(
     services: &Arc<Services>,
-    session: &mut Session,
+    session: &mut dyn Exchange,
     call: &Call<'_>,
     params: &DownloadParams,
 ) -> Result<u16, Failure> {
@@ -202,7 +202,7 @@ enum AutoRendition {
 /// mode the type is the cached original's (sniffed); in redirect mode the store's.
 async fn auto_rendition(
     services: &Arc<Services>,
-    session: &mut Session,
+    session: &mut dyn Exchange,
     call: &Call<'_>,
     object: &ResolvedObject,
     presentation: &Presentation,
@@ -260,7 +260,7 @@ fn rendition_of(format: ImageFormat) -> RenditionFormat {
 /// under `_derived/`.
 async fn serve_derived(
     services: &Arc<Services>,
-    session: &mut Session,
+    session: &mut dyn Exchange,
     call: &Call<'_>,
     ask: &Ask<'_>,
     presentation: &Presentation,

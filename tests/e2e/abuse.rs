@@ -3,7 +3,7 @@
 //! closed or refused cleanly, within the configured limits, while other clients are
 //! served; every case runs over the embedded store and over a real S3 server.
 
-use std::io::{Read, Write};
+use std::io::{BufRead, BufReader, Read, Write};
 use std::net::TcpStream;
 use std::time::{Duration, Instant};
 
@@ -18,6 +18,7 @@ both_stores!(
     smuggling_shapes_get_one_answer_then_close,
     absurd_range_lists_are_served_whole,
     a_presigned_put_cannot_be_moved_to_another_key_through_the_host_header,
+    requests_on_one_connection_are_answered_in_order_whoever_answers_them,
 );
 
 fn fast_limits(setup: &mut Setup) {
@@ -249,4 +250,98 @@ fn a_presigned_put_cannot_be_moved_to_another_key_through_the_host_header(backen
         assert!(status.starts_with('4'), "{forged_host}: {answer}");
         assert!(!env.stored("putapp/avatar/user/1/evil.bin"));
     }
+}
+
+/// One answer read off a connection: status, head (lowercased), body (none after a
+/// `HEAD`; else `Content-Length` bytes).
+fn read_answer(r: &mut BufReader<TcpStream>, head_request: bool) -> (u16, String, Vec<u8>) {
+    let mut head = String::new();
+    loop {
+        let mut line = String::new();
+        assert!(
+            r.read_line(&mut line).unwrap() > 0,
+            "closed mid-answer: {head}"
+        );
+        if line == "\r\n" {
+            break;
+        }
+        head.push_str(&line.to_ascii_lowercase());
+    }
+    let status = head[9..12].parse().unwrap();
+    let length: usize = head
+        .lines()
+        .find_map(|l| l.strip_prefix("content-length: "))
+        .map_or(0, |v| v.trim().parse().unwrap());
+    let mut body = vec![0; if head_request { 0 } else { length }];
+    r.read_exact(&mut body).unwrap();
+    (status, head, body)
+}
+
+/// Requests pipelined in one write, and requests for filegate's `/file` routes and
+/// for the store side by side on one keep-alive connection: each gets its own answer
+/// in order, framed (no body after `HEAD`), and the connection closes when asked.
+fn requests_on_one_connection_are_answered_in_order_whoever_answers_them(backend: Backend) {
+    let env = Env::new(backend, |_| {});
+    let fg = &env.fg;
+    let name = upload_avatar(fg, "demo", 5);
+    let t = token("demo", 5, TokenKind::User);
+    let jpeg = small_jpeg();
+    let target = format!("/file/download/avatar?app_id=demo&object_name={name}");
+    let head = |method: &str, extra: &str| {
+        format!("{method} {target} HTTP/1.1\r\nHost: a\r\naccess-token: {t}\r\n{extra}\r\n")
+    };
+
+    // Pipelined: a download, its HEAD, the download asking to close.
+    let mut s = connect(fg);
+    let raw = head("GET", "") + &head("HEAD", "") + &head("GET", "Connection: close\r\n");
+    s.write_all(raw.as_bytes()).unwrap();
+    let mut r = BufReader::new(s);
+    for (i, is_head) in [false, true, false].into_iter().enumerate() {
+        let (status, answer, body) = read_answer(&mut r, is_head);
+        assert_eq!(status, 200, "answer {i}: {answer}");
+        assert!(
+            answer.contains(&format!("content-length: {}", jpeg.len())),
+            "{answer}"
+        );
+        assert_eq!(
+            body,
+            if is_head { vec![] } else { jpeg.clone() },
+            "answer {i}"
+        );
+        let closing = if i == 2 { "close" } else { "keep-alive" };
+        assert!(
+            answer.contains(&format!("connection: {closing}")),
+            "answer {i}: {answer}"
+        );
+    }
+    let mut rest = Vec::new();
+    r.read_to_end(&mut rest).unwrap();
+    assert!(
+        rest.is_empty(),
+        "nothing after the last answer, then the close: {rest:?}"
+    );
+
+    // One after another: filegate, the store side, filegate again.
+    let s = connect(fg);
+    let mut w = s.try_clone().unwrap();
+    let mut r = BufReader::new(s);
+    w.write_all(head("GET", "").as_bytes()).unwrap();
+    let (status, _, body) = read_answer(&mut r, false);
+    assert_eq!((status, body == jpeg), (200, true));
+    w.write_all(b"GET /no-such-bucket/key HTTP/1.1\r\nHost: a\r\n\r\n")
+        .unwrap();
+    // The store's front (pingora's session) answers it: a refusal.
+    let (status, answer, _) = read_answer(&mut r, false);
+    assert!((400..500).contains(&status), "{status} {answer}");
+    w.write_all(head("GET", "").as_bytes()).unwrap();
+    let (status, _, body) = read_answer(&mut r, false);
+    assert_eq!((status, body == jpeg), (200, true));
+
+    // HTTP/1.0 without keep-alive: one answer, then the close.
+    let answer = exchange(fg, b"GET /file/demo HTTP/1.0\r\n\r\n");
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(
+        answer.to_ascii_lowercase().contains("connection: close"),
+        "{answer}"
+    );
 }
