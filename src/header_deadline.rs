@@ -111,10 +111,15 @@ enum Head {
     Closed,
 }
 
+/// Whether `buf` holds a whole head (an empty line), looking only at what arrived
+/// from `from` on (and the three bytes before, for a terminator split across reads).
 fn head_complete(buf: &[u8], from: usize) -> bool {
     let start = from.saturating_sub(3);
     let window = &buf[start..];
-    window.windows(4).any(|w| w == b"\r\n\r\n") || window.windows(2).any(|w| w == b"\n\n")
+    memchr::memchr_iter(b'\n', window).any(|i| {
+        let before = &window[..i];
+        before.ends_with(b"\n") || before.ends_with(b"\n\r")
+    })
 }
 
 impl<A> HeaderDeadline<A> {

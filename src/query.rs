@@ -7,6 +7,18 @@ use std::str::FromStr;
 
 use crate::error::ApiError;
 
+/// One name or value: `+` is a space, `%XX` a byte, invalid UTF-8 replaced. Most
+/// carry neither (tokens, signs, ids): those are taken as they are.
+fn decode(raw: &str) -> String {
+    if !raw.bytes().any(|b| b == b'%' || b == b'+') {
+        return raw.to_owned();
+    }
+    let spaced = raw.replace('+', " ");
+    percent_encoding::percent_decode_str(&spaced)
+        .decode_utf8_lossy()
+        .into_owned()
+}
+
 /// The query string of one request, decoded into (name, value) pairs in order.
 #[derive(Debug, Clone, Default)]
 pub struct Query {
@@ -14,11 +26,17 @@ pub struct Query {
 }
 
 impl Query {
-    /// Decodes a raw query string (without the `?`).
+    /// Decodes a raw query string (without the `?`), as `form_urlencoded::parse` does:
+    /// pairs split at `&` (empty ones skipped), then at the first `=`.
     pub fn parse(raw: &str) -> Query {
         Query {
-            pairs: form_urlencoded::parse(raw.as_bytes())
-                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+            pairs: raw
+                .split('&')
+                .filter(|pair| !pair.is_empty())
+                .map(|pair| {
+                    let (name, value) = pair.split_once('=').unwrap_or((pair, ""));
+                    (decode(name), decode(value))
+                })
                 .collect(),
         }
     }
@@ -89,6 +107,28 @@ pub fn encode_value(value: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn decodes_as_form_urlencoded_does() {
+        for raw in [
+            "",
+            "a=1&b=2",
+            "&&a=1&&",
+            "a",
+            "a=",
+            "=v",
+            "a=b=c",
+            "name=%E4%BD%A0%E5%A5%BD+there&x=%2B%26%3D",
+            "bad=%ZZ%4&utf=%FF%FE&plus=a+b++c",
+            "k%3Dx=v%26y",
+        ] {
+            let ours: Vec<(String, String)> = Query::parse(raw).pairs().to_vec();
+            let theirs: Vec<(String, String)> = form_urlencoded::parse(raw.as_bytes())
+                .map(|(k, v)| (k.into_owned(), v.into_owned()))
+                .collect();
+            assert_eq!(ours, theirs, "{raw}");
+        }
+    }
 
     #[test]
     fn decodes_and_names_errors() {

@@ -2,6 +2,8 @@
 //! the upload, forward and download parameter parsers (`w`/`h` doubles included).
 //!
 //! Asserts, beyond "no panic":
+//! - `Query::parse` decodes exactly as `form_urlencoded::parse` (its fast path for
+//!   names and values without `%` or `+` included);
 //! - `Query::get` answers one value only when every occurrence agrees, and refuses
 //!   a parameter given twice with different values;
 //! - an accepted download has `w`/`h` finite and above 0 and a non-empty object name or
@@ -67,6 +69,10 @@ fuzz_target!(|input: Input| {
         _ => Method::POST,
     };
     let q = Query::parse(&input.query);
+    let reference: Vec<(String, String)> = form_urlencoded::parse(input.query.as_bytes())
+        .map(|(k, v)| (k.into_owned(), v.into_owned()))
+        .collect();
+    assert_eq!(q.pairs(), reference.as_slice());
     for (name, _) in q.pairs() {
         check_get(&q, name);
     }
