@@ -64,8 +64,10 @@ pub(crate) mod services;
 pub(crate) mod storage;
 pub(crate) mod tls;
 
-// The component and what a host builds it from.
+// The component and what a host builds it from (a host passes its pingora `Session`,
+// which is an `Exchange`).
 pub use gate::{FileGate, GateCtx};
+pub use http::exchange::Exchange;
 pub use metrics::Metrics;
 pub use server::build_store;
 pub use storage::embedded::EmbeddedStore;
