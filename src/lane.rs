@@ -4,11 +4,12 @@
 //! through pingora, without pingora's HTTP/1 session around it: the head is not
 //! handed back and read again, and no proxy session, cache state or module context is
 //! built and moved for a request that is never proxied. Everything else (other paths,
-//! bodies, upgrades, `Expect`, heads httparse refuses) goes to pingora untouched.
+//! bodies, upgrades, `Expect`, absolute-form targets, heads httparse refuses) goes to
+//! pingora untouched.
 //!
 //! The answer is framed as pingora frames it: the same `Date` and `Connection`
 //! headers, no body after a `HEAD`, `204` or `304`, `Content-Length` bodies (a head
-//! without one is closed-delimited), keep-alive as HTTP/1.0 and 1.1 ask. The gate's
+//! without one is close-delimited), keep-alive as HTTP/1.0 and 1.1 ask. The gate's
 //! `logging` records the metrics and access log line of each request.
 
 use std::ops::Range;
