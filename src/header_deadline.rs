@@ -29,7 +29,7 @@ use tokio::time::{timeout, timeout_at, Instant};
 
 use crate::error::ApiError;
 use crate::http::envelope::write_refusal;
-use crate::lane::FileLane;
+use crate::lane::{self, FileLane};
 use crate::tls::accept::{Accepted, TlsEdge};
 use crate::tls::replay::ReplayStream;
 
@@ -103,10 +103,9 @@ fn rewind(stream: Stream, buf: &[u8]) -> Option<Stream> {
 
 /// What waiting for a head produced.
 enum Head {
-    /// A complete head at the start of the buffer: serve it.
+    /// A complete head at the start of the buffer, or (the buffer empty) a transport
+    /// the head wait cannot hand bytes back to, which pingora reads itself: serve it.
     Ready(Stream),
-    /// A transport the head wait cannot hand bytes back to: pingora reads it itself.
-    Untouched(Stream),
     /// Nothing to serve: idle timeout, EOF, shutdown, or an answered refusal.
     Closed,
 }
@@ -133,7 +132,7 @@ impl<A> HeaderDeadline<A> {
         // Only a stream that can take the bytes back waits here; anything else goes
         // to pingora untouched.
         if !rewindable(&stream) {
-            return Head::Untouched(stream);
+            return Head::Ready(stream);
         }
         if reused && *shutdown.borrow() {
             return Head::Closed;
@@ -223,12 +222,11 @@ impl<A: HttpServerApp + Send + Sync + 'static> ServerApp for HeaderDeadline<A> {
         loop {
             stream = match self.await_head(stream, shutdown, reused, &mut buf).await {
                 Head::Ready(s) => s,
-                Head::Untouched(s) => s,
                 Head::Closed => return None,
             };
             reused = true;
             if let Some(lane) = &self.lane {
-                if let Some(request) = lane.take(&buf) {
+                if let Some(request) = lane::take(&buf) {
                     answered = answered.saturating_add(1);
                     let reuse = !*shutdown.borrow() && request_limit.is_none_or(|l| answered < l);
                     let head = buf.split_to(request.len).freeze();

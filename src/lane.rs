@@ -56,13 +56,7 @@ impl FileLane {
         FileLane { gate }
     }
 
-    /// The request at the start of `buf` if the lane answers it: a complete head on a
-    /// `/file` path, HTTP/1.0 or 1.1, without a body, an upgrade or `Expect`.
-    pub fn take(&self, buf: &[u8]) -> Option<LaneRequest> {
-        take_head(buf)
-    }
-
-    /// Answers `request`, whose head is `head`, on `stream`. Returns whether the
+    /// Answers `request` (from [`take`]), whose head is `head`, on `stream`. Returns whether the
     /// connection can carry another request; `reuse` is whether the server allows it
     /// (not shutting down, under the request limit).
     pub async fn answer(
@@ -105,8 +99,9 @@ impl FileLane {
     }
 }
 
-/// [`FileLane::take`].
-fn take_head(buf: &[u8]) -> Option<LaneRequest> {
+/// The request at the start of `buf` if the lane answers it: a complete head on a
+/// `/file` path, HTTP/1.0 or 1.1, without a body, an upgrade or `Expect`.
+pub fn take(buf: &[u8]) -> Option<LaneRequest> {
     let mut parsed = [httparse::EMPTY_HEADER; MAX_HEADERS];
     let mut req = httparse::Request::new(&mut parsed);
     let len = match req.parse(buf) {
@@ -346,7 +341,7 @@ mod tests {
     use super::*;
 
     fn lane_takes(head: &str) -> Option<LaneRequest> {
-        take_head(head.as_bytes())
+        take(head.as_bytes())
     }
 
     #[test]
